@@ -1,0 +1,6 @@
+// The one way to include Boost.Asio. Boost 1.74's awaitable.hpp uses std::exchange without
+// including <utility>, which GCC 12 does not pull in by itself.
+#pragma once
+
+#include <boost/asio.hpp>
+#include <utility>

@@ -1,0 +1,249 @@
+// compile(): DesiredState + VerdictTable -> Snapshot. Runs on the control thread; allocation and
+// exceptions are fine here, none of it is on the query path.
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+#include <map>
+#include <set>
+#include <stdexcept>
+
+#include "dnsd/selection.h"
+#include "dnsd/snapshot.h"
+#include "dnsd/wire.h"
+#include "store/names.h"
+
+namespace gtm::dns {
+
+namespace {
+
+constexpr uint32_t kFnvSeed = 0x811c9dc5u;
+constexpr uint32_t kFnvPrime = 16777619u;
+
+void put16(std::vector<uint8_t>& v, uint16_t x) {
+    v.push_back(static_cast<uint8_t>(x >> 8));
+    v.push_back(static_cast<uint8_t>(x));
+}
+
+void put32(std::vector<uint8_t>& v, uint32_t x) {
+    put16(v, static_cast<uint16_t>(x >> 16));
+    put16(v, static_cast<uint16_t>(x));
+}
+
+void put_body(std::vector<uint8_t>& v, uint16_t type, uint32_t ttl, const uint8_t* rdata,
+              size_t rdlen) {
+    put16(v, type);
+    put16(v, kClassIn);
+    put32(v, ttl);
+    put16(v, static_cast<uint16_t>(rdlen));
+    v.insert(v.end(), rdata, rdata + rdlen);
+}
+
+std::vector<uint8_t> soa_body(const store::Zone& z, uint32_t ttl, uint32_t serial) {
+    std::vector<uint8_t> rdata;
+    for (const auto& n : {z.soa.mname, z.soa.rname}) {
+        std::string w = store::name_to_wire(n);
+        rdata.insert(rdata.end(), w.begin(), w.end());
+    }
+    put32(rdata, z.soa.serial.value_or(serial));
+    put32(rdata, z.soa.refresh_s);
+    put32(rdata, z.soa.retry_s);
+    put32(rdata, z.soa.expire_s);
+    put32(rdata, z.soa.minimum_s);
+    std::vector<uint8_t> body;
+    put_body(body, kTypeSoa, ttl, rdata.data(), rdata.size());
+    return body;
+}
+
+}  // namespace
+
+uint32_t suffix_hashes(const uint8_t* wire, const uint8_t* label_offsets, size_t label_count,
+                       uint32_t* hashes_out) noexcept {
+    uint32_t h = kFnvSeed;
+    hashes_out[label_count] = h;
+    for (size_t k = label_count; k-- > 0;) {
+        const uint8_t* label = wire + label_offsets[k];
+        const size_t len = static_cast<size_t>(label[0]) + 1;
+        for (size_t i = 0; i < len; ++i)
+            h = (h ^ label[i]) * kFnvPrime;
+        hashes_out[k] = h;
+    }
+    return h;
+}
+
+uint32_t name_hash(const uint8_t* wire, size_t len) noexcept {
+    uint8_t offsets[kMaxLabels];
+    size_t count = 0;
+    size_t pos = 0;
+    while (pos < len && wire[pos] != 0 && count < kMaxLabels) {
+        offsets[count++] = static_cast<uint8_t>(pos);
+        pos += static_cast<size_t>(wire[pos]) + 1;
+    }
+    uint32_t hashes[kMaxLabels + 1];
+    return suffix_hashes(wire, offsets, count, hashes);
+}
+
+const Node* Snapshot::find(const uint8_t* wire, size_t len, uint32_t hash) const noexcept {
+    if (table_.empty()) return nullptr;
+    for (uint32_t i = hash & mask_;; i = (i + 1) & mask_) {
+        const Slot& s = table_[i];
+        if (s.index == 0) return nullptr;
+        if (s.hash == hash) {
+            const Node& n = nodes_[s.index - 1];
+            if (n.wire.size() == len && std::memcmp(n.wire.data(), wire, len) == 0) return &n;
+        }
+    }
+}
+
+// Builds one Snapshot. A class so that it can fill Snapshot's private members.
+class Compiler {
+  public:
+    explicit Compiler(const CompileInput& in) : in_(in), snap_(std::make_shared<Snapshot>()) {
+        snap_->generation_ = in.generation;
+    }
+
+    std::shared_ptr<const Snapshot> run() {
+        const store::DesiredState& s = *in_.state;
+        for (const auto& z : s.zones)
+            add_zone(z);
+        for (const auto& b : s.balancers)
+            add_balancer(b);
+        link();
+        build_table();
+        return snap_;
+    }
+
+  private:
+    Node& node(const std::string& canonical, const Zone* zone) {
+        auto it = by_name_.find(canonical);
+        if (it != by_name_.end()) return *it->second;
+        Node& n = snap_->nodes_.emplace_back();
+        n.wire = store::name_to_wire(canonical);
+        n.hash = name_hash(reinterpret_cast<const uint8_t*>(n.wire.data()), n.wire.size());
+        n.zone = zone;
+        by_name_.emplace(canonical, &n);
+        // Empty non-terminals: every name between this one and the apex exists (RFC 4592 §2.2.2).
+        if (canonical != zone->name) node(std::string(store::parent_name(canonical)), zone);
+        return n;
+    }
+
+    RRset& rrset(Node& n, uint16_t type) {
+        for (auto& r : n.rrsets) {
+            if (r.type == type) return r;
+        }
+        RRset& r = n.rrsets.emplace_back();
+        r.type = type;
+        return r;
+    }
+
+    void add_rr(Node& n, uint16_t type, uint32_t ttl, const uint8_t* rdata, size_t rdlen,
+                const std::string& target) {
+        RRset& r = rrset(n, type);
+        put_body(r.bodies, type, ttl, rdata, rdlen);
+        ++r.count;
+        if (!target.empty()) targets_[{&n, type}].push_back(target);
+    }
+
+    void add_zone(const store::Zone& z) {
+        Zone& zone = snap_->zones_.emplace_back();
+        zone.name = z.name;
+        zone.wire_len = static_cast<uint16_t>(store::name_to_wire(z.name).size());
+        Node& apex = node(z.name, &zone);
+        zone.apex = &apex;
+        zone.negative_ttl_s = std::min(z.soa.ttl_s, z.soa.minimum_s);
+        zone.soa_answer = soa_body(z, z.soa.ttl_s, in_.default_serial);
+        zone.soa_negative = soa_body(z, zone.negative_ttl_s, in_.default_serial);
+        RRset& soa = rrset(apex, kTypeSoa);
+        soa.bodies = zone.soa_answer;
+        soa.count = 1;
+        for (const auto& ns : z.ns) {
+            std::string w = store::name_to_wire(ns);
+            add_rr(apex, kTypeNs, z.ttl_s, reinterpret_cast<const uint8_t*>(w.data()), w.size(),
+                   ns);
+        }
+        for (const auto& r : z.parsed) {
+            add_rr(node(r.owner, &zone), r.type, r.ttl_s, r.rdata.data(), r.rdata.size(), r.target);
+        }
+        zone_of_.emplace(z.name, &zone);
+    }
+
+    void add_balancer(const store::Balancer& b) {
+        // validate() put the name inside a zone; the longest enclosing one owns it.
+        const Zone* zone = nullptr;
+        for (const auto& [name, z] : zone_of_) {
+            if (store::in_zone(b.name, name) &&
+                (zone == nullptr || name.size() > zone->name.size())) {
+                zone = z;
+            }
+        }
+        if (zone == nullptr) throw std::invalid_argument("balancer outside every zone: " + b.name);
+        Balancer& out = snap_->balancers_.emplace_back();
+        out.name = b.name;
+        out.max_answers = b.max_answers;
+        compute_answers(b, *in_.state, *in_.verdicts, in_.now_ms, out);
+        node(b.name, zone).balancer = &out;
+    }
+
+    void link() {
+        for (auto& [name, n] : by_name_) {
+            // The delegation closest to the apex wins; validate() allows nothing but glue below it.
+            for (std::string_view a = name; a.size() > n->zone->name.size();
+                 a = store::parent_name(a)) {
+                auto it = by_name_.find(std::string(a));
+                if (it != by_name_.end() && it->second->find(kTypeNs) != nullptr) {
+                    n->cut = it->second;
+                }
+            }
+            auto wc = by_name_.find(name.empty() ? "*" : "*." + name);
+            if (wc != by_name_.end()) n->wildcard = wc->second;
+            std::sort(n->rrsets.begin(), n->rrsets.end(),
+                      [](const RRset& a, const RRset& b) { return a.type < b.type; });
+        }
+        // Additional-section processing for NS, MX and SRV targets inside the same zone.
+        for (auto& [name, n] : by_name_) {
+            for (auto& r : n->rrsets) {
+                auto it = targets_.find({n, r.type});
+                if (it == targets_.end()) continue;
+                std::set<const Node*> seen;
+                for (const auto& t : it->second) {
+                    auto target = by_name_.find(t);
+                    if (target == by_name_.end() || target->second->zone != n->zone) continue;
+                    const Node* tn = target->second;
+                    if ((tn->find(kTypeA) != nullptr || tn->find(kTypeAaaa) != nullptr) &&
+                        seen.insert(tn).second) {
+                        r.additional.push_back(tn);
+                    }
+                }
+            }
+        }
+    }
+
+    void build_table() {
+        size_t size = 16;
+        while (size < snap_->nodes_.size() * 2)
+            size *= 2;
+        snap_->table_.assign(size, Snapshot::Slot{0, 0});
+        snap_->mask_ = static_cast<uint32_t>(size - 1);
+        for (size_t i = 0; i < snap_->nodes_.size(); ++i) {
+            const Node& n = snap_->nodes_[i];
+            uint32_t slot = n.hash & snap_->mask_;
+            while (snap_->table_[slot].index != 0)
+                slot = (slot + 1) & snap_->mask_;
+            snap_->table_[slot] = {n.hash, static_cast<uint32_t>(i + 1)};
+        }
+    }
+
+    const CompileInput& in_;
+    std::shared_ptr<Snapshot> snap_;
+    std::map<std::string, Node*> by_name_;
+    std::map<std::string, const Zone*> zone_of_;
+    std::map<std::pair<const Node*, uint16_t>, std::vector<std::string>> targets_;
+};
+
+std::shared_ptr<const Snapshot> compile(const CompileInput& in) {
+    assert(in.state != nullptr && in.verdicts != nullptr);
+    return Compiler(in).run();
+}
+
+}  // namespace gtm::dns

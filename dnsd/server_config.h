@@ -1,0 +1,30 @@
+// The server settings of gtmd (--config gtmd.yaml), merged with the command line. Everything is
+// optional; the command line wins over the file.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dnsd/responder.h"
+#include "dnsd/tcp_server.h"
+
+namespace gtm::dns {
+
+struct ServerConfig {
+    std::vector<std::string> dns_listen;  // empty: 127.0.0.1:5300
+    std::string http_listen;              // empty: 127.0.0.1:8053
+    std::string data_dir = "./data";
+    std::string apply;  // desired-state document applied at start and SIGHUP
+    std::string ports_file;
+    unsigned workers = 0;  // 0: one per core
+    std::string log_level = "info";
+    ResponderConfig responder;
+    TcpConfig tcp;
+};
+
+// Reads `path` into `cfg`. Throws std::runtime_error "file: key: reason" on unknown keys and
+// bad values.
+void load_server_config(const std::string& path, ServerConfig& cfg);
+
+}  // namespace gtm::dns

@@ -1,0 +1,42 @@
+// DNS over TCP (RFC 7766) on Boost.Asio: pipelined queries, an idle timeout, and a connection
+// limit that evicts the longest-idle connection instead of refusing a new client.
+//
+// Runs on the thread that runs the io_context it is given; owns its own Responder.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "dnsd/responder.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace gtm::dns {
+
+struct TcpConfig {
+    uint32_t idle_timeout_ms = 10000;
+    uint32_t max_connections = 1024;
+};
+
+class TcpServer {
+  public:
+    TcpServer(boost::asio::io_context& io, const SnapshotHolder& holder,
+              const ResponderConfig& rconfig, const TcpConfig& config, uint64_t seed);
+    ~TcpServer();
+
+    // Accepts on an already listening socket (listen.h); takes ownership of the fd.
+    void listen(int fd, bool v6);
+    // Stops accepting and closes every connection.
+    void stop();
+
+    size_t connections() const;
+
+    struct Impl;  // opaque; public so that connections in tcp_server.cpp can name it
+
+  private:
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace gtm::dns

@@ -1,0 +1,24 @@
+// The desired-state document (DESIGN.md "Interfaces"): YAML or JSON text to a validated
+// DesiredState. The REST API decodes its bodies with the same functions.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "store/errors.h"
+#include "store/model.h"
+
+namespace gtm::store {
+
+// Decodes and validates a document. `document` names it in errors (a file path, "request
+// body"). JSON when the text starts with '{', YAML otherwise. Throws DocumentError naming the
+// path and the reason, and the line for YAML.
+DesiredState parse_document(std::string_view text, const std::string& document);
+
+// Reads `path` and parses it; a read failure is a DocumentError too.
+DesiredState load_document(const std::string& path);
+
+// Parses "500ms", "5s", "2m", "1h" or a bare number of seconds. nullopt when malformed.
+std::optional<uint64_t> parse_duration_ms(std::string_view text);
+
+}  // namespace gtm::store

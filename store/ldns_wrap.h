@@ -1,0 +1,6 @@
+// The one way to include ldns from C++. ldns 1.8.3's <ldns/common.h> #defines bool, true and
+// false unless <stdbool.h> came first, which breaks whatever is included after it.
+#pragma once
+
+#include <ldns/ldns.h>
+#include <stdbool.h>  // NOLINT(modernize-deprecated-headers): must precede ldns, see above

@@ -1,0 +1,70 @@
+#include "store/model.h"
+
+#include "store/errors.h"
+
+namespace gtm::store {
+
+const char* to_string(MonitorType t) {
+    switch (t) {
+        case MonitorType::Http:
+            return "http";
+        case MonitorType::Https:
+            return "https";
+        case MonitorType::Tcp:
+            return "tcp";
+    }
+    return "?";
+}
+
+const char* to_string(AdminState s) {
+    switch (s) {
+        case AdminState::Auto:
+            return "auto";
+        case AdminState::Up:
+            return "up";
+        case AdminState::Drain:
+            return "drain";
+        case AdminState::Down:
+            return "down";
+    }
+    return "?";
+}
+
+const char* to_string(WhenAllDown w) {
+    switch (w) {
+        case WhenAllDown::FailOpen:
+            return "fail_open";
+        case WhenAllDown::FailClosed:
+            return "fail_closed";
+        case WhenAllDown::Fallback:
+            return "fallback";
+    }
+    return "?";
+}
+
+std::optional<AdminState> admin_state_from(std::string_view s) {
+    for (AdminState a : {AdminState::Auto, AdminState::Up, AdminState::Drain, AdminState::Down}) {
+        if (s == to_string(a)) return a;
+    }
+    return std::nullopt;
+}
+
+namespace {
+std::string format_error(const std::string& document, const std::string& path,
+                         const std::string& reason, int line) {
+    std::string s = document;
+    if (line > 0) s += ":" + std::to_string(line);
+    s += ": ";
+    if (!path.empty()) s += path + ": ";
+    return s + reason;
+}
+}  // namespace
+
+DocumentError::DocumentError(std::string document, std::string path, std::string reason, int line)
+    : std::runtime_error(format_error(document, path, reason, line)),
+      document_(std::move(document)),
+      path_(std::move(path)),
+      reason_(std::move(reason)),
+      line_(line) {}
+
+}  // namespace gtm::store

@@ -1,0 +1,118 @@
+// The desired state of gtmd: zones, monitors, pools and balancers, as operators write them in the
+// desired-state document (YAML or JSON) and, later, through the REST API.
+//
+// Plain values: built by the document decoder (document.h), checked by validate() (validate.h),
+// read by dnsd's snapshot compiler and by the prober. No I/O, no threads.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace gtm::store {
+
+// A record of a zone, as parsed from zone-file syntax by validate(). Names are absolute, in
+// canonical lower case without the trailing dot ("www.gtm.example.com"; "" is the root).
+struct RecordData {
+    std::string owner;
+    uint16_t type = 0;
+    uint32_t ttl_s = 0;
+    std::vector<uint8_t> rdata;  // uncompressed wire form
+    std::string target;          // CNAME/NS/MX/SRV/DNAME target name, canonical; else empty
+    std::string text;            // the record as written, for errors and export
+};
+
+struct Soa {
+    std::string mname;
+    std::string rname;               // an e-mail written as a name: hostmaster.example.com
+    std::optional<uint32_t> serial;  // unset: the time the document was loaded
+    uint32_t refresh_s = 3600;
+    uint32_t retry_s = 600;
+    uint32_t expire_s = 604800;
+    uint32_t minimum_s = 30;  // RFC 2308: the negative-caching TTL
+    uint32_t ttl_s = 3600;
+};
+
+struct Zone {
+    std::string name;  // canonical
+    Soa soa;
+    std::vector<std::string> ns;       // canonical names of the apex NS set
+    uint32_t ttl_s = 3600;             // TTL of the apex NS set and of records written without one
+    std::vector<std::string> records;  // zone-file syntax, relative to the zone
+    std::vector<RecordData> parsed;    // filled by validate()
+};
+
+enum class MonitorType { Http, Https, Tcp };
+
+struct StatusRange {
+    int from = 200;
+    int to = 399;
+};
+
+struct Monitor {
+    std::string name;
+    MonitorType type = MonitorType::Http;
+    uint16_t port = 80;
+    std::string path = "/";
+    std::string host;  // Host header and SNI; empty: the member address
+    std::string method = "GET";
+    std::map<std::string, std::string> headers;
+    std::vector<StatusRange> expect_status{{200, 399}};
+    std::string expect_body;  // substring of the first 64 KiB; empty: not checked
+    bool tls_verify = true;
+    std::string ca_file;
+    uint32_t interval_ms = 5000;
+    uint32_t timeout_ms = 2000;
+    uint32_t fall = 2;
+    uint32_t rise = 3;
+};
+
+enum class AdminState { Auto, Up, Drain, Down };
+
+struct Member {
+    std::string address;    // canonical text form (inet_ntop)
+    uint32_t weight = 100;  // 0-255; 0: served only when no non-zero member is eligible
+    AdminState admin = AdminState::Auto;
+};
+
+struct Pool {
+    std::string name;
+    std::string monitor;  // empty: no health checks, members stay unknown (served)
+    uint32_t min_healthy = 1;
+    uint32_t slow_start_ms = 0;
+    std::vector<Member> members;
+};
+
+enum class WhenAllDown { FailOpen, FailClosed, Fallback };
+
+struct BalancerPool {
+    std::string pool;
+    uint32_t priority = 1;  // lower serves first
+    uint32_t weight = 100;  // 0-255
+};
+
+struct Balancer {
+    std::string name;  // canonical; inside one of the zones
+    uint32_t ttl_s = 30;
+    uint32_t degraded_ttl_s = 5;
+    uint32_t max_answers = 1;
+    WhenAllDown when_all_down = WhenAllDown::FailOpen;
+    std::vector<std::string> fallback;  // addresses, canonical; for when_all_down: fallback
+    std::vector<BalancerPool> pools;
+};
+
+struct DesiredState {
+    std::vector<Zone> zones;
+    std::vector<Monitor> monitors;
+    std::vector<Pool> pools;
+    std::vector<Balancer> balancers;
+};
+
+const char* to_string(MonitorType t);
+const char* to_string(AdminState s);
+const char* to_string(WhenAllDown w);
+std::optional<AdminState> admin_state_from(std::string_view s);
+
+}  // namespace gtm::store

@@ -1,0 +1,39 @@
+// Domain names and addresses as the model keeps them: names absolute, in canonical lower case
+// without the trailing dot; addresses in the canonical text form of inet_ntop.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace gtm::store {
+
+inline constexpr size_t kMaxNameWire = 255;  // RFC 1035 §2.3.4
+inline constexpr size_t kMaxLabel = 63;
+
+// Checks a name written in text ("Bookinfo.gtm.example.com." or without the dot) and returns
+// its canonical form, or nullopt with `reason` set. Labels are letters, digits, '-', '_', and
+// '*' alone as the leftmost label. The root is "".
+std::optional<std::string> canonical_name(std::string_view text, std::string* reason);
+
+// The uncompressed wire form of a canonical name.
+std::string name_to_wire(std::string_view canonical);
+
+// True when `name` is `zone` or below it (both canonical).
+bool in_zone(std::string_view name, std::string_view zone);
+
+// The parent of a canonical name ("a.b" -> "b", "b" -> "", "" -> "").
+std::string_view parent_name(std::string_view name);
+
+enum class Family { V4, V6 };
+
+struct Address {
+    std::string text;  // canonical
+    Family family;
+};
+
+// Parses an IPv4 or IPv6 address. IPv4 must be in the canonical dotted-quad form: "127.1",
+// "0177.0.0.1" and " 127.0.0.1" are rejected, as resolvers and operators would misread them.
+std::optional<Address> canonical_address(std::string_view text, std::string* reason);
+
+}  // namespace gtm::store
