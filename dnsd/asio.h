@@ -2,5 +2,7 @@
 // including <utility>, which GCC 12 does not pull in by itself.
 #pragma once
 
+// clang-format off
+#include <utility>  // must come first, see above
 #include <boost/asio.hpp>
-#include <utility>
+// clang-format on

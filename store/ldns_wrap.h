@@ -2,5 +2,7 @@
 // false unless <stdbool.h> came first, which breaks whatever is included after it.
 #pragma once
 
-#include <ldns/ldns.h>
+// clang-format off
 #include <stdbool.h>  // NOLINT(modernize-deprecated-headers): must precede ldns, see above
+#include <ldns/ldns.h>
+// clang-format on
