@@ -1,0 +1,63 @@
+"""pytest fixtures: gtmd processes on loopback, stopped with SIGTERM and checked to exit 0."""
+
+import pytest
+
+import documents
+from harness import Gtmd
+
+
+class _Servers:
+    """Starts gtmd processes and stops every one of them at teardown, failing the test if any
+    of them does not exit with 0 on SIGTERM."""
+
+    def __init__(self, base):
+        self.base = base
+        self.started = []
+
+    def start(self, document, config=None, **kwargs):
+        g = Gtmd(self.base / f"gtmd{len(self.started)}", document, config=config, **kwargs)
+        self.started.append(g)
+        return g.start()
+
+    def create(self, document, config=None, **kwargs):
+        """A Gtmd that is not started (for tests that expect it to fail to start)."""
+        g = Gtmd(self.base / f"gtmd{len(self.started)}", document, config=config, **kwargs)
+        return g
+
+    def stop_all(self):
+        failures = []
+        for g in self.started:
+            code = g.stop()
+            if code not in (0, None):
+                failures.append(f"{g.dir}: exit code {code} after SIGTERM\n{g.logs()}")
+        assert not failures, "\n".join(failures)
+
+
+@pytest.fixture
+def gtmd_factory(tmp_path):
+    servers = _Servers(tmp_path)
+    yield servers
+    servers.stop_all()
+
+
+def _module_server(tmp_path_factory, name, document, config=None, **kwargs):
+    servers = _Servers(tmp_path_factory.mktemp(name))
+    g = servers.start(document, config=config, **kwargs)
+    return servers, g
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """gtmd serving documents.MAIN with the default server settings."""
+    servers, g = _module_server(tmp_path_factory, "main", documents.MAIN)
+    yield g
+    servers.stop_all()
+
+
+@pytest.fixture(scope="module")
+def identity_server(tmp_path_factory):
+    """gtmd serving documents.MAIN with NSID, version and identity configured."""
+    servers, g = _module_server(tmp_path_factory, "identity", documents.MAIN,
+                                config=documents.IDENTITY_CONFIG)
+    yield g
+    servers.stop_all()

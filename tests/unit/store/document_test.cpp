@@ -1,0 +1,289 @@
+// The desired-state document: decoding, validation, and the error every mistake gets.
+#include "store/document.h"
+
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "store/names.h"
+
+using namespace gtm::store;
+
+namespace {
+
+const char* kBase = R"(zones:
+  - name: GTM.Example.com.
+    soa: {mname: ns1.gtm.example.com, rname: hostmaster.example.com}
+    ns: [ns1.gtm.example.com]
+    records:
+      - "ns1 3600 A 127.0.0.53"
+monitors:
+  - {name: web, type: http, path: /health, interval: 1s, timeout: 500ms}
+pools:
+  - name: eu
+    monitor: web
+    members:
+      - {address: 127.0.0.11, weight: 10}
+balancers:
+  - name: app.gtm.example.com
+    pools: [{pool: eu}]
+)";
+
+// Parses `doc` and returns the error, failing the test if there is none.
+DocumentError error_of(const std::string& doc) {
+    try {
+        parse_document(doc, "desired.yaml");
+    } catch (const DocumentError& e) {
+        return e;
+    }
+    FAIL("no error for:\n" << doc);
+    return DocumentError("", "", "");
+}
+
+std::string replace(std::string s, const std::string& from, const std::string& to) {
+    size_t at = s.find(from);
+    REQUIRE_MESSAGE(at != std::string::npos, from);
+    return s.replace(at, from.size(), to);
+}
+
+}  // namespace
+
+TEST_CASE("a valid document decodes with canonical names and defaults") {
+    DesiredState s = parse_document(kBase, "desired.yaml");
+    REQUIRE(s.zones.size() == 1);
+    CHECK(s.zones[0].name == "gtm.example.com");
+    CHECK(s.zones[0].soa.minimum_s == 30);
+    CHECK(s.zones[0].parsed.size() == 1);
+    CHECK(s.zones[0].parsed[0].owner == "ns1.gtm.example.com");
+    CHECK(s.monitors[0].interval_ms == 1000);
+    CHECK(s.monitors[0].timeout_ms == 500);
+    CHECK(s.monitors[0].fall == 2);
+    CHECK(s.monitors[0].rise == 3);
+    CHECK(s.pools[0].members[0].weight == 10);
+    CHECK(s.pools[0].members[0].admin == AdminState::Auto);
+    CHECK(s.balancers[0].ttl_s == 30);
+    CHECK(s.balancers[0].degraded_ttl_s == 5);
+    CHECK(s.balancers[0].max_answers == 1);
+    CHECK(s.balancers[0].when_all_down == WhenAllDown::FailOpen);
+    CHECK(s.balancers[0].pools[0].priority == 1);
+}
+
+TEST_CASE("the demo document in configs/ is valid") {
+    std::ifstream in(std::string(GTM_SOURCE_DIR) + "/configs/demo.yaml");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    DesiredState s = parse_document(ss.str(), "demo.yaml");
+    CHECK(s.balancers.size() == 1);
+    CHECK(s.pools.size() == 3);
+}
+
+TEST_CASE("the same document in JSON decodes to the same state") {
+    const char* json = R"({"zones": [{"name": "gtm.example.com",
+        "soa": {"mname": "ns1.gtm.example.com", "rname": "hostmaster.example.com"},
+        "ns": ["ns1.gtm.example.com"], "records": ["ns1 3600 A 127.0.0.53"]}],
+      "monitors": [{"name": "web", "type": "http", "path": "/health", "interval": "1s", "timeout": "500ms"}],
+      "pools": [{"name": "eu", "monitor": "web", "members": [{"address": "127.0.0.11", "weight": 10}]}],
+      "balancers": [{"name": "app.gtm.example.com", "pools": [{"pool": "eu"}]}]})";
+    DesiredState s = parse_document(json, "desired.json");
+    CHECK(s.zones[0].parsed.size() == 1);
+    CHECK(s.pools[0].members[0].weight == 10);
+    CHECK(s.monitors[0].timeout_ms == 500);
+}
+
+TEST_CASE("an error names the document, the path, the line and the reason") {
+    DocumentError e = error_of(replace(kBase, "127.0.0.11", "127.1"));
+    CHECK(e.document() == "desired.yaml");
+    CHECK(e.path() == "pools[0].members[0].address");
+    CHECK(e.line() == 13);
+    CHECK(e.reason() == "'127.1' is not an IPv4 address in canonical dotted-quad form");
+    CHECK(std::string(e.what()) ==
+          "desired.yaml:13: pools[0].members[0].address: '127.1' is not an IPv4 address in "
+          "canonical dotted-quad form");
+}
+
+TEST_CASE("non-canonical IPv4 forms are rejected") {
+    for (const char* bad : {"0177.0.0.1", "127.000.0.1", "0x7f.0.0.1", "127.0.0", "127.0.0.1.",
+                            "127.0.0.256", "' 127.0.0.1'", "2130706433", "localhost"}) {
+        CAPTURE(bad);
+        DocumentError e = error_of(replace(kBase, "127.0.0.11", bad));
+        CHECK(e.path() == "pools[0].members[0].address");
+    }
+    CHECK(canonical_address("::FFFF:127.0.0.1", nullptr)->text == "::ffff:127.0.0.1");
+    CHECK(canonical_address("2001:DB8:0:0::1", nullptr)->text == "2001:db8::1");
+}
+
+TEST_CASE("labels over 63 bytes and names over 255 bytes are rejected") {
+    const std::string label64(64, 'a');
+    DocumentError e = error_of(replace(kBase, "name: app.gtm", "name: " + label64 + ".gtm"));
+    CHECK(e.path() == "balancers[0].name");
+    CHECK(e.reason().find("over the limit of 63") != std::string::npos);
+    std::string long_name;
+    for (int i = 0; i < 5; ++i)
+        long_name += std::string(60, 'b') + ".";
+    e = error_of(replace(kBase, "name: app.gtm", "name: " + long_name + "gtm"));
+    CHECK(e.reason().find("over the limit of 255") != std::string::npos);
+    CHECK(canonical_name(std::string(63, 'a') + ".test", nullptr).has_value());
+    CHECK_FALSE(canonical_name("a..test", nullptr).has_value());
+    CHECK_FALSE(canonical_name("a.*.test", nullptr).has_value());
+    CHECK_FALSE(canonical_name("a b.test", nullptr).has_value());
+}
+
+TEST_CASE("unknown keys are rejected with the expected ones listed") {
+    DocumentError e = error_of(replace(kBase, "weight: 10", "weight: 10, wieght: 3"));
+    CHECK(e.path() == "pools[0].members[0].wieght");
+    CHECK(e.reason() == "unknown key (expected one of: address, weight, admin)");
+    e = error_of(std::string(kBase) + "extras: 1\n");
+    CHECK(e.path() == "extras");
+}
+
+TEST_CASE("weights must be integers from 0 to 255") {
+    for (const char* bad : {"-1", "1.5", "\"10\"", ".nan", "2147483648", "null", "256", "true"}) {
+        CAPTURE(bad);
+        DocumentError e = error_of(replace(kBase, "weight: 10", std::string("weight: ") + bad));
+        CHECK(e.path() == "pools[0].members[0].weight");
+    }
+    CHECK(
+        parse_document(replace(kBase, "weight: 10", "weight: 0"), "d").pools[0].members[0].weight ==
+        0);
+    CHECK(parse_document(replace(kBase, "weight: 10", "weight: 255"), "d")
+              .pools[0]
+              .members[0]
+              .weight == 255);
+}
+
+TEST_CASE("duplicate names, duplicate keys and duplicate members are rejected") {
+    DocumentError e = error_of(replace(kBase, "  - name: app.gtm.example.com\n",
+                                       "  - name: app.gtm.example.com\n    pools: [{pool: eu}]\n"
+                                       "  - name: APP.gtm.example.com\n"));
+    CHECK(e.path() == "balancers[1].name");
+    CHECK(e.reason().find("duplicate name 'app.gtm.example.com'") != std::string::npos);
+    e = error_of(replace(kBase, "weight: 10}", "weight: 10}\n      - {address: 127.0.0.11}"));
+    CHECK(e.path() == "pools[0].members[1].address");
+    e = error_of(replace(kBase, "monitor: web\n", "monitor: web\n    monitor: web\n"));
+    CHECK(e.path() == "pools[0].monitor");
+    CHECK(e.reason() == "duplicate key");
+    e = error_of(R"({"zones": [], "zones": []})");
+    CHECK(e.reason().find("duplicate key 'zones'") != std::string::npos);
+}
+
+TEST_CASE("a balancer outside every zone, or below a delegation, is rejected") {
+    DocumentError e = error_of(replace(kBase, "name: app.gtm.example.com", "name: app.other.test"));
+    CHECK(e.path() == "balancers[0].name");
+    CHECK(e.reason() == "'app.other.test' is not inside any zone served here");
+    e = error_of(replace(kBase, "- \"ns1 3600 A 127.0.0.53\"",
+                         "- \"ns1 3600 A 127.0.0.53\"\n      - \"app 300 NS ns1\""));
+    CHECK(e.path() == "balancers[0].name");
+}
+
+TEST_CASE("references must resolve") {
+    CHECK(error_of(replace(kBase, "monitor: web", "monitor: nope")).path() == "pools[0].monitor");
+    CHECK(error_of(replace(kBase, "{pool: eu}", "{pool: us}")).path() ==
+          "balancers[0].pools[0].pool");
+    CHECK(error_of(replace(kBase, "{pool: eu}", "{pool: eu}, {pool: eu}")).path() ==
+          "balancers[0].pools[1].pool");
+}
+
+TEST_CASE("zone records are parsed with ldns and checked as DNS data") {
+    auto with_record = [](const std::string& r) {
+        return replace(kBase, "- \"ns1 3600 A 127.0.0.53\"",
+                       "- \"ns1 3600 A 127.0.0.53\"\n      - " + r);
+    };
+    for (const char* ok :
+         {"\"www 300 CNAME app\"", "\"@ 300 MX 10 mail\"", "\"t 300 TXT \\\"a b\\\"\"",
+          "\"_s._tcp 300 SRV 1 2 3 app\"", "\"@ 300 CAA 0 issue \\\"ca.test\\\"\"",
+          "\"ptr 300 PTR app\"", "\"v6 300 AAAA 2001:db8::1\"", "\"kid 300 NS ns.kid\"",
+          "\"*.w 300 A 127.0.0.1\"", "\"x.example.net. 300 A 127.0.0.1\""}) {
+        CAPTURE(ok);
+        if (std::string(ok).find("example.net") != std::string::npos) {
+            CHECK(error_of(with_record(ok)).reason().find("outside the zone") != std::string::npos);
+        } else {
+            CHECK_NOTHROW(parse_document(with_record(ok), "d"));
+        }
+    }
+    struct Bad {
+        const char* record;
+        const char* reason;
+    };
+    for (const Bad& b : {Bad{"\"www 300 A 300.1.1.1\"", "cannot parse record"},
+                         Bad{"\"@ 300 CNAME app\"", "CNAME cannot be at the zone apex"},
+                         Bad{"\"ns1 300 CNAME app\"", "has a CNAME and other records"},
+                         Bad{"\"@ 300 NS ns1\"", "the apex NS set is the zone's 'ns' key"},
+                         Bad{"\"@ 300 SOA a b 1 2 3 4 5\"", "SOA is set by the zone's 'soa' key"},
+                         Bad{"\"ns1 60 A 127.0.0.54\"", "differs from 3600"},
+                         Bad{"\"ns1 3600 A 127.0.0.53\"", "duplicate record"},
+                         Bad{"\"www 300 CH TXT x\"", "only class IN"},
+                         Bad{"\" www 300 A 127.0.0.1\"", "must start with its owner"},
+                         Bad{"\"*.w 300 NS ns1\"", "NS at a wildcard"}}) {
+        CAPTURE(b.record);
+        DocumentError e = error_of(with_record(b.record));
+        CHECK(e.path() == "zones[0].records[1]");
+        CHECK(e.reason().find(b.reason) != std::string::npos);
+    }
+    DocumentError occluded =
+        error_of(with_record("\"kid 300 NS ns.kid\"\n      - \"www.kid 300 TXT x\""));
+    CHECK(occluded.reason().find("below the delegation 'kid.gtm.example.com'") !=
+          std::string::npos);
+}
+
+TEST_CASE("monitor fields are checked by type") {
+    CHECK(error_of(replace(kBase, "type: http", "type: icmp")).path() == "monitors[0].type");
+    CHECK(
+        error_of(replace(kBase, "type: http, path: /health", "type: tcp, path: /health")).path() ==
+        "monitors[0].port");
+    CHECK(error_of(replace(kBase, "timeout: 500ms", "timeout: 2s")).reason() ==
+          "must not be longer than the interval");
+    CHECK(error_of(replace(kBase, "interval: 1s", "interval: 1 s")).path() ==
+          "monitors[0].interval");
+    CHECK(error_of(replace(kBase, "path: /health", "path: health")).path() == "monitors[0].path");
+    CHECK(error_of(replace(kBase, "interval: 1s", "interval: 1s, tls_verify: false")).path() ==
+          "monitors[0].tls_verify");
+    DesiredState s = parse_document(
+        replace(kBase, "type: http, path: /health",
+                "type: https, path: /h, expect_status: [200, \"300-302\"], tls_verify: false, "
+                "headers: {X-Probe: gtmd}, expect_body: ok, host: app.example.com"),
+        "d");
+    CHECK(s.monitors[0].port == 443);
+    CHECK(s.monitors[0].expect_status.size() == 2);
+    CHECK(s.monitors[0].expect_status[1].to == 302);
+    CHECK_FALSE(s.monitors[0].tls_verify);
+    CHECK(s.monitors[0].headers.at("X-Probe") == "gtmd");
+    CHECK(error_of(replace(kBase, "path: /health", "path: /h, expect_status: [\"399-200\"]"))
+              .path() == "monitors[0].expect_status[0]");
+}
+
+TEST_CASE("balancer options are checked") {
+    CHECK(error_of(replace(kBase, "pools: [{pool: eu}]",
+                           "when_all_down: fallback\n    pools: [{pool: eu}]"))
+              .path() == "balancers[0].fallback");
+    CHECK(error_of(replace(kBase, "pools: [{pool: eu}]",
+                           "when_all_down: panic\n    pools: [{pool: eu}]"))
+              .path() == "balancers[0].when_all_down");
+    CHECK(error_of(replace(kBase, "pools: [{pool: eu}]", "max_answers: 0\n    pools: [{pool: eu}]"))
+              .path() == "balancers[0].max_answers");
+    CHECK(error_of(replace(kBase, "pools: [{pool: eu}]",
+                           "fallback: [127.0.0.1]\n    pools: [{pool: eu}]"))
+              .reason() == "is only used when when_all_down is fallback");
+    CHECK(error_of(replace(kBase, "monitor: web\n", "monitor: web\n    min_healthy: 2\n")).path() ==
+          "pools[0].min_healthy");
+}
+
+TEST_CASE("malformed YAML and JSON are reported with a position") {
+    DocumentError e = error_of("zones: [\n  - name: a\n");
+    CHECK(e.reason().find("malformed YAML") == 0);
+    CHECK(e.line() > 0);
+    e = error_of("{\"zones\": [}");
+    CHECK(e.reason().find("malformed JSON") == 0);
+    CHECK(parse_document("", "empty.yaml").zones.empty());
+}
+
+TEST_CASE("durations") {
+    CHECK(parse_duration_ms("500ms") == 500);
+    CHECK(parse_duration_ms("5s") == 5000);
+    CHECK(parse_duration_ms("2m") == 120000);
+    CHECK(parse_duration_ms("1h") == 3600000);
+    CHECK(parse_duration_ms("7") == 7000);
+    CHECK_FALSE(parse_duration_ms("5 s").has_value());
+    CHECK_FALSE(parse_duration_ms("-1s").has_value());
+    CHECK_FALSE(parse_duration_ms("s").has_value());
+}
