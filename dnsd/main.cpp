@@ -1,5 +1,6 @@
 // gtmd: wires the parts together (the only file that does). The main thread runs the asio
 // io_context: TCP, signals, reloads. UDP workers run on their own threads.
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -75,8 +76,8 @@ class Daemon {
             spdlog::info("DNS on {} (UDP x{} workers, TCP)", l.endpoint.text(), l.udp_fds.size());
         }
         spdlog::info("HTTP reserved on {}", http.text());
-        if (!cfg_.ports_file.empty() && !write_ports_file(dns, http)) return 2;
 
+        // Signal handling is in place before the ports file tells anyone we are up.
         boost::asio::signal_set signals(io_, SIGTERM, SIGINT, SIGHUP);
         std::function<void(const boost::system::error_code&, int)> on_signal =
             [&](const boost::system::error_code& err, int sig) {
@@ -91,6 +92,7 @@ class Daemon {
                 io_.stop();
             };
         signals.async_wait(on_signal);
+        if (!cfg_.ports_file.empty() && !write_ports_file(dns, http)) return 2;
         io_.run();
         udp.stop();
         ::close(http_fd);
@@ -171,6 +173,7 @@ class Daemon {
 int main(int argc, char** argv) {
     gtm::dns::ServerConfig cfg;
     if (int code = gtm::dns::parse_command_line(argc, argv, cfg); code >= 0) return code;
+    spdlog::set_default_logger(spdlog::stderr_color_mt("gtmd"));  // logs on stderr, never stdout
     spdlog::set_level(spdlog::level::from_str(cfg.log_level));
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
     return gtm::dns::Daemon(std::move(cfg)).run();

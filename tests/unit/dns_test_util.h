@@ -14,6 +14,18 @@
 #include "store/document.h"
 #include "store/ldns_wrap.h"
 
+namespace doctest {
+// Sections print as their records when a comparison fails.
+template <>
+struct StringMaker<std::vector<std::string>> {
+    static String convert(const std::vector<std::string>& v) {
+        std::string s = "{";
+        for (const auto& x : v) s += "\n  " + x;
+        return (s + (v.empty() ? "}" : "\n}")).c_str();
+    }
+};
+}  // namespace doctest
+
 namespace gtm::test {
 
 using Bytes = std::vector<uint8_t>;
