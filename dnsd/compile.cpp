@@ -85,12 +85,13 @@ uint32_t name_hash(const uint8_t* wire, size_t len) noexcept {
 }
 
 const Node* Snapshot::find(const uint8_t* wire, size_t len, uint32_t hash) const noexcept {
-    if (table_.empty()) return nullptr;
-    for (uint32_t i = hash & mask_;; i = (i + 1) & mask_) {
-        const Slot& s = table_[i];
+    const NameTable& names = *names_;
+    if (names.table.empty()) return nullptr;
+    for (uint32_t i = hash & names.mask;; i = (i + 1) & names.mask) {
+        const NameTable::Slot& s = names.table[i];
         if (s.index == 0) return nullptr;
         if (s.hash == hash) {
-            const Node& n = nodes_[s.index - 1];
+            const Node& n = names.nodes[s.index - 1];
             if (n.wire.size() == len && std::memcmp(n.wire.data(), wire, len) == 0) return &n;
         }
     }
@@ -99,26 +100,39 @@ const Node* Snapshot::find(const uint8_t* wire, size_t len, uint32_t hash) const
 // Builds one Snapshot. A class so that it can fill Snapshot's private members.
 class Compiler {
   public:
-    explicit Compiler(const CompileInput& in) : in_(in), snap_(std::make_shared<Snapshot>()) {
+    explicit Compiler(const CompileInput& in)
+        : in_(in), snap_(std::make_shared<Snapshot>()), names_(std::make_shared<NameTable>()) {
         snap_->generation_ = in.generation;
     }
 
     std::shared_ptr<const Snapshot> run() {
         const store::DesiredState& s = *in_.state;
-        for (const auto& z : s.zones)
+        for (const auto& z : s.zones) {
             add_zone(z);
-        for (const auto& b : s.balancers)
+        }
+        for (const auto& b : s.balancers) {
             add_balancer(b);
+        }
         link();
         build_table();
+        snap_->names_ = std::move(names_);
         return snap_;
+    }
+
+    static std::shared_ptr<const Balancer> balancer(const store::Balancer& b,
+                                                    const CompileInput& in) {
+        auto out = std::make_shared<Balancer>();
+        out->name = b.name;
+        out->max_answers = b.max_answers;
+        compute_answers(b, *in.state, *in.verdicts, in.now_ms, *out);
+        return out;
     }
 
   private:
     Node& node(const std::string& canonical, const Zone* zone) {
         auto it = by_name_.find(canonical);
         if (it != by_name_.end()) return *it->second;
-        Node& n = snap_->nodes_.emplace_back();
+        Node& n = names_->nodes.emplace_back();
         n.wire = store::name_to_wire(canonical);
         n.hash = name_hash(reinterpret_cast<const uint8_t*>(n.wire.data()), n.wire.size());
         n.zone = zone;
@@ -146,7 +160,7 @@ class Compiler {
     }
 
     void add_zone(const store::Zone& z) {
-        Zone& zone = snap_->zones_.emplace_back();
+        Zone& zone = names_->zones.emplace_back();
         zone.name = z.name;
         zone.wire_len = static_cast<uint16_t>(store::name_to_wire(z.name).size());
         Node& apex = node(z.name, &zone);
@@ -178,11 +192,8 @@ class Compiler {
             }
         }
         if (zone == nullptr) throw std::invalid_argument("balancer outside every zone: " + b.name);
-        Balancer& out = snap_->balancers_.emplace_back();
-        out.name = b.name;
-        out.max_answers = b.max_answers;
-        compute_answers(b, *in_.state, *in_.verdicts, in_.now_ms, out);
-        node(b.name, zone).balancer = &out;
+        node(b.name, zone).balancer = static_cast<int32_t>(snap_->balancers_.size());
+        snap_->balancers_.push_back(balancer(b, in_));
     }
 
     void link() {
@@ -220,22 +231,26 @@ class Compiler {
     }
 
     void build_table() {
+        NameTable& t = *names_;
         size_t size = 16;
-        while (size < snap_->nodes_.size() * 2)
+        while (size < t.nodes.size() * 2) {
             size *= 2;
-        snap_->table_.assign(size, Snapshot::Slot{0, 0});
-        snap_->mask_ = static_cast<uint32_t>(size - 1);
-        for (size_t i = 0; i < snap_->nodes_.size(); ++i) {
-            const Node& n = snap_->nodes_[i];
-            uint32_t slot = n.hash & snap_->mask_;
-            while (snap_->table_[slot].index != 0)
-                slot = (slot + 1) & snap_->mask_;
-            snap_->table_[slot] = {n.hash, static_cast<uint32_t>(i + 1)};
+        }
+        t.table.assign(size, NameTable::Slot{0, 0});
+        t.mask = static_cast<uint32_t>(size - 1);
+        for (size_t i = 0; i < t.nodes.size(); ++i) {
+            const Node& n = t.nodes[i];
+            uint32_t slot = n.hash & t.mask;
+            while (t.table[slot].index != 0) {
+                slot = (slot + 1) & t.mask;
+            }
+            t.table[slot] = {n.hash, static_cast<uint32_t>(i + 1)};
         }
     }
 
     const CompileInput& in_;
     std::shared_ptr<Snapshot> snap_;
+    std::shared_ptr<NameTable> names_;
     std::map<std::string, Node*> by_name_;
     std::map<std::string, const Zone*> zone_of_;
     std::map<std::pair<const Node*, uint16_t>, std::vector<std::string>> targets_;
@@ -244,6 +259,21 @@ class Compiler {
 std::shared_ptr<const Snapshot> compile(const CompileInput& in) {
     assert(in.state != nullptr && in.verdicts != nullptr);
     return Compiler(in).run();
+}
+
+std::shared_ptr<const Snapshot> recompile_balancers(const Snapshot& prev, const CompileInput& in,
+                                                    const std::vector<size_t>& which) {
+    auto next = std::make_shared<Snapshot>();
+    next->names_ = prev.names_;
+    next->balancers_ = prev.balancers_;
+    next->generation_ = in.generation;
+    for (size_t i : which) {
+        // The caller passes the state prev was compiled from: same balancers, same order.
+        assert(i < next->balancers_.size() &&
+               in.state->balancers[i].name == next->balancers_[i]->name);
+        next->balancers_[i] = Compiler::balancer(in.state->balancers[i], in);
+    }
+    return next;
 }
 
 }  // namespace gtm::dns

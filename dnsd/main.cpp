@@ -1,15 +1,16 @@
 // gtmd: wires the parts together (the only file that does). The main thread runs the asio
-// io_context: TCP, signals, reloads. UDP workers run on their own threads.
+// io_context: TCP, signals, reloads, and the controller that turns verdicts into snapshots. UDP
+// workers and the prober run on their own threads.
+#include <curl/curl.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -17,24 +18,37 @@
 
 #include "dnsd/asio.h"
 #include "dnsd/cli.h"
+#include "dnsd/controller.h"
 #include "dnsd/listen.h"
 #include "dnsd/snapshot.h"
 #include "dnsd/tcp_server.h"
 #include "dnsd/udp_server.h"
+#include "healthcheck/prober.h"
 #include "store/document.h"
 
 namespace gtm::dns {
 namespace {
 
+// The monotonic clock shared by the prober's results and the controller's slow start.
 int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::steady_clock::now().time_since_epoch())
         .count();
 }
 
+// Probing thousands of members keeps thousands of sockets open.
+void raise_fd_limit() {
+    rlimit r{};
+    if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+        r.rlim_cur = r.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &r);
+    }
+}
+
 class Daemon {
   public:
-    explicit Daemon(ServerConfig cfg) : cfg_(std::move(cfg)) {}
+    explicit Daemon(ServerConfig cfg)
+        : cfg_(std::move(cfg)), controller_(holder_), prober_(prober_options()) {}
 
     int run() {
         std::error_code ec;
@@ -43,8 +57,9 @@ class Daemon {
             spdlog::error("data_dir {}: {}", cfg_.data_dir, ec.message());
             return 2;
         }
+        store::DesiredState state;
         try {
-            publish(load());
+            state = load();
         } catch (const store::DocumentError& e) {
             spdlog::error("bad desired-state document: {}", e.what());
             return 2;
@@ -55,6 +70,8 @@ class Daemon {
         Endpoint http;
         int http_fd = -1;
         try {
+            // Bound now so that a taken port fails the start at once; served after the first
+            // round of probes.
             if (cfg_.dns_listen.empty()) cfg_.dns_listen.push_back("127.0.0.1:5300");
             for (const auto& text : cfg_.dns_listen)
                 dns.push_back(open_dns(parse_endpoint(text), workers));
@@ -65,6 +82,10 @@ class Daemon {
             spdlog::error("cannot listen: {}", e.what());
             return 2;
         }
+
+        apply(std::move(state));
+        prober_.start();
+        first_round();
 
         std::random_device rd;
         UdpWorkers udp(holder_, cfg_.responder);
@@ -89,11 +110,14 @@ class Daemon {
                 }
                 spdlog::info("{}: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
                 tcp.stop();
+                slow_start_timer_.cancel();
                 io_.stop();
             };
         signals.async_wait(on_signal);
+        tick_slow_start();
         if (!cfg_.ports_file.empty() && !write_ports_file(dns, http)) return 2;
         io_.run();
+        prober_.stop();
         udp.stop();
         ::close(http_fd);
         spdlog::info("stopped");
@@ -101,25 +125,60 @@ class Daemon {
     }
 
   private:
+    health::ProberOptions prober_options() {
+        health::ProberOptions o;
+        o.isolation_hold_ms = cfg_.isolation_hold_ms;
+        o.on_change = [this](std::vector<health::VerdictChange> changes) {
+            // From the prober thread to the control thread.
+            boost::asio::post(io_,
+                              [this, changes = std::move(changes)] { apply_verdicts(changes); });
+        };
+        return o;
+    }
+
+    void apply_verdicts(const std::vector<health::VerdictChange>& changes) {
+        std::vector<MemberVerdict> members;
+        for (const auto& c : changes) {
+            for (const auto& pool : c.pools)
+                members.push_back({pool, c.address, c.to});
+        }
+        controller_.apply_verdicts(members, now_ms());
+    }
+
+    // Before the listeners serve: probe every member once, waiting at most one timeout, so that a
+    // member already dead at start is not handed out.
+    void first_round() {
+        uint32_t wait_ms = 0;
+        for (const auto& m : controller_.state().monitors)
+            wait_ms = std::max(wait_ms, m.timeout_ms);
+        if (wait_ms == 0) return;
+        const bool all = prober_.wait_first_round(wait_ms + 100);
+        io_.poll();  // the verdict changes the prober posted
+        io_.restart();
+        spdlog::info("first round of probes {}",
+                     all ? "complete" : "incomplete; the rest stay unknown (served)");
+    }
+
+    void tick_slow_start() {
+        slow_start_timer_.expires_after(std::chrono::seconds(1));
+        slow_start_timer_.async_wait([this](const boost::system::error_code& ec) {
+            if (ec) return;
+            controller_.tick(now_ms());
+            tick_slow_start();
+        });
+    }
+
     store::DesiredState load() {
         if (cfg_.apply.empty()) return {};
         return store::load_document(cfg_.apply);
     }
 
-    void publish(store::DesiredState state) {
-        // SOA serials of zones that set none follow the clock, and always move forward.
-        serial_ = std::max<uint32_t>(serial_ + 1, static_cast<uint32_t>(std::time(nullptr)));
-        CompileInput in;
-        in.state = &state;
-        in.verdicts = &verdicts_;
-        in.now_ms = now_ms();
-        in.default_serial = serial_;
-        in.generation = ++generation_;
-        auto snap = compile(in);
-        state_ = std::move(state);
-        holder_.publish(std::move(snap));
-        spdlog::info("serving generation {}: {} zones, {} balancers{}", generation_,
-                     state_.zones.size(), state_.balancers.size(),
+    void apply(store::DesiredState state) {
+        prober_.configure(state);
+        controller_.set_state(std::move(state), now_ms());
+        const auto& s = controller_.state();
+        spdlog::info("serving generation {}: {} zones, {} balancers{}", controller_.generation(),
+                     s.zones.size(), s.balancers.size(),
                      cfg_.apply.empty() ? " (no --apply document)" : " from " + cfg_.apply);
     }
 
@@ -129,9 +188,10 @@ class Daemon {
             return;
         }
         try {
-            publish(load());
+            apply(load());
         } catch (const std::exception& e) {
-            spdlog::error("reload failed, still serving generation {}: {}", generation_, e.what());
+            spdlog::error("reload failed, still serving generation {}: {}",
+                          controller_.generation(), e.what());
         }
     }
 
@@ -160,11 +220,10 @@ class Daemon {
 
     ServerConfig cfg_;
     boost::asio::io_context io_;
+    boost::asio::steady_timer slow_start_timer_{io_};
     SnapshotHolder holder_;
-    health::VerdictTable verdicts_;  // empty until the probe engine: every member unknown
-    store::DesiredState state_;
-    uint64_t generation_ = 0;
-    uint32_t serial_ = 0;
+    Controller controller_;
+    health::Prober prober_;
 };
 
 }  // namespace
@@ -176,5 +235,9 @@ int main(int argc, char** argv) {
     spdlog::set_default_logger(spdlog::stderr_color_mt("gtmd"));  // logs on stderr, never stdout
     spdlog::set_level(spdlog::level::from_str(cfg.log_level));
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-    return gtm::dns::Daemon(std::move(cfg)).run();
+    curl_global_init(CURL_GLOBAL_DEFAULT);  // once, before any thread starts
+    gtm::dns::raise_fd_limit();
+    const int code = gtm::dns::Daemon(std::move(cfg)).run();
+    curl_global_cleanup();
+    return code;
 }

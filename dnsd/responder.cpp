@@ -450,16 +450,18 @@ size_t Responder::answer(const uint8_t* msg, size_t len, uint8_t* out, Transport
         uint16_t qtype = q.qtype;
         if (qtype == kTypeAny) {
             // RFC 8482: one RRset. A balancer's addresses first, else the lowest type.
-            if (node->balancer != nullptr) {
-                qtype = node->balancer->v4.mode != ServeMode::NoMembers ? kTypeA : kTypeAaaa;
+            if (node->balancer >= 0) {
+                qtype = snap_->balancer(node->balancer)->v4.mode != ServeMode::NoMembers
+                            ? kTypeA
+                            : kTypeAaaa;
             } else if (!node->rrsets.empty()) {
                 qtype = node->rrsets.front().type;
             } else {
                 return negative(kRcodeNoError);
             }
         }
-        if (node->balancer != nullptr && (qtype == kTypeA || qtype == kTypeAaaa)) {
-            const Balancer& b = *node->balancer;
+        if (node->balancer >= 0 && (qtype == kTypeA || qtype == kTypeAaaa)) {
+            const Balancer& b = *snap_->balancer(node->balancer);
             const AnswerTable& t = qtype == kTypeA ? b.v4 : b.v6;
             uint16_t picks[kMaxAnswers];
             const size_t n = draw(t, b.max_answers, rng_, picks);

@@ -69,7 +69,7 @@ void load_server_config(const std::string& path, ServerConfig& cfg) {
     }
     if (root.IsNull()) return;
     Reader r(path);
-    r.keys(root, "", {"dns", "http", "data_dir", "apply", "log_level"});
+    r.keys(root, "", {"dns", "http", "health", "data_dir", "apply", "log_level"});
     if (auto dns = root["dns"]) {
         r.keys(dns, "dns",
                {"listen", "workers", "udp_max_size", "tcp_idle_timeout", "tcp_max_connections",
@@ -107,6 +107,11 @@ void load_server_config(const std::string& path, ServerConfig& cfg) {
             if (s->size() > 255)
                 r.fail(dns, "dns", "version and identity must be at most 255 bytes");
         }
+    }
+    if (auto health = root["health"]) {
+        r.keys(health, "health", {"isolation_hold"});
+        if (auto v = health["isolation_hold"])
+            cfg.isolation_hold_ms = r.duration_ms(v, "health.isolation_hold");
     }
     if (auto http = root["http"]) {
         r.keys(http, "http", {"listen"});

@@ -19,6 +19,7 @@ struct ServerConfig {
     std::string ports_file;
     unsigned workers = 0;  // 0: one per core
     std::string log_level = "info";
+    uint32_t isolation_hold_ms = 60000;  // how long the prober distrusts a mass failure
     ResponderConfig responder;
     TcpConfig tcp;
 };

@@ -21,6 +21,7 @@
 namespace gtm::dns {
 
 struct Node;
+struct CompileInput;
 
 // One RRset, owner not included: the writer puts a compression pointer in front of each body.
 struct RRset {
@@ -83,8 +84,8 @@ struct Node {
     const Zone* zone = nullptr;
     const Node* cut = nullptr;       // delegation at or above this node (below the apex)
     const Node* wildcard = nullptr;  // the node "*.<this name>", if any
-    const Balancer* balancer = nullptr;
-    std::vector<RRset> rrsets;  // sorted by type
+    int32_t balancer = -1;           // index into Snapshot::balancer(); -1: none
+    std::vector<RRset> rrsets;       // sorted by type
 
     const RRset* find(uint16_t type) const {
         for (const auto& r : rrsets) {
@@ -95,27 +96,38 @@ struct Node {
     bool is_cut() const { return cut == this; }
 };
 
+// Zones and names: rebuilt only when the desired state changes.
+struct NameTable {
+    struct Slot {
+        uint32_t hash;
+        uint32_t index;  // into nodes, +1; 0 is empty
+    };
+    std::deque<Zone> zones;
+    std::deque<Node> nodes;
+    std::vector<Slot> table;
+    uint32_t mask = 0;
+};
+
+// One published state. A verdict change makes a new Snapshot that shares the NameTable and
+// every Balancer it does not touch.
 class Snapshot {
   public:
     // Finds a node by its lower-case wire name and that name's hash (name_hash()).
     const Node* find(const uint8_t* wire, size_t len, uint32_t hash) const noexcept;
 
+    const Balancer* balancer(int32_t index) const noexcept { return balancers_[index].get(); }
+    const std::vector<std::shared_ptr<const Balancer>>& balancers() const { return balancers_; }
     uint64_t generation() const { return generation_; }
-    const std::deque<Zone>& zones() const { return zones_; }
-    const std::deque<Balancer>& balancers() const { return balancers_; }
-    size_t node_count() const { return nodes_.size(); }
+    const std::deque<Zone>& zones() const { return names_->zones; }
+    size_t node_count() const { return names_->nodes.size(); }
 
   private:
     friend class Compiler;
-    struct Slot {
-        uint32_t hash;
-        uint32_t index;  // into nodes_, +1; 0 is empty
-    };
-    std::deque<Zone> zones_;
-    std::deque<Node> nodes_;
-    std::deque<Balancer> balancers_;
-    std::vector<Slot> table_;
-    uint32_t mask_ = 0;
+    friend std::shared_ptr<const Snapshot> recompile_balancers(const Snapshot&, const CompileInput&,
+                                                               const std::vector<size_t>&);
+    std::shared_ptr<const NameTable> names_;
+    std::vector<std::shared_ptr<const Balancer>>
+        balancers_;  // in the order of the state's balancers
     uint64_t generation_ = 0;
 };
 
@@ -135,6 +147,11 @@ struct CompileInput {
 
 // Compiles a validated state. Throws std::invalid_argument on what validate() cannot see.
 std::shared_ptr<const Snapshot> compile(const CompileInput& in);
+
+// A copy of `prev` with the balancers at `which` (indices into in.state->balancers, which must
+// be the state `prev` was compiled from) computed again, e.g. after verdicts changed.
+std::shared_ptr<const Snapshot> recompile_balancers(const Snapshot& prev, const CompileInput& in,
+                                                    const std::vector<size_t>& which);
 
 // Hands snapshots from the control thread to workers. Workers poll generation() (one atomic
 // load per query) and call get() only when it moved.

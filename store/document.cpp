@@ -371,7 +371,8 @@ StatusRange decode_status(const Decoder& d, const json& v, const std::string& pa
 Monitor decode_monitor(const Decoder& d, const json& j, const std::string& path) {
     d.object(j, path,
              {"name", "type", "port", "path", "host", "method", "headers", "expect_status",
-              "expect_body", "tls_verify", "ca_file", "interval", "timeout", "fall", "rise"},
+              "expect_body", "tls_verify", "ca_file", "interval", "timeout", "fall", "rise",
+              "hold_down"},
              {"name", "type"});
     Monitor m;
     m.name = d.name(j["name"], child_path(path, "name"));
@@ -449,6 +450,9 @@ Monitor decode_monitor(const Decoder& d, const json& j, const std::string& path)
         m.fall = static_cast<uint32_t>(d.integer(*v, child_path(path, "fall"), 1, 100));
     if (auto* v = d.find(j, "rise"))
         m.rise = static_cast<uint32_t>(d.integer(*v, child_path(path, "rise"), 1, 100));
+    if (auto* v = d.find(j, "hold_down")) {
+        m.hold_down_ms = d.duration_ms(*v, child_path(path, "hold_down"), 0, 3600000);
+    }
     if (m.timeout_ms > m.interval_ms) {
         d.fail(child_path(path, "timeout"), "must not be longer than the interval");
     }

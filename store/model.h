@@ -67,6 +67,7 @@ struct Monitor {
     uint32_t timeout_ms = 2000;
     uint32_t fall = 2;
     uint32_t rise = 3;
+    uint32_t hold_down_ms = 60000;  // a member that went down stays out at least this long
 };
 
 enum class AdminState { Auto, Up, Drain, Down };

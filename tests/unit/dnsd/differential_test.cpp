@@ -31,7 +31,8 @@ struct Case {
 std::vector<std::string> words(const std::string& line) {
     std::istringstream in(line);
     std::vector<std::string> w;
-    for (std::string s; in >> s;) w.push_back(s);
+    for (std::string s; in >> s;)
+        w.push_back(s);
     return w;
 }
 
@@ -53,15 +54,24 @@ std::vector<Case> load_cases(const std::string& path) {
             c.type = w.at(2);
             for (size_t i = 3; i < w.size(); ++i) {
                 const std::string& o = w[i];
-                if (o.rfind("class=", 0) == 0) c.klass = o.substr(6);
-                else if (o.rfind("edns=", 0) == 0) c.edns = true, c.udp_size = static_cast<uint16_t>(std::stoi(o.substr(5)));
-                else if (o.rfind("ednsver=", 0) == 0) c.edns_version = static_cast<uint8_t>(std::stoi(o.substr(8)));
-                else if (o.rfind("opcode=", 0) == 0) c.opcode = o.substr(7);
-                else if (o == "do") c.dnssec_ok = true;
-                else if (o == "nsid") c.nsid = true;
-                else if (o == "rd") c.rd = true;
-                else if (o == "tcp") c.tcp = true;
-                else FAIL("line ", n, ": unknown option ", o);
+                if (o.rfind("class=", 0) == 0)
+                    c.klass = o.substr(6);
+                else if (o.rfind("edns=", 0) == 0)
+                    c.edns = true, c.udp_size = static_cast<uint16_t>(std::stoi(o.substr(5)));
+                else if (o.rfind("ednsver=", 0) == 0)
+                    c.edns_version = static_cast<uint8_t>(std::stoi(o.substr(8)));
+                else if (o.rfind("opcode=", 0) == 0)
+                    c.opcode = o.substr(7);
+                else if (o == "do")
+                    c.dnssec_ok = true;
+                else if (o == "nsid")
+                    c.nsid = true;
+                else if (o == "rd")
+                    c.rd = true;
+                else if (o == "tcp")
+                    c.tcp = true;
+                else
+                    FAIL("line ", n, ": unknown option ", o);
             }
             cases.push_back(c);
             section = -1;
@@ -77,9 +87,12 @@ std::vector<Case> load_cases(const std::string& path) {
             c.expect_edns = true;
             c.expect_udp = static_cast<uint16_t>(std::stoi(w.at(1)));
             for (size_t i = 2; i < w.size(); ++i) {
-                if (w[i] == "do") c.expect_do = true;
-                else if (w[i].rfind("nsid=", 0) == 0) c.expect_nsid = w[i].substr(5);
-                else if (w[i].rfind("ext=", 0) == 0) c.expect_ext = static_cast<uint8_t>(std::stoi(w[i].substr(4)));
+                if (w[i] == "do")
+                    c.expect_do = true;
+                else if (w[i].rfind("nsid=", 0) == 0)
+                    c.expect_nsid = w[i].substr(5);
+                else if (w[i].rfind("ext=", 0) == 0)
+                    c.expect_ext = static_cast<uint8_t>(std::stoi(w[i].substr(4)));
             }
         } else if (w[0] == "answer:") {
             section = 0;
@@ -116,7 +129,8 @@ Bytes build_query(const Case& c) {
         ldns_pkt_set_edns_do(q, c.dnssec_ok);
         if (c.nsid) {
             static const uint8_t nsid_request[] = {0, 3, 0, 0};
-            ldns_pkt_set_edns_data(q, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_UNKNOWN, 4, nsid_request));
+            ldns_pkt_set_edns_data(q,
+                                   ldns_rdf_new_frm_data(LDNS_RDF_TYPE_UNKNOWN, 4, nsid_request));
         }
     }
     uint8_t* wire = nullptr;
@@ -134,23 +148,31 @@ Pkt build_reference(const Case& c) {
     ldns_pkt_set_qr(p, true);
     ldns_pkt_set_opcode(p, c.opcode == "notify" ? LDNS_PACKET_NOTIFY : LDNS_PACKET_QUERY);
     for (const auto& f : c.flags) {
-        if (f == "aa") ldns_pkt_set_aa(p, true);
-        else if (f == "tc") ldns_pkt_set_tc(p, true);
-        else if (f == "rd") ldns_pkt_set_rd(p, true);
-        else if (f != "qr") FAIL("unknown flag ", f);
+        if (f == "aa")
+            ldns_pkt_set_aa(p, true);
+        else if (f == "tc")
+            ldns_pkt_set_tc(p, true);
+        else if (f == "rd")
+            ldns_pkt_set_rd(p, true);
+        else if (f != "qr")
+            FAIL("unknown flag ", f);
     }
     ldns_lookup_table* rc = ldns_lookup_by_name(ldns_rcodes, c.rcode.c_str());
     REQUIRE_MESSAGE(rc != nullptr, c.rcode);
     ldns_pkt_set_rcode(p, static_cast<uint8_t>(rc->id));
     ldns_rr* question = nullptr;
     std::string qtext = c.name + " " + c.klass + " " + c.type;
-    REQUIRE(ldns_rr_new_question_frm_str(&question, qtext.c_str(), nullptr, nullptr) == LDNS_STATUS_OK);
+    REQUIRE(ldns_rr_new_question_frm_str(&question, qtext.c_str(), nullptr, nullptr) ==
+            LDNS_STATUS_OK);
     ldns_pkt_push_rr(p, LDNS_SECTION_QUESTION, question);
-    const ldns_pkt_section where[] = {LDNS_SECTION_ANSWER, LDNS_SECTION_AUTHORITY, LDNS_SECTION_ADDITIONAL};
+    const ldns_pkt_section where[] = {LDNS_SECTION_ANSWER, LDNS_SECTION_AUTHORITY,
+                                      LDNS_SECTION_ADDITIONAL};
     for (int s = 0; s < 3; ++s) {
         for (const auto& text : c.sections[s]) {
             ldns_rr* rr = nullptr;
-            REQUIRE_MESSAGE(ldns_rr_new_frm_str(&rr, text.c_str(), 0, nullptr, nullptr) == LDNS_STATUS_OK, text);
+            REQUIRE_MESSAGE(
+                ldns_rr_new_frm_str(&rr, text.c_str(), 0, nullptr, nullptr) == LDNS_STATUS_OK,
+                text);
             ldns_pkt_push_rr(p, where[s], rr);
         }
     }
@@ -161,7 +183,8 @@ Pkt build_reference(const Case& c) {
         if (!c.expect_nsid.empty()) {
             Bytes opt = {0, 3, 0, static_cast<uint8_t>(c.expect_nsid.size())};
             opt.insert(opt.end(), c.expect_nsid.begin(), c.expect_nsid.end());
-            ldns_pkt_set_edns_data(p, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_UNKNOWN, opt.size(), opt.data()));
+            ldns_pkt_set_edns_data(
+                p, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_UNKNOWN, opt.size(), opt.data()));
         }
     }
     uint8_t* wire = nullptr;
@@ -179,7 +202,8 @@ std::string edns_text(const ldns_pkt* p) {
     s << "udp " << ldns_pkt_edns_udp_size(p) << " version " << int(ldns_pkt_edns_version(p))
       << " ext " << int(ldns_pkt_edns_extended_rcode(p)) << " z " << ldns_pkt_edns_z(p);
     if (const ldns_rdf* d = ldns_pkt_edns_data(p)) {
-        s << " data " << std::string(reinterpret_cast<const char*>(ldns_rdf_data(d)), ldns_rdf_size(d));
+        s << " data "
+          << std::string(reinterpret_cast<const char*>(ldns_rdf_data(d)), ldns_rdf_size(d));
     }
     return s.str();
 }
@@ -187,7 +211,8 @@ std::string edns_text(const ldns_pkt* p) {
 std::string flags_text(const ldns_pkt* p) {
     std::string s = std::string(ldns_pkt_qr(p) ? "qr " : "") + (ldns_pkt_aa(p) ? "aa " : "") +
                     (ldns_pkt_tc(p) ? "tc " : "") + (ldns_pkt_rd(p) ? "rd " : "") +
-                    (ldns_pkt_ra(p) ? "ra " : "") + (ldns_pkt_ad(p) ? "ad " : "") + (ldns_pkt_cd(p) ? "cd " : "");
+                    (ldns_pkt_ra(p) ? "ra " : "") + (ldns_pkt_ad(p) ? "ad " : "") +
+                    (ldns_pkt_cd(p) ? "cd " : "");
     return s + "opcode " + std::to_string(ldns_pkt_get_opcode(p)) + " rcode " +
            std::to_string(ldns_pkt_get_rcode(p));
 }
@@ -208,7 +233,8 @@ TEST_CASE("the fast path answers every corpus query as the ldns-built reference 
     for (const Case& c : cases) {
         CAPTURE(c.header);
         CAPTURE(c.line);
-        Bytes answer = server.ask(build_query(c), c.tcp ? dns::Transport::Tcp : dns::Transport::Udp);
+        Bytes answer =
+            server.ask(build_query(c), c.tcp ? dns::Transport::Tcp : dns::Transport::Udp);
         Pkt got = parse(answer);
         Pkt want = build_reference(c);
         CHECK(ldns_pkt_id(got.get()) == 0x4242);
@@ -223,6 +249,8 @@ TEST_CASE("the fast path answers every corpus query as the ldns-built reference 
             CAPTURE(s);
             CHECK(section(sections[s](got.get())) == section(sections[s](want.get())));
         }
-        if (!c.tcp) CHECK(answer.size() <= (c.edns ? std::max<size_t>(512, std::min<size_t>(c.udp_size, 1232)) : 512));
+        if (!c.tcp)
+            CHECK(answer.size() <=
+                  (c.edns ? std::max<size_t>(512, std::min<size_t>(c.udp_size, 1232)) : 512));
     }
 }

@@ -35,7 +35,7 @@ struct Compiled {
         in.generation = 1;
         snap = dns::compile(in);
     }
-    const dns::Balancer& balancer() const { return snap->balancers().front(); }
+    const dns::Balancer& balancer() const { return *snap->balancers().front(); }
 };
 
 // Draws `n` single answers and counts them by address.

@@ -1,0 +1,93 @@
+#include "dnsd/controller.h"
+
+#include <algorithm>
+#include <ctime>
+#include <set>
+
+namespace gtm::dns {
+
+CompileInput Controller::input(int64_t now_ms) {
+    CompileInput in;
+    in.state = &state_;
+    in.verdicts = &verdicts_;
+    in.now_ms = now_ms;
+    in.default_serial = serial_;
+    in.generation = ++generation_;
+    return in;
+}
+
+void Controller::set_state(store::DesiredState state, int64_t now_ms) {
+    // Keep the verdicts of members that are still there; drop the others.
+    health::VerdictTable kept;
+    std::map<std::pair<std::string, std::string>, int64_t> ramping;
+    for (const auto& p : state.pools) {
+        for (const auto& m : p.members) {
+            const health::MemberHealth h = verdicts_.get(p.name, m.address);
+            if (h.verdict != health::Verdict::Unknown || h.eligible_since_ms != 0) {
+                kept.set(p.name, m.address, h);
+            }
+            auto r = ramping_.find({p.name, m.address});
+            if (r != ramping_.end()) ramping.insert(*r);
+        }
+    }
+    // SOA serials of zones that set none follow the clock, and always move forward.
+    serial_ = std::max<uint32_t>(serial_ + 1, static_cast<uint32_t>(std::time(nullptr)));
+    state_ = std::move(state);
+    verdicts_ = std::move(kept);
+    ramping_ = std::move(ramping);
+    balancers_of_pool_.clear();
+    slow_start_of_pool_.clear();
+    for (size_t i = 0; i < state_.balancers.size(); ++i) {
+        for (const auto& bp : state_.balancers[i].pools)
+            balancers_of_pool_[bp.pool].push_back(i);
+    }
+    for (const auto& p : state_.pools)
+        slow_start_of_pool_[p.name] = p.slow_start_ms;
+    current_ = compile(input(now_ms));
+    holder_.publish(current_);
+}
+
+size_t Controller::apply_verdicts(const std::vector<MemberVerdict>& changes, int64_t now_ms) {
+    std::set<size_t> touched;
+    for (const auto& c : changes) {
+        auto pool = balancers_of_pool_.find(c.pool);
+        const health::MemberHealth before = verdicts_.get(c.pool, c.address);
+        health::MemberHealth after = before;
+        after.verdict = c.verdict;
+        // Slow start: a member that was down and is up again ramps its weight.
+        if (before.verdict == health::Verdict::Down && c.verdict != health::Verdict::Down) {
+            after.eligible_since_ms = now_ms;
+            auto ss = slow_start_of_pool_.find(c.pool);
+            if (ss != slow_start_of_pool_.end() && ss->second > 0) {
+                ramping_[{c.pool, c.address}] = now_ms + ss->second;
+            }
+        }
+        verdicts_.set(c.pool, c.address, after);
+        if (pool != balancers_of_pool_.end())
+            touched.insert(pool->second.begin(), pool->second.end());
+    }
+    if (touched.empty()) return 0;
+    publish_balancers({touched.begin(), touched.end()}, now_ms);
+    return touched.size();
+}
+
+size_t Controller::tick(int64_t now_ms) {
+    std::set<size_t> touched;
+    for (auto it = ramping_.begin(); it != ramping_.end();) {
+        auto pool = balancers_of_pool_.find(it->first.first);
+        if (pool != balancers_of_pool_.end())
+            touched.insert(pool->second.begin(), pool->second.end());
+        // One last recompile at or after the end of the ramp sets the full weight.
+        it = it->second <= now_ms ? ramping_.erase(it) : std::next(it);
+    }
+    if (touched.empty()) return 0;
+    publish_balancers({touched.begin(), touched.end()}, now_ms);
+    return touched.size();
+}
+
+void Controller::publish_balancers(const std::vector<size_t>& which, int64_t now_ms) {
+    current_ = recompile_balancers(*current_, input(now_ms), which);
+    holder_.publish(current_);
+}
+
+}  // namespace gtm::dns
