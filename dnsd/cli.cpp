@@ -36,12 +36,24 @@ int parse_command_line(int argc, char** argv, ServerConfig& cfg) {
             return 2;
         }
     }
-    if (!dns_listen.empty()) cfg.dns_listen = dns_listen;
-    if (app.count("--http-listen") > 0) cfg.http_listen = http_listen;
-    if (app.count("--data-dir") > 0) cfg.data_dir = data_dir;
-    if (app.count("--apply") > 0) cfg.apply = apply;
-    if (app.count("--ports-file") > 0) cfg.ports_file = ports_file;
-    if (app.count("--workers") > 0) cfg.workers = workers;
+    if (!dns_listen.empty()) {
+        cfg.dns_listen = dns_listen;
+    }
+    if (app.count("--http-listen") > 0) {
+        cfg.http_listen = http_listen;
+    }
+    if (app.count("--data-dir") > 0) {
+        cfg.data_dir = data_dir;
+    }
+    if (app.count("--apply") > 0) {
+        cfg.apply = apply;
+    }
+    if (app.count("--ports-file") > 0) {
+        cfg.ports_file = ports_file;
+    }
+    if (app.count("--workers") > 0) {
+        cfg.workers = workers;
+    }
     return -1;
 }
 

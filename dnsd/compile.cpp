@@ -65,8 +65,9 @@ uint32_t suffix_hashes(const uint8_t* wire, const uint8_t* label_offsets, size_t
     for (size_t k = label_count; k-- > 0;) {
         const uint8_t* label = wire + label_offsets[k];
         const size_t len = static_cast<size_t>(label[0]) + 1;
-        for (size_t i = 0; i < len; ++i)
+        for (size_t i = 0; i < len; ++i) {
             h = (h ^ label[i]) * kFnvPrime;
+        }
         hashes_out[k] = h;
     }
     return h;
@@ -86,13 +87,19 @@ uint32_t name_hash(const uint8_t* wire, size_t len) noexcept {
 
 const Node* Snapshot::find(const uint8_t* wire, size_t len, uint32_t hash) const noexcept {
     const NameTable& names = *names_;
-    if (names.table.empty()) return nullptr;
+    if (names.table.empty()) {
+        return nullptr;
+    }
     for (uint32_t i = hash & names.mask;; i = (i + 1) & names.mask) {
         const NameTable::Slot& s = names.table[i];
-        if (s.index == 0) return nullptr;
+        if (s.index == 0) {
+            return nullptr;
+        }
         if (s.hash == hash) {
             const Node& n = names.nodes[s.index - 1];
-            if (n.wire.size() == len && std::memcmp(n.wire.data(), wire, len) == 0) return &n;
+            if (n.wire.size() == len && std::memcmp(n.wire.data(), wire, len) == 0) {
+                return &n;
+            }
         }
     }
 }
@@ -131,20 +138,26 @@ class Compiler {
   private:
     Node& node(const std::string& canonical, const Zone* zone) {
         auto it = by_name_.find(canonical);
-        if (it != by_name_.end()) return *it->second;
+        if (it != by_name_.end()) {
+            return *it->second;
+        }
         Node& n = names_->nodes.emplace_back();
         n.wire = store::name_to_wire(canonical);
         n.hash = name_hash(reinterpret_cast<const uint8_t*>(n.wire.data()), n.wire.size());
         n.zone = zone;
         by_name_.emplace(canonical, &n);
         // Empty non-terminals: every name between this one and the apex exists (RFC 4592 §2.2.2).
-        if (canonical != zone->name) node(std::string(store::parent_name(canonical)), zone);
+        if (canonical != zone->name) {
+            node(std::string(store::parent_name(canonical)), zone);
+        }
         return n;
     }
 
     RRset& rrset(Node& n, uint16_t type) {
         for (auto& r : n.rrsets) {
-            if (r.type == type) return r;
+            if (r.type == type) {
+                return r;
+            }
         }
         RRset& r = n.rrsets.emplace_back();
         r.type = type;
@@ -156,7 +169,9 @@ class Compiler {
         RRset& r = rrset(n, type);
         put_body(r.bodies, type, ttl, rdata, rdlen);
         ++r.count;
-        if (!target.empty()) targets_[{&n, type}].push_back(target);
+        if (!target.empty()) {
+            targets_[{&n, type}].push_back(target);
+        }
     }
 
     void add_zone(const store::Zone& z) {
@@ -191,7 +206,9 @@ class Compiler {
                 zone = z;
             }
         }
-        if (zone == nullptr) throw std::invalid_argument("balancer outside every zone: " + b.name);
+        if (zone == nullptr) {
+            throw std::invalid_argument("balancer outside every zone: " + b.name);
+        }
         node(b.name, zone).balancer = static_cast<int32_t>(snap_->balancers_.size());
         snap_->balancers_.push_back(balancer(b, in_));
     }
@@ -207,7 +224,9 @@ class Compiler {
                 }
             }
             auto wc = by_name_.find(name.empty() ? "*" : "*." + name);
-            if (wc != by_name_.end()) n->wildcard = wc->second;
+            if (wc != by_name_.end()) {
+                n->wildcard = wc->second;
+            }
             std::sort(n->rrsets.begin(), n->rrsets.end(),
                       [](const RRset& a, const RRset& b) { return a.type < b.type; });
         }
@@ -215,11 +234,15 @@ class Compiler {
         for (auto& [name, n] : by_name_) {
             for (auto& r : n->rrsets) {
                 auto it = targets_.find({n, r.type});
-                if (it == targets_.end()) continue;
+                if (it == targets_.end()) {
+                    continue;
+                }
                 std::set<const Node*> seen;
                 for (const auto& t : it->second) {
                     auto target = by_name_.find(t);
-                    if (target == by_name_.end() || target->second->zone != n->zone) continue;
+                    if (target == by_name_.end() || target->second->zone != n->zone) {
+                        continue;
+                    }
                     const Node* tn = target->second;
                     if ((tn->find(kTypeA) != nullptr || tn->find(kTypeAaaa) != nullptr) &&
                         seen.insert(tn).second) {

@@ -27,7 +27,9 @@ void Controller::set_state(store::DesiredState state, int64_t now_ms) {
                 kept.set(p.name, m.address, h);
             }
             auto r = ramping_.find({p.name, m.address});
-            if (r != ramping_.end()) ramping.insert(*r);
+            if (r != ramping_.end()) {
+                ramping.insert(*r);
+            }
         }
     }
     // SOA serials of zones that set none follow the clock, and always move forward.
@@ -38,11 +40,13 @@ void Controller::set_state(store::DesiredState state, int64_t now_ms) {
     balancers_of_pool_.clear();
     slow_start_of_pool_.clear();
     for (size_t i = 0; i < state_.balancers.size(); ++i) {
-        for (const auto& bp : state_.balancers[i].pools)
+        for (const auto& bp : state_.balancers[i].pools) {
             balancers_of_pool_[bp.pool].push_back(i);
+        }
     }
-    for (const auto& p : state_.pools)
+    for (const auto& p : state_.pools) {
         slow_start_of_pool_[p.name] = p.slow_start_ms;
+    }
     current_ = compile(input(now_ms));
     holder_.publish(current_);
 }
@@ -63,10 +67,13 @@ size_t Controller::apply_verdicts(const std::vector<MemberVerdict>& changes, int
             }
         }
         verdicts_.set(c.pool, c.address, after);
-        if (pool != balancers_of_pool_.end())
+        if (pool != balancers_of_pool_.end()) {
             touched.insert(pool->second.begin(), pool->second.end());
+        }
     }
-    if (touched.empty()) return 0;
+    if (touched.empty()) {
+        return 0;
+    }
     publish_balancers({touched.begin(), touched.end()}, now_ms);
     return touched.size();
 }
@@ -75,12 +82,15 @@ size_t Controller::tick(int64_t now_ms) {
     std::set<size_t> touched;
     for (auto it = ramping_.begin(); it != ramping_.end();) {
         auto pool = balancers_of_pool_.find(it->first.first);
-        if (pool != balancers_of_pool_.end())
+        if (pool != balancers_of_pool_.end()) {
             touched.insert(pool->second.begin(), pool->second.end());
+        }
         // One last recompile at or after the end of the ramp sets the full weight.
         it = it->second <= now_ms ? ramping_.erase(it) : std::next(it);
     }
-    if (touched.empty()) return 0;
+    if (touched.empty()) {
+        return 0;
+    }
     publish_balancers({touched.begin(), touched.end()}, now_ms);
     return touched.size();
 }

@@ -20,7 +20,9 @@ constexpr int kUdpBufferBytes = 4 << 20;  // absorbs bursts while a worker is bu
 struct Fd {
     int fd = -1;
     ~Fd() {
-        if (fd >= 0) ::close(fd);
+        if (fd >= 0) {
+            ::close(fd);
+        }
     }
     int release() {
         int f = fd;
@@ -51,16 +53,22 @@ socklen_t to_sockaddr(const Endpoint& e, sockaddr_storage& ss) {
 
 int bound_socket(int type, const Endpoint& e, bool reuseport) {
     Fd s{::socket(e.v6 ? AF_INET6 : AF_INET, type | SOCK_CLOEXEC, 0)};
-    if (s.fd < 0) fail("cannot create a socket for", e);
+    if (s.fd < 0) {
+        fail("cannot create a socket for", e);
+    }
     int one = 1;
     setsockopt(s.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (reuseport && setsockopt(s.fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
         fail("cannot set SO_REUSEPORT on", e);
     }
-    if (e.v6) setsockopt(s.fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (e.v6) {
+        setsockopt(s.fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    }
     sockaddr_storage ss;
     socklen_t sl = to_sockaddr(e, ss);
-    if (::bind(s.fd, reinterpret_cast<sockaddr*>(&ss), sl) != 0) fail("cannot bind", e);
+    if (::bind(s.fd, reinterpret_cast<sockaddr*>(&ss), sl) != 0) {
+        fail("cannot bind", e);
+    }
     return s.release();
 }
 
@@ -68,7 +76,9 @@ uint16_t bound_port(int fd) {
     sockaddr_storage ss{};
     socklen_t sl = sizeof ss;
     getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl);
-    if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+    if (ss.ss_family == AF_INET6) {
+        return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+    }
     return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
 }
 
@@ -91,7 +101,9 @@ Endpoint parse_endpoint(const std::string& text) {
         e.v6 = true;
     } else {
         size_t colon = text.rfind(':');
-        if (colon == std::string::npos) throw std::invalid_argument("'" + text + "' has no :port");
+        if (colon == std::string::npos) {
+            throw std::invalid_argument("'" + text + "' has no :port");
+        }
         e.host = colon == 0 ? "0.0.0.0" : text.substr(0, colon);
         port = text.substr(colon + 1);
         if (e.host.find(':') != std::string::npos) {
@@ -124,11 +136,15 @@ DnsListener open_dns(const Endpoint& requested, unsigned workers) {
         try {
             tcp = bound_socket(SOCK_STREAM, l.endpoint, false);
         } catch (const std::runtime_error&) {
-            if (requested.port == 0 && errno == EADDRINUSE && attempt < 20) continue;
+            if (requested.port == 0 && errno == EADDRINUSE && attempt < 20) {
+                continue;
+            }
             throw;
         }
         Fd tcp_fd{tcp};
-        if (::listen(tcp_fd.fd, kTcpBacklog) != 0) fail("cannot listen on", l.endpoint);
+        if (::listen(tcp_fd.fd, kTcpBacklog) != 0) {
+            fail("cannot listen on", l.endpoint);
+        }
         l.udp_fds.push_back(first.release());
         for (unsigned i = 1; i < workers; ++i) {
             l.udp_fds.push_back(bound_socket(SOCK_DGRAM, l.endpoint, true));
@@ -151,7 +167,9 @@ DnsListener open_dns(const Endpoint& requested, unsigned workers) {
 
 int open_tcp_listener(Endpoint& e) {
     Fd s{bound_socket(SOCK_STREAM, e, false)};
-    if (::listen(s.fd, kTcpBacklog) != 0) fail("cannot listen on", e);
+    if (::listen(s.fd, kTcpBacklog) != 0) {
+        fail("cannot listen on", e);
+    }
     e.port = bound_port(s.fd);
     return s.release();
 }

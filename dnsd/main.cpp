@@ -72,9 +72,12 @@ class Daemon {
         try {
             // Bound now so that a taken port fails the start at once; served after the first
             // round of probes.
-            if (cfg_.dns_listen.empty()) cfg_.dns_listen.push_back("127.0.0.1:5300");
-            for (const auto& text : cfg_.dns_listen)
+            if (cfg_.dns_listen.empty()) {
+                cfg_.dns_listen.push_back("127.0.0.1:5300");
+            }
+            for (const auto& text : cfg_.dns_listen) {
                 dns.push_back(open_dns(parse_endpoint(text), workers));
+            }
             http = parse_endpoint(cfg_.http_listen.empty() ? "127.0.0.1:8053" : cfg_.http_listen);
             http_fd =
                 open_tcp_listener(http);  // reserved; the REST API arrives with the store issue
@@ -91,8 +94,9 @@ class Daemon {
         UdpWorkers udp(holder_, cfg_.responder);
         TcpServer tcp(io_, holder_, cfg_.responder, cfg_.tcp, (uint64_t{rd()} << 32) | rd());
         for (auto& l : dns) {
-            for (int fd : l.udp_fds)
+            for (int fd : l.udp_fds) {
                 udp.start(fd, l.wildcard, (uint64_t{rd()} << 32) | rd());
+            }
             tcp.listen(l.tcp_fd, l.endpoint.v6);
             spdlog::info("DNS on {} (UDP x{} workers, TCP)", l.endpoint.text(), l.udp_fds.size());
         }
@@ -102,7 +106,9 @@ class Daemon {
         boost::asio::signal_set signals(io_, SIGTERM, SIGINT, SIGHUP);
         std::function<void(const boost::system::error_code&, int)> on_signal =
             [&](const boost::system::error_code& err, int sig) {
-                if (err) return;
+                if (err) {
+                    return;
+                }
                 if (sig == SIGHUP) {
                     reload();
                     signals.async_wait(on_signal);
@@ -115,7 +121,9 @@ class Daemon {
             };
         signals.async_wait(on_signal);
         tick_slow_start();
-        if (!cfg_.ports_file.empty() && !write_ports_file(dns, http)) return 2;
+        if (!cfg_.ports_file.empty() && !write_ports_file(dns, http)) {
+            return 2;
+        }
         io_.run();
         prober_.stop();
         udp.stop();
@@ -139,8 +147,9 @@ class Daemon {
     void apply_verdicts(const std::vector<health::VerdictChange>& changes) {
         std::vector<MemberVerdict> members;
         for (const auto& c : changes) {
-            for (const auto& pool : c.pools)
+            for (const auto& pool : c.pools) {
                 members.push_back({pool, c.address, c.to});
+            }
         }
         controller_.apply_verdicts(members, now_ms());
     }
@@ -149,9 +158,12 @@ class Daemon {
     // member already dead at start is not handed out.
     void first_round() {
         uint32_t wait_ms = 0;
-        for (const auto& m : controller_.state().monitors)
+        for (const auto& m : controller_.state().monitors) {
             wait_ms = std::max(wait_ms, m.timeout_ms);
-        if (wait_ms == 0) return;
+        }
+        if (wait_ms == 0) {
+            return;
+        }
         const bool all = prober_.wait_first_round(wait_ms + 100);
         io_.poll();  // the verdict changes the prober posted
         io_.restart();
@@ -162,14 +174,18 @@ class Daemon {
     void tick_slow_start() {
         slow_start_timer_.expires_after(std::chrono::seconds(1));
         slow_start_timer_.async_wait([this](const boost::system::error_code& ec) {
-            if (ec) return;
+            if (ec) {
+                return;
+            }
             controller_.tick(now_ms());
             tick_slow_start();
         });
     }
 
     store::DesiredState load() {
-        if (cfg_.apply.empty()) return {};
+        if (cfg_.apply.empty()) {
+            return {};
+        }
         return store::load_document(cfg_.apply);
     }
 
@@ -231,7 +247,9 @@ class Daemon {
 
 int main(int argc, char** argv) {
     gtm::dns::ServerConfig cfg;
-    if (int code = gtm::dns::parse_command_line(argc, argv, cfg); code >= 0) return code;
+    if (int code = gtm::dns::parse_command_line(argc, argv, cfg); code >= 0) {
+        return code;
+    }
     spdlog::set_default_logger(spdlog::stderr_color_mt("gtmd"));  // logs on stderr, never stdout
     spdlog::set_level(spdlog::level::from_str(cfg.log_level));
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");

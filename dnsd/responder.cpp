@@ -39,19 +39,26 @@ size_t read_plain_name(const uint8_t* msg, size_t len, size_t pos, Name& n) noex
     n.len = 0;
     n.labels = 0;
     for (;;) {
-        if (pos >= len) return 0;
+        if (pos >= len) {
+            return 0;
+        }
         const uint8_t l = msg[pos];
         if (l == 0) {
             n.wire[n.len++] = 0;
             n.finish();
             return pos + 1;
         }
-        if (l > 63) return 0;  // a pointer or an extended label type (RFC 6891 §5)
-        if (n.len + l + 2 > 255 || pos + 1 + l > len) return 0;
+        if (l > 63) {
+            return 0;  // a pointer or an extended label type (RFC 6891 §5)
+        }
+        if (n.len + l + 2 > 255 || pos + 1 + l > len) {
+            return 0;
+        }
         n.offsets[n.labels++] = static_cast<uint8_t>(n.len);
         n.wire[n.len++] = l;
-        for (size_t i = 0; i < l; ++i)
+        for (size_t i = 0; i < l; ++i) {
             n.wire[n.len++] = lower(msg[pos + 1 + i]);
+        }
         pos += 1 + l;
     }
 }
@@ -64,20 +71,34 @@ size_t skip_name(const uint8_t* msg, size_t len, size_t pos) noexcept {
     size_t expanded = 0;
     int pointers = 0;
     for (;;) {
-        if (pos >= len) return 0;
+        if (pos >= len) {
+            return 0;
+        }
         const uint8_t l = msg[pos];
         if ((l & 0xC0) == 0xC0) {
-            if (pos + 1 >= len || ++pointers > kMaxPointers) return 0;
-            if (end == 0) end = pos + 2;
+            if (pos + 1 >= len || ++pointers > kMaxPointers) {
+                return 0;
+            }
+            if (end == 0) {
+                end = pos + 2;
+            }
             const size_t target = static_cast<size_t>(l & 0x3F) << 8 | msg[pos + 1];
-            if (target >= len) return 0;
+            if (target >= len) {
+                return 0;
+            }
             pos = target;
             continue;
         }
-        if (l > 63) return 0;
+        if (l > 63) {
+            return 0;
+        }
         expanded += static_cast<size_t>(l) + 1;
-        if (expanded > 255) return 0;
-        if (l == 0) return end != 0 ? end : pos + 1;
+        if (expanded > 255) {
+            return 0;
+        }
+        if (l == 0) {
+            return end != 0 ? end : pos + 1;
+        }
         pos += 1 + l;
     }
 }
@@ -97,34 +118,48 @@ struct Query {
 enum class Parse { Ok, Drop, FormErr, NotImp, BadVers };
 
 Parse parse(const uint8_t* msg, size_t len, Query& q) noexcept {
-    if (len < kHeaderSize) return Parse::Drop;
+    if (len < kHeaderSize) {
+        return Parse::Drop;
+    }
     const uint16_t flags = rd16(msg + 2);
-    if ((flags & kFlagQr) != 0) return Parse::Drop;
+    if ((flags & kFlagQr) != 0) {
+        return Parse::Drop;
+    }
     const uint16_t qd = rd16(msg + 4);
     const uint16_t an = rd16(msg + 6);
     const uint16_t ns = rd16(msg + 8);
     const uint16_t ar = rd16(msg + 10);
     const bool query_opcode = ((flags >> 11) & 0xF) == 0;
-    if (qd != 1) return query_opcode ? Parse::FormErr : Parse::NotImp;
+    if (qd != 1) {
+        return query_opcode ? Parse::FormErr : Parse::NotImp;
+    }
     size_t pos = read_plain_name(msg, len, kHeaderSize, q.qname);
-    if (pos == 0 || pos + 4 > len) return query_opcode ? Parse::FormErr : Parse::NotImp;
+    if (pos == 0 || pos + 4 > len) {
+        return query_opcode ? Parse::FormErr : Parse::NotImp;
+    }
     q.qtype = rd16(msg + pos);
     q.qclass = rd16(msg + pos + 2);
     pos += 4;
     q.question_end = pos;
-    if (!query_opcode) return Parse::NotImp;
+    if (!query_opcode) {
+        return Parse::NotImp;
+    }
 
     const size_t records = static_cast<size_t>(an) + ns + ar;
     for (size_t i = 0; i < records; ++i) {
         const size_t name_at = pos;
         pos = skip_name(msg, len, pos);
-        if (pos == 0 || pos + 10 > len) return Parse::FormErr;
+        if (pos == 0 || pos + 10 > len) {
+            return Parse::FormErr;
+        }
         const uint16_t type = rd16(msg + pos);
         const uint16_t klass = rd16(msg + pos + 2);
         const uint32_t ttl = rd32(msg + pos + 4);
         const uint16_t rdlen = rd16(msg + pos + 8);
         pos += 10;
-        if (pos + rdlen > len) return Parse::FormErr;
+        if (pos + rdlen > len) {
+            return Parse::FormErr;
+        }
         if (type == kTypeOpt) {
             // RFC 6891 §6.1.1: one OPT, in the additional section, owned by the root.
             if (i < static_cast<size_t>(an) + ns || q.edns || msg[name_at] != 0) {
@@ -135,18 +170,28 @@ Parse parse(const uint8_t* msg, size_t len, Query& q) noexcept {
             q.edns_version = static_cast<uint8_t>(ttl >> 16);
             q.dnssec_ok = (ttl & kEdnsDo) != 0;
             for (size_t o = pos; o < pos + rdlen;) {
-                if (o + 4 > pos + rdlen) return Parse::FormErr;
+                if (o + 4 > pos + rdlen) {
+                    return Parse::FormErr;
+                }
                 const uint16_t code = rd16(msg + o);
                 const uint16_t olen = rd16(msg + o + 2);
-                if (o + 4 + olen > pos + rdlen) return Parse::FormErr;
-                if (code == kEdnsOptionNsid) q.nsid = true;
+                if (o + 4 + olen > pos + rdlen) {
+                    return Parse::FormErr;
+                }
+                if (code == kEdnsOptionNsid) {
+                    q.nsid = true;
+                }
                 o += 4 + olen;
             }
         }
         pos += rdlen;
     }
-    if (pos != len) return Parse::FormErr;  // trailing garbage
-    if (q.edns && q.edns_version > 0) return Parse::BadVers;
+    if (pos != len) {
+        return Parse::FormErr;  // trailing garbage
+    }
+    if (q.edns && q.edns_version > 0) {
+        return Parse::BadVers;
+    }
     return Parse::Ok;
 }
 
@@ -159,7 +204,9 @@ class Writer {
 
     // One RR whose owner is a compression pointer to `owner` and whose body is prepared.
     bool rr(uint16_t owner, const uint8_t* body, size_t size) noexcept {
-        if (pos_ + 2 + size > limit_) return false;
+        if (pos_ + 2 + size > limit_) {
+            return false;
+        }
         wr16(out_ + pos_, static_cast<uint16_t>(0xC000 | owner));
         std::memcpy(out_ + pos_ + 2, body, size);
         pos_ += 2 + size;
@@ -168,7 +215,9 @@ class Writer {
 
     // One RR with its owner written in full (additional records about other names).
     bool rr_named(const std::string& wire, const uint8_t* body, size_t size) noexcept {
-        if (pos_ + wire.size() + size > limit_) return false;
+        if (pos_ + wire.size() + size > limit_) {
+            return false;
+        }
         std::memcpy(out_ + pos_, wire.data(), wire.size());
         std::memcpy(out_ + pos_ + wire.size(), body, size);
         pos_ += wire.size() + size;
@@ -180,7 +229,9 @@ class Writer {
         const uint8_t* b = set.bodies.data();
         for (uint16_t i = 0; i < set.count; ++i) {
             const size_t size = 10 + rd16(b + 8);
-            if (!rr(owner, b, size)) return false;
+            if (!rr(owner, b, size)) {
+                return false;
+            }
             b += size;
             ++count;
         }
@@ -191,7 +242,9 @@ class Writer {
         const uint8_t* b = set.bodies.data();
         for (uint16_t i = 0; i < set.count; ++i) {
             const size_t size = 10 + rd16(b + 8);
-            if (!rr_named(wire, b, size)) return false;
+            if (!rr_named(wire, b, size)) {
+                return false;
+            }
             b += size;
             ++count;
         }
@@ -201,7 +254,9 @@ class Writer {
     // Lowers the TTL of the RR that ends at the current position, if it is above `cap`.
     void cap_last_ttl(size_t body_size, uint32_t cap) noexcept {
         uint8_t* ttl = out_ + pos_ - body_size + 4;
-        if (rd32(ttl) > cap) wr32(ttl, cap);
+        if (rd32(ttl) > cap) {
+            wr32(ttl, cap);
+        }
     }
 
     uint8_t* at(size_t offset) { return out_ + offset; }
@@ -231,7 +286,9 @@ Found find(const Snapshot& s, const Name& n) noexcept {
     for (size_t k = 0; k <= n.labels; ++k) {
         const size_t off = k < n.labels ? n.offsets[k] : n.len - 1;
         const Node* node = s.find(n.wire + off, n.len - off, n.hashes[k]);
-        if (node != nullptr) return {node, k == 0};
+        if (node != nullptr) {
+            return {node, k == 0};
+        }
     }
     return {};
 }
@@ -338,7 +395,9 @@ size_t Responder::answer(const uint8_t* msg, size_t len, uint8_t* out, Transport
             rcode = kRcodeFormErr;
             return finish();
         case Parse::NotImp:
-            if (q.question_end == 0) w = Writer(out, kHeaderSize, limit - opt_size);
+            if (q.question_end == 0) {
+                w = Writer(out, kHeaderSize, limit - opt_size);
+            }
             rcode = kRcodeNotImp;
             return finish();
         case Parse::BadVers:
@@ -371,7 +430,9 @@ size_t Responder::answer(const uint8_t* msg, size_t len, uint8_t* out, Transport
             wr16(body + 8, static_cast<uint16_t>(tlen + 1));
             body[10] = static_cast<uint8_t>(tlen);
             std::memcpy(body + 11, text->data(), tlen);
-            if (!w.rr(kHeaderSize, body, 11 + tlen)) return truncate();
+            if (!w.rr(kHeaderSize, body, 11 + tlen)) {
+                return truncate();
+            }
             ++an;
         }
         return finish();
@@ -404,7 +465,9 @@ size_t Responder::answer(const uint8_t* msg, size_t len, uint8_t* out, Transport
     auto negative = [&](uint16_t code) -> size_t {
         rcode = code;
         const size_t size = zone->soa_negative.size();
-        if (!w.rr(cur.suffix(zone->wire_len), zone->soa_negative.data(), size)) return truncate();
+        if (!w.rr(cur.suffix(zone->wire_len), zone->soa_negative.data(), size)) {
+            return truncate();
+        }
         w.cap_last_ttl(size, negative_cap);
         ++ns;
         return finish();
@@ -414,7 +477,9 @@ size_t Responder::answer(const uint8_t* msg, size_t len, uint8_t* out, Transport
         for (const Node* t : set.additional) {
             for (uint16_t type : {kTypeA, kTypeAaaa}) {
                 const RRset* glue = t->find(type);
-                if (glue != nullptr && !w.rrset_named(t->wire, *glue, ar)) return !required;
+                if (glue != nullptr && !w.rrset_named(t->wire, *glue, ar)) {
+                    return !required;
+                }
             }
         }
         return true;
@@ -425,20 +490,31 @@ size_t Responder::answer(const uint8_t* msg, size_t len, uint8_t* out, Transport
         if (found.exact) {
             // At a delegation (or below it), refer, except for DS, which the parent side owns.
             if (node->cut != nullptr && !(node->is_cut() && q.qtype == kTypeDs)) {
-                if (chain > 0) return finish();  // the resolver follows the CNAME itself
+                if (chain > 0) {
+                    return finish();  // the resolver follows the CNAME itself
+                }
                 flags &= static_cast<uint16_t>(~kFlagAa);
                 const Node* cut = node->cut;
-                if (!w.rrset(cur.suffix(cut->wire.size()), *cut->find(kTypeNs), ns))
+                if (!w.rrset(cur.suffix(cut->wire.size()), *cut->find(kTypeNs), ns)) {
                     return truncate();
-                if (!additional(*cut->find(kTypeNs), true)) return truncate();
+                }
+                if (!additional(*cut->find(kTypeNs), true)) {
+                    return truncate();
+                }
                 return finish();
             }
         } else if (node->cut != nullptr) {
-            if (chain > 0) return finish();
+            if (chain > 0) {
+                return finish();
+            }
             flags &= static_cast<uint16_t>(~kFlagAa);
             const Node* cut = node->cut;
-            if (!w.rrset(cur.suffix(cut->wire.size()), *cut->find(kTypeNs), ns)) return truncate();
-            if (!additional(*cut->find(kTypeNs), true)) return truncate();
+            if (!w.rrset(cur.suffix(cut->wire.size()), *cut->find(kTypeNs), ns)) {
+                return truncate();
+            }
+            if (!additional(*cut->find(kTypeNs), true)) {
+                return truncate();
+            }
             return finish();
         } else if (node->wildcard != nullptr) {
             node = node->wildcard;  // RFC 4592: synthesize from *.<closest encloser>, owner = qname
@@ -471,28 +547,42 @@ size_t Responder::answer(const uint8_t* msg, size_t len, uint8_t* out, Transport
             }
             for (size_t i = 0; i < n; ++i) {
                 const Candidate& c = t.candidates[picks[i]];
-                if (!w.rr(cur.offset, c.body, c.size)) return truncate();
+                if (!w.rr(cur.offset, c.body, c.size)) {
+                    return truncate();
+                }
                 ++an;
             }
             return finish();
         }
         if (const RRset* set = node->find(qtype)) {
-            if (!w.rrset(cur.offset, *set, an)) return truncate();
+            if (!w.rrset(cur.offset, *set, an)) {
+                return truncate();
+            }
             additional(*set, false);
             return finish();
         }
         const RRset* cname = qtype == kTypeCname ? nullptr : node->find(kTypeCname);
-        if (cname == nullptr) return negative(kRcodeNoError);  // NODATA
+        if (cname == nullptr) {
+            return negative(kRcodeNoError);  // NODATA
+        }
 
         const size_t rdata_at = w.pos() + 2 + 10;
-        if (!w.rr(cur.offset, cname->bodies.data(), cname->bodies.size())) return truncate();
+        if (!w.rr(cur.offset, cname->bodies.data(), cname->bodies.size())) {
+            return truncate();
+        }
         ++an;
-        if (chain + 1 >= kMaxChain || rdata_at > 0x3FFF) return finish();
+        if (chain + 1 >= kMaxChain || rdata_at > 0x3FFF) {
+            return finish();
+        }
         // Follow the target inside the same zone; elsewhere the resolver follows it.
         Name target;
-        if (read_plain_name(out, w.pos(), rdata_at, target) == 0) return finish();
+        if (read_plain_name(out, w.pos(), rdata_at, target) == 0) {
+            return finish();
+        }
         Found next = find(*snap_, target);
-        if (next.node == nullptr || next.node->zone != zone) return finish();
+        if (next.node == nullptr || next.node->zone != zone) {
+            return finish();
+        }
         found = next;
         cur = Current{static_cast<uint16_t>(rdata_at), static_cast<uint16_t>(target.len)};
     }

@@ -33,10 +33,16 @@ bool of_family(const std::string& address, Family f) {
 
 // A member coming back ramps from a tenth of its weight to full over the pool's slow_start.
 double slow_start_factor(const store::Pool& p, const health::MemberHealth& h, int64_t now_ms) {
-    if (p.slow_start_ms == 0 || h.eligible_since_ms <= 0) return 1.0;
+    if (p.slow_start_ms == 0 || h.eligible_since_ms <= 0) {
+        return 1.0;
+    }
     const int64_t age = now_ms - h.eligible_since_ms;
-    if (age >= static_cast<int64_t>(p.slow_start_ms)) return 1.0;
-    if (age <= 0) return 0.1;
+    if (age >= static_cast<int64_t>(p.slow_start_ms)) {
+        return 1.0;
+    }
+    if (age <= 0) {
+        return 0.1;
+    }
     return 0.1 + 0.9 * static_cast<double>(age) / static_cast<double>(p.slow_start_ms);
 }
 
@@ -62,38 +68,47 @@ Candidate make_candidate(const std::string& address, Family f, uint32_t ttl, dou
 void fill(std::vector<UpPool> up, Family f, uint32_t ttl, Balancer& out, AnswerTable& t) {
     bool any_member_weight = false;
     for (const auto& p : up) {
-        for (const auto& m : p.members)
+        for (const auto& m : p.members) {
             any_member_weight |= m.member->weight > 0;
+        }
     }
     for (auto& p : up) {
         if (any_member_weight) {
             std::erase_if(p.members, [](const Pick& m) { return m.member->weight == 0; });
         } else {
-            for (auto& m : p.members)
+            for (auto& m : p.members) {
                 m.weight = 1.0;
+            }
         }
     }
     std::erase_if(up, [](const UpPool& p) { return p.members.empty(); });
     bool any_pool_weight = false;
-    for (const auto& p : up)
+    for (const auto& p : up) {
         any_pool_weight |= p.ref->weight > 0;
+    }
     double pool_total = 0;
-    for (const auto& p : up)
+    for (const auto& p : up) {
         pool_total += any_pool_weight ? p.ref->weight : 1.0;
+    }
 
     t.candidates.clear();
     t.total_weight = 0;
     t.ttl_s = ttl;
     for (const auto& p : up) {
         const double pool_share = (any_pool_weight ? p.ref->weight : 1.0) / pool_total;
-        if (pool_share <= 0) continue;
+        if (pool_share <= 0) {
+            continue;
+        }
         double member_total = 0;
-        for (const auto& m : p.members)
+        for (const auto& m : p.members) {
             member_total += m.weight;
+        }
         const char* pool_name = out.strings.emplace_back(p.pool->name).c_str();
         for (const auto& m : p.members) {
             const double w = pool_share * m.weight / member_total;
-            if (w <= 0) continue;
+            if (w <= 0) {
+                continue;
+            }
             const char* addr = out.strings.emplace_back(m.member->address).c_str();
             t.candidates.push_back(make_candidate(m.member->address, f, ttl, w, pool_name, addr));
             t.total_weight += w;
@@ -108,8 +123,9 @@ void compute_family(const store::Balancer& b,
                     const health::VerdictTable& verdicts, int64_t now_ms, Family f, Balancer& out,
                     AnswerTable& t) {
     std::map<uint32_t, std::vector<const store::BalancerPool*>> tiers;
-    for (const auto& bp : b.pools)
+    for (const auto& bp : b.pools) {
         tiers[bp.priority].push_back(&bp);
+    }
 
     const uint32_t degraded_ttl = std::min(b.ttl_s, b.degraded_ttl_s);
     std::vector<UpPool> first_tier_all;  // for fail_open
@@ -124,18 +140,26 @@ void compute_family(const store::Balancer& b,
             UpPool everyone{ref, &pool, {}};
             size_t family_members = 0;
             for (const auto& m : pool.members) {
-                if (!of_family(m.address, f)) continue;
+                if (!of_family(m.address, f)) {
+                    continue;
+                }
                 ++family_members;
-                if (served_by_admin(m.admin)) everyone.members.push_back({&m, double(m.weight)});
+                if (served_by_admin(m.admin)) {
+                    everyone.members.push_back({&m, double(m.weight)});
+                }
                 const health::MemberHealth h = verdicts.get(pool.name, m.address);
                 const bool ok = m.admin == AdminState::Up ||
                                 (m.admin == AdminState::Auto && h.verdict != health::Verdict::Down);
-                if (!ok) continue;
+                if (!ok) {
+                    continue;
+                }
                 const double factor =
                     m.admin == AdminState::Up ? 1.0 : slow_start_factor(pool, h, now_ms);
                 eligible.members.push_back({&m, m.weight * factor});
             }
-            if (family_members == 0) continue;
+            if (family_members == 0) {
+                continue;
+            }
             all.push_back(everyone);
             // min_healthy counts members of the family being answered: a pool of two IPv4 and
             // one IPv6 member with min_healthy 2 is up for AAAA when its one IPv6 member is.
@@ -144,7 +168,9 @@ void compute_family(const store::Balancer& b,
                 up.push_back(std::move(eligible));
             }
         }
-        if (all.empty()) continue;  // a tier without members of this family does not count
+        if (all.empty()) {
+            continue;  // a tier without members of this family does not count
+        }
         if (first) {
             first_tier_all = all;
             first_priority = priority;
@@ -178,7 +204,9 @@ void compute_family(const store::Balancer& b,
             t.ttl_s = degraded_ttl;
             const char* pool_name = out.strings.emplace_back("fallback").c_str();
             for (const auto& a : b.fallback) {
-                if (!of_family(a, f)) continue;
+                if (!of_family(a, f)) {
+                    continue;
+                }
                 const char* addr = out.strings.emplace_back(a).c_str();
                 t.candidates.push_back(make_candidate(a, f, degraded_ttl, 1.0, pool_name, addr));
                 t.total_weight += 1.0;
@@ -193,8 +221,9 @@ void compute_family(const store::Balancer& b,
 void compute_answers(const store::Balancer& b, const store::DesiredState& state,
                      const health::VerdictTable& verdicts, int64_t now_ms, Balancer& out) {
     std::map<std::string, const store::Pool*> pools;
-    for (const auto& p : state.pools)
+    for (const auto& p : state.pools) {
         pools.emplace(p.name, &p);
+    }
     compute_family(b, pools, verdicts, now_ms, Family::V4, out, out.v4);
     compute_family(b, pools, verdicts, now_ms, Family::V6, out, out.v6);
 }
@@ -202,7 +231,9 @@ void compute_answers(const store::Balancer& b, const store::DesiredState& state,
 size_t draw(const AnswerTable& t, size_t max, Rng& rng, uint16_t* out) noexcept {
     const size_t n = t.candidates.size();
     const size_t k = std::min({max, n, kMaxAnswers});
-    if (k == 0) return 0;
+    if (k == 0) {
+        return 0;
+    }
     const Candidate* c = t.candidates.data();
     if (k == 1) {
         double r = rng.uniform() * t.total_weight;
@@ -223,9 +254,12 @@ size_t draw(const AnswerTable& t, size_t max, Rng& rng, uint16_t* out) noexcept 
         size_t last_free = n;
         for (size_t i = 0; i < n; ++i) {
             bool taken = false;
-            for (size_t x = 0; x < j; ++x)
+            for (size_t x = 0; x < j; ++x) {
                 taken |= out[x] == i;
-            if (taken) continue;
+            }
+            if (taken) {
+                continue;
+            }
             last_free = i;
             r -= c[i].weight;
             if (r < 0) {
@@ -233,7 +267,9 @@ size_t draw(const AnswerTable& t, size_t max, Rng& rng, uint16_t* out) noexcept 
                 break;
             }
         }
-        if (pick == n) pick = last_free;  // rounding left r a hair above zero
+        if (pick == n) {
+            pick = last_free;  // rounding left r a hair above zero
+        }
         out[j] = static_cast<uint16_t>(pick);
         remaining -= c[pick].weight;
     }

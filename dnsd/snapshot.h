@@ -89,7 +89,9 @@ struct Node {
 
     const RRset* find(uint16_t type) const {
         for (const auto& r : rrsets) {
-            if (r.type == type) return &r;
+            if (r.type == type) {
+                return &r;
+            }
         }
         return nullptr;
     }

@@ -49,14 +49,22 @@ struct Connection : std::enable_shared_from_this<Connection> {
         server.idle_order.splice(server.idle_order.end(), server.idle_order, position);
         timer.expires_after(std::chrono::milliseconds(server.config.idle_timeout_ms));
         timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-            if (!ec) self->close();
+            if (!ec) {
+                self->close();
+            }
         });
     }
 
     void read() {
-        if (closed || reading) return;
-        if (pending.size() > kMaxPendingOutput) return;  // resumed when the output drains
-        if (in.size() - in_len < 512) in.resize(in.size() * 2);
+        if (closed || reading) {
+            return;
+        }
+        if (pending.size() > kMaxPendingOutput) {
+            return;  // resumed when the output drains
+        }
+        if (in.size() - in_len < 512) {
+            in.resize(in.size() * 2);
+        }
         reading = true;
         socket.async_read_some(
             asio::buffer(in.data() + in_len, in.size() - in_len),
@@ -80,7 +88,9 @@ struct Connection : std::enable_shared_from_this<Connection> {
         while (in_len - pos >= 2) {
             const size_t size = rd16(in.data() + pos);
             if (in_len - pos < 2 + size) {
-                if (2 + size > in.size()) in.resize(2 + size);
+                if (2 + size > in.size()) {
+                    in.resize(2 + size);
+                }
                 break;
             }
             const size_t answer = server.responder.answer(in.data() + pos + 2, size,
@@ -100,7 +110,9 @@ struct Connection : std::enable_shared_from_this<Connection> {
     }
 
     void flush() {
-        if (closed || writing || pending.empty()) return;
+        if (closed || writing || pending.empty()) {
+            return;
+        }
         writing = true;
         sending.swap(pending);
         pending.clear();
@@ -119,7 +131,9 @@ struct Connection : std::enable_shared_from_this<Connection> {
     }
 
     void close() {
-        if (closed) return;
+        if (closed) {
+            return;
+        }
         closed = true;
         timer.cancel();
         boost::system::error_code ignored;
@@ -150,7 +164,9 @@ void TcpServer::Impl::evict_if_full() {
 void TcpServer::Impl::accept(tcp::acceptor& acceptor) {
     acceptor.async_accept([self = shared_from_this(), &acceptor](
                               const boost::system::error_code& ec, tcp::socket socket) {
-        if (self->stopped) return;
+        if (self->stopped) {
+            return;
+        }
         if (!ec) {
             self->evict_if_full();
             boost::system::error_code ignored;
@@ -178,13 +194,17 @@ void TcpServer::listen(int fd, bool v6) {
 }
 
 void TcpServer::stop() {
-    if (impl_->stopped) return;
+    if (impl_->stopped) {
+        return;
+    }
     impl_->stopped = true;
     boost::system::error_code ignored;
-    for (auto& a : impl_->acceptors)
+    for (auto& a : impl_->acceptors) {
         a->close(ignored);
-    while (!impl_->idle_order.empty())
+    }
+    while (!impl_->idle_order.empty()) {
         impl_->idle_order.front()->close();
+    }
 }
 
 size_t TcpServer::connections() const { return impl_->idle_order.size(); }

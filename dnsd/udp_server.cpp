@@ -79,11 +79,14 @@ void UdpWorkers::start(int fd, bool pktinfo, uint64_t seed) {
 void UdpWorkers::stop() {
     stop_.store(true);
     for (auto& t : threads_) {
-        if (t.joinable()) t.join();
+        if (t.joinable()) {
+            t.join();
+        }
     }
     threads_.clear();
-    for (int fd : fds_)
+    for (int fd : fds_) {
         ::close(fd);
+    }
     fds_.clear();
 }
 
@@ -106,13 +109,17 @@ void UdpWorkers::run(int fd, bool pktinfo, uint64_t seed) {
             }
         }
         const int n = recvmmsg(fd, b.msgs_in, kBatch, MSG_WAITFORONE, nullptr);
-        if (n <= 0) continue;  // timeout (checks stop_), EINTR
+        if (n <= 0) {
+            continue;  // timeout (checks stop_), EINTR
+        }
         unsigned out = 0;
         for (int i = 0; i < n; ++i) {
             const msghdr& in = b.msgs_in[i].msg_hdr;
             const size_t size =
                 responder.answer(b.in[i], b.msgs_in[i].msg_len, b.out[out], Transport::Udp);
-            if (size == 0) continue;
+            if (size == 0) {
+                continue;
+            }
             b.iov_out[out] = {b.out[out], size};
             msghdr& h = b.msgs_out[out].msg_hdr;
             h = msghdr{};
@@ -132,7 +139,9 @@ void UdpWorkers::run(int fd, bool pktinfo, uint64_t seed) {
         for (unsigned sent = 0; sent < out;) {
             const int r = sendmmsg(fd, b.msgs_out + sent, out - sent, 0);
             if (r < 0) {
-                if (errno == EINTR) continue;
+                if (errno == EINTR) {
+                    continue;
+                }
                 ++sent;  // skip the answer the kernel refused (unreachable client, ...)
                 continue;
             }

@@ -34,7 +34,9 @@ const char* to_string(Reason r) {
 
 bool TargetHealth::record(const ProbeResult& r, const Hysteresis& h, int64_t now_ms) {
     recent_.push_back(r);
-    if (recent_.size() > kRecentResults) recent_.pop_front();
+    if (recent_.size() > kRecentResults) {
+        recent_.pop_front();
+    }
     if (r.ok()) {
         ++ok_;
         fail_ = 0;
@@ -48,7 +50,9 @@ bool TargetHealth::record(const ProbeResult& r, const Hysteresis& h, int64_t now
             next = r.ok() ? Verdict::Up : Verdict::Down;
             break;
         case Verdict::Up:
-            if (fail_ >= h.fall) next = Verdict::Down;
+            if (fail_ >= h.fall) {
+                next = Verdict::Down;
+            }
             break;
         case Verdict::Down:
             // The hold-down applies to a target that was up: one that failed its very first
@@ -59,7 +63,9 @@ bool TargetHealth::record(const ProbeResult& r, const Hysteresis& h, int64_t now
             }
             break;
     }
-    if (next == verdict_) return false;
+    if (next == verdict_) {
+        return false;
+    }
     was_up_ = verdict_ == Verdict::Up;
     verdict_ = next;
     last_change_ms_ = now_ms;

@@ -20,7 +20,9 @@ bool IsolationGuard::triggered(int64_t now_ms) {
     std::set<uint32_t> targets;
     std::set<uint32_t> pools;
     for (const Down& d : recent_downs_) {
-        if (raw_down_.count(d.id) == 0) continue;
+        if (raw_down_.count(d.id) == 0) {
+            continue;
+        }
         targets.insert(d.id);
         pools.insert(pools_of_[d.id].begin(), pools_of_[d.id].end());
     }
@@ -30,7 +32,9 @@ bool IsolationGuard::triggered(int64_t now_ms) {
 GuardOutput IsolationGuard::on_result(uint32_t id, bool ok, Verdict from, Verdict to,
                                       int64_t now_ms) {
     GuardOutput out;
-    if (id >= pools_of_.size()) return out;
+    if (id >= pools_of_.size()) {
+        return out;
+    }
     if (to == Verdict::Down) {
         raw_down_.insert(id);
     } else {
@@ -47,7 +51,9 @@ GuardOutput IsolationGuard::on_result(uint32_t id, bool ok, Verdict from, Verdic
                 out.left = true;
             }
             out.reset_raw.emplace_back(id, held->second);
-            if (held->second != Verdict::Down) raw_down_.erase(id);
+            if (held->second != Verdict::Down) {
+                raw_down_.erase(id);
+            }
             held_.erase(held);
         } else if (!isolated_) {
             // Released after the isolation ended, and still failing: it really is down.
@@ -56,7 +62,9 @@ GuardOutput IsolationGuard::on_result(uint32_t id, bool ok, Verdict from, Verdic
         }
         return out;
     }
-    if (from == to) return out;
+    if (from == to) {
+        return out;
+    }
     if (to != Verdict::Down) {
         out.publish.emplace_back(id, to);
         return out;
@@ -73,9 +81,13 @@ GuardOutput IsolationGuard::on_result(uint32_t id, bool ok, Verdict from, Verdic
         // Keep the verdicts from before the wave: those of the wave already published as down
         // are put back.
         for (const Down& d : recent_downs_) {
-            if (raw_down_.count(d.id) == 0 || held_.count(d.id) != 0) continue;
+            if (raw_down_.count(d.id) == 0 || held_.count(d.id) != 0) {
+                continue;
+            }
             held_.emplace(d.id, d.from);
-            if (d.id != id) out.publish.emplace_back(d.id, d.from);
+            if (d.id != id) {
+                out.publish.emplace_back(d.id, d.from);
+            }
         }
         return out;
     }
@@ -85,12 +97,16 @@ GuardOutput IsolationGuard::on_result(uint32_t id, bool ok, Verdict from, Verdic
 
 GuardOutput IsolationGuard::tick(int64_t now_ms) {
     GuardOutput out;
-    if (!isolated_ || now_ms - since_ms_ < hold_ms_) return out;
+    if (!isolated_ || now_ms - since_ms_ < hold_ms_) {
+        return out;
+    }
     // The condition outlasted the hold: the failure is real.
     isolated_ = false;
     out.left = true;
     for (const auto& [id, verdict] : held_) {
-        if (raw_down_.count(id) != 0) out.publish.emplace_back(id, Verdict::Down);
+        if (raw_down_.count(id) != 0) {
+            out.publish.emplace_back(id, Verdict::Down);
+        }
     }
     held_.clear();
     return out;

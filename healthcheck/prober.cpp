@@ -90,10 +90,13 @@ struct Prober::Engine {
 
     ~Engine() {
         for (auto& t : targets) {
-            if (t->easy && t->in_flight) curl_multi_remove_handle(multi, t->easy.get());
+            if (t->easy && t->in_flight) {
+                curl_multi_remove_handle(multi, t->easy.get());
+            }
         }
-        for (auto& [fd, s] : sockets)
+        for (auto& [fd, s] : sockets) {
             s->descriptor.release();
+        }
         sockets.clear();
         targets.clear();
         curl_multi_cleanup(multi);
@@ -120,7 +123,9 @@ struct Prober::Engine {
             return 0;
         }
         auto& s = e.sockets[fd];
-        if (!s) s = std::make_shared<CurlSocket>(e.io, fd);
+        if (!s) {
+            s = std::make_shared<CurlSocket>(e.io, fd);
+        }
         s->want = what;
         e.arm(fd, s);
         return 0;
@@ -134,7 +139,9 @@ struct Prober::Engine {
         }
         e.curl_timer.expires_after(std::chrono::milliseconds(timeout_ms));
         e.curl_timer.async_wait([&e](const boost::system::error_code& ec) {
-            if (!ec) e.curl_action(CURL_SOCKET_TIMEOUT, 0);
+            if (!ec) {
+                e.curl_action(CURL_SOCKET_TIMEOUT, 0);
+            }
         });
         return 0;
     }
@@ -161,12 +168,18 @@ struct Prober::Engine {
     void on_ready(curl_socket_t fd, const std::weak_ptr<CurlSocket>& weak,
                   const boost::system::error_code& ec, int flag) {
         auto s = weak.lock();
-        if (!s) return;  // curl removed the socket meanwhile
+        if (!s) {
+            return;  // curl removed the socket meanwhile
+        }
         (flag == CURL_CSELECT_IN ? s->reading : s->writing) = false;
-        if (ec) return;
+        if (ec) {
+            return;
+        }
         curl_action(fd, flag);
         auto it = sockets.find(fd);
-        if (it != sockets.end() && it->second == s) arm(fd, s);
+        if (it != sockets.end() && it->second == s) {
+            arm(fd, s);
+        }
     }
 
     void curl_action(curl_socket_t fd, int flags) {
@@ -174,7 +187,9 @@ struct Prober::Engine {
         curl_multi_socket_action(multi, fd, flags, &running);
         int left = 0;
         while (CURLMsg* m = curl_multi_info_read(multi, &left)) {
-            if (m->msg != CURLMSG_DONE) continue;
+            if (m->msg != CURLMSG_DONE) {
+                continue;
+            }
             Target* t = nullptr;
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &t);
             const CURLcode rc = m->data.result;
@@ -230,7 +245,9 @@ struct Prober::Engine {
         curl_easy_setopt(e, CURLOPT_USERAGENT, "gtmd-probe/0.1");
         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
         curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-        if (t.headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.headers.get());
+        if (t.headers) {
+            curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.headers.get());
+        }
         if (m.method == "HEAD") {
             curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
         } else if (m.method == "POST") {
@@ -242,7 +259,9 @@ struct Prober::Engine {
         if (https) {
             curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, m.tls_verify ? 1L : 0L);
             curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, m.tls_verify ? 2L : 0L);
-            if (!m.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, m.ca_file.c_str());
+            if (!m.ca_file.empty()) {
+                curl_easy_setopt(e, CURLOPT_CAINFO, m.ca_file.c_str());
+            }
         }
     }
 
@@ -254,7 +273,9 @@ struct Prober::Engine {
             launch_tcp(t);
             return;
         }
-        if (!t->easy) setup_http(*t);
+        if (!t->easy) {
+            setup_http(*t);
+        }
         t->body.clear();
         t->body_full = false;
         t->errbuf[0] = 0;
@@ -348,7 +369,9 @@ struct Prober::Engine {
         t->timed_out = false;
         t->deadline->expires_after(std::chrono::milliseconds(t->monitor.timeout_ms));
         t->deadline->async_wait([t](const boost::system::error_code& e) {
-            if (e || !t->socket) return;
+            if (e || !t->socket) {
+                return;
+            }
             t->timed_out = true;
             boost::system::error_code ignored;
             t->socket->close(ignored);  // the connect handler sees operation_aborted
@@ -383,7 +406,9 @@ struct Prober::Engine {
 
     void finish(Target& t, ProbeResult r) {
         t.in_flight = false;
-        if (t.retired || stopping) return;
+        if (t.retired || stopping) {
+            return;
+        }
         const int64_t now = now_ms();
         r.started_ms = t.started_ms;
         const bool ok = r.ok();
@@ -399,7 +424,9 @@ struct Prober::Engine {
                 now, t.started_ms + static_cast<int64_t>(t.monitor.interval_ms * (0.5 + u)));
             t.has_result = true;
             std::lock_guard lock(first_mu);
-            if (first_pending > 0 && --first_pending == 0) first_cv.notify_all();
+            if (first_pending > 0 && --first_pending == 0) {
+                first_cv.notify_all();
+            }
         } else {
             t.next_ms = next_probe_ms(t.started_ms, now, t.monitor.interval_ms,
                                       t.health.confirming_failure(), u);
@@ -409,19 +436,24 @@ struct Prober::Engine {
     }
 
     void publish(const GuardOutput& g, int64_t now) {
-        for (const auto& [id, v] : g.reset_raw)
+        for (const auto& [id, v] : g.reset_raw) {
             targets[id]->health.force(v, now);
+        }
         std::vector<VerdictChange> changes;
         for (const auto& [id, v] : g.publish) {
             Target& t = *targets[id];
-            if (t.published == v) continue;
+            if (t.published == v) {
+                continue;
+            }
             VerdictChange c;
             c.monitor = t.monitor.name;
             c.address = t.address;
             c.pools = t.pools;
             c.from = t.published;
             c.to = v;
-            if (const ProbeResult* last = t.health.last()) c.evidence = *last;
+            if (const ProbeResult* last = t.health.last()) {
+                c.evidence = *last;
+            }
             c.at_ms = now;
             t.published = v;
             if (c.from != Verdict::Unknown || v == Verdict::Down) {
@@ -437,20 +469,27 @@ struct Prober::Engine {
                 "isolation guard: {} of {} monitored targets across several pools went down "
                 "at once; keeping their last verdicts for up to {} s (suspecting our own network)",
                 guard.held(), targets.size(), options.isolation_hold_ms / 1000);
-            if (options.on_isolation) options.on_isolation(true);
+            if (options.on_isolation) {
+                options.on_isolation(true);
+            }
         }
         if (g.left) {
             owner.isolated_.store(false);
             spdlog::warn("isolation guard: released");
-            if (options.on_isolation) options.on_isolation(false);
+            if (options.on_isolation) {
+                options.on_isolation(false);
+            }
         }
-        if (!changes.empty() && options.on_change) options.on_change(std::move(changes));
+        if (!changes.empty() && options.on_change) {
+            options.on_change(std::move(changes));
+        }
     }
 
     static std::string fmt_pools(const Target& t) {
         std::string s;
-        for (const auto& p : t.pools)
+        for (const auto& p : t.pools) {
             s += (s.empty() ? "" : ",") + p;
+        }
         return s;
     }
 
@@ -463,14 +502,20 @@ struct Prober::Engine {
     };
 
     void rearm() {
-        if (queue.empty() || stopping) return;
+        if (queue.empty() || stopping) {
+            return;
+        }
         const int64_t at = queue.top().at_ms;
-        if (armed && armed_at <= at) return;
+        if (armed && armed_at <= at) {
+            return;
+        }
         armed = true;
         armed_at = at;
         wake.expires_at(std::chrono::steady_clock::time_point(std::chrono::milliseconds(at)));
         wake.async_wait([this](const boost::system::error_code& ec) {
-            if (ec == asio::error::operation_aborted) return;
+            if (ec == asio::error::operation_aborted) {
+                return;
+            }
             armed = false;
             run_due();
         });
@@ -482,7 +527,9 @@ struct Prober::Engine {
             Due d = queue.top();
             queue.pop();
             Target& t = *d.target;
-            if (t.retired || t.in_flight || t.next_ms != d.at_ms) continue;  // stale entry
+            if (t.retired || t.in_flight || t.next_ms != d.at_ms) {
+                continue;  // stale entry
+            }
             launch(d.target);
         }
         rearm();
@@ -491,7 +538,9 @@ struct Prober::Engine {
     void on_tick() {
         tick.expires_after(std::chrono::seconds(1));
         tick.async_wait([this](const boost::system::error_code& ec) {
-            if (ec) return;
+            if (ec) {
+                return;
+            }
             publish(guard.tick(now_ms()), now_ms());
             on_tick();
         });
@@ -501,15 +550,19 @@ struct Prober::Engine {
 
     void apply(const store::DesiredState& state) {
         std::map<std::string, const store::Monitor*> monitors;
-        for (const auto& m : state.monitors)
+        for (const auto& m : state.monitors) {
             monitors[m.name] = &m;
+        }
         std::map<std::string, std::shared_ptr<Target>> old;
-        for (auto& t : targets)
+        for (auto& t : targets) {
             old[t->key] = t;
+        }
         std::map<std::string, std::shared_ptr<Target>> next;
         std::map<std::string, uint32_t> pool_ids;
         for (const auto& p : state.pools) {
-            if (p.monitor.empty()) continue;
+            if (p.monitor.empty()) {
+                continue;
+            }
             const store::Monitor& m = *monitors.at(p.monitor);
             const uint32_t pool_id =
                 static_cast<uint32_t>(pool_ids.emplace(p.name, pool_ids.size()).first->second);
@@ -567,7 +620,9 @@ struct Prober::Engine {
                     now + static_cast<int64_t>(u * std::min<uint32_t>(m.interval_ms / 10, 200));
                 ++pending;
             }
-            if (!t->in_flight) queue.push({t->next_ms, t});
+            if (!t->in_flight) {
+                queue.push({t->next_ms, t});
+            }
             targets.push_back(t);
         }
         guard.configure(std::move(pools_of), window, options.isolation_hold_ms);
@@ -575,7 +630,9 @@ struct Prober::Engine {
         {
             std::lock_guard lock(first_mu);
             first_pending = pending;
-            if (pending == 0) first_cv.notify_all();
+            if (pending == 0) {
+                first_cv.notify_all();
+            }
         }
         armed = false;
         wake.cancel();
@@ -639,7 +696,9 @@ void Prober::start() {
 
 void Prober::stop() {
     Engine& e = *engine_;
-    if (!e.thread.joinable()) return;
+    if (!e.thread.joinable()) {
+        return;
+    }
     asio::post(e.io, [&e] {
         e.stopping = true;
         e.wake.cancel();
@@ -679,11 +738,15 @@ bool Prober::wait_first_round(uint32_t max_wait_ms) {
 
 std::vector<TargetStatus> Prober::status() {
     Engine& e = *engine_;
-    if (!e.thread.joinable()) return e.snapshot_status();
+    if (!e.thread.joinable()) {
+        return e.snapshot_status();
+    }
     auto p = std::make_shared<std::promise<std::vector<TargetStatus>>>();
     auto f = p->get_future();
     asio::post(e.io, [&e, p] { p->set_value(e.snapshot_status()); });
-    if (f.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return {};
+    if (f.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+        return {};
+    }
     return f.get();
 }
 

@@ -37,19 +37,33 @@ std::string index_path(const std::string& path, size_t i) {
 
 // YAML 1.2 core schema for plain scalars; quoted scalars are always strings.
 json plain_scalar(const std::string& s) {
-    if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
-    if (s == "true" || s == "True" || s == "TRUE") return true;
-    if (s == "false" || s == "False" || s == "FALSE") return false;
-    if (s == ".nan" || s == ".NaN" || s == ".NAN") return std::numeric_limits<double>::quiet_NaN();
-    if (s == ".inf" || s == "+.inf" || s == ".Inf") return std::numeric_limits<double>::infinity();
-    if (s == "-.inf" || s == "-.Inf") return -std::numeric_limits<double>::infinity();
+    if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") {
+        return nullptr;
+    }
+    if (s == "true" || s == "True" || s == "TRUE") {
+        return true;
+    }
+    if (s == "false" || s == "False" || s == "FALSE") {
+        return false;
+    }
+    if (s == ".nan" || s == ".NaN" || s == ".NAN") {
+        return std::numeric_limits<double>::quiet_NaN();
+    }
+    if (s == ".inf" || s == "+.inf" || s == ".Inf") {
+        return std::numeric_limits<double>::infinity();
+    }
+    if (s == "-.inf" || s == "-.Inf") {
+        return -std::numeric_limits<double>::infinity();
+    }
     const char* b = s.data();
     const char* e = s.data() + s.size();
     const char* digits = (*b == '-' || *b == '+') ? b + 1 : b;
     if (digits != e && std::all_of(digits, e, [](char c) { return c >= '0' && c <= '9'; })) {
         int64_t v = 0;
         auto r = std::from_chars(*b == '+' ? b + 1 : b, e, v);
-        if (r.ec == std::errc() && r.ptr == e) return v;
+        if (r.ec == std::errc() && r.ptr == e) {
+            return v;
+        }
         return std::stod(s);  // out of int64 range: still a number, rejected by range checks
     }
     // A float: digits with one dot and/or an exponent, nothing else.
@@ -68,12 +82,18 @@ json plain_scalar(const std::string& s) {
     }
     if (has_digit && dots <= 1 && i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
         size_t j = i + 1;
-        if (j < s.size() && (s[j] == '-' || s[j] == '+')) ++j;
+        if (j < s.size() && (s[j] == '-' || s[j] == '+')) {
+            ++j;
+        }
         bool exp_digits = j < s.size();
         for (; j < s.size(); ++j) {
-            if (s[j] < '0' || s[j] > '9') exp_digits = false;
+            if (s[j] < '0' || s[j] > '9') {
+                exp_digits = false;
+            }
         }
-        if (exp_digits) return std::stod(s);
+        if (exp_digits) {
+            return std::stod(s);
+        }
     } else if (has_digit && dots == 1 && i == s.size()) {
         return std::stod(s);
     }
@@ -88,9 +108,13 @@ json yaml_to_json(const YAML::Node& node, const std::string& path, Origins& orig
         case YAML::NodeType::Undefined:
             return nullptr;
         case YAML::NodeType::Scalar: {
-            if (node.Tag() == "!") return node.Scalar();  // quoted: a string
+            if (node.Tag() == "!") {
+                return node.Scalar();  // quoted: a string
+            }
             json v = plain_scalar(node.Scalar());
-            if (!v.is_string()) origins.plain[path] = node.Scalar();
+            if (!v.is_string()) {
+                origins.plain[path] = node.Scalar();
+            }
             return v;
         }
         case YAML::NodeType::Sequence: {
@@ -176,20 +200,26 @@ class Decoder {
     // Checks `j` is an object holding only `allowed` keys and all of `required`.
     void object(const json& j, const std::string& path, std::initializer_list<const char*> allowed,
                 std::initializer_list<const char*> required = {}) const {
-        if (!j.is_object()) fail(path, "must be a mapping, got " + type_of(j));
+        if (!j.is_object()) {
+            fail(path, "must be a mapping, got " + type_of(j));
+        }
         for (const auto& [k, v] : j.items()) {
             bool ok = false;
-            for (const char* a : allowed)
+            for (const char* a : allowed) {
                 ok = ok || k == a;
+            }
             if (!ok) {
                 std::string list;
-                for (const char* a : allowed)
+                for (const char* a : allowed) {
                     list += std::string(list.empty() ? "" : ", ") + a;
+                }
                 fail(child_path(path, k), "unknown key (expected one of: " + list + ")");
             }
         }
         for (const char* r : required) {
-            if (!j.contains(r)) fail(child_path(path, r), "is required");
+            if (!j.contains(r)) {
+                fail(child_path(path, r), "is required");
+            }
         }
     }
 
@@ -199,9 +229,13 @@ class Decoder {
     }
 
     std::string string(const json& v, const std::string& path) const {
-        if (v.is_string()) return v.get<std::string>();
+        if (v.is_string()) {
+            return v.get<std::string>();
+        }
         auto it = origins_.plain.find(path);
-        if (it != origins_.plain.end() && !v.is_null()) return it->second;
+        if (it != origins_.plain.end() && !v.is_null()) {
+            return it->second;
+        }
         fail(path, "must be a string, got " + type_of(v));
     }
 
@@ -209,8 +243,9 @@ class Decoder {
         std::string range = " between " + std::to_string(lo) + " and " + std::to_string(hi);
         if (v.is_number_unsigned()) {
             uint64_t x = v.get<uint64_t>();
-            if (x < lo || x > hi)
+            if (x < lo || x > hi) {
                 fail(path, std::to_string(x) + " is out of range: must be" + range);
+            }
             return x;
         }
         if (v.is_number_integer()) {
@@ -231,7 +266,9 @@ class Decoder {
     }
 
     bool boolean(const json& v, const std::string& path) const {
-        if (!v.is_boolean()) fail(path, "must be true or false, got " + type_of(v));
+        if (!v.is_boolean()) {
+            fail(path, "must be true or false, got " + type_of(v));
+        }
         return v.get<bool>();
     }
 
@@ -239,14 +276,18 @@ class Decoder {
         std::string text = string(v, path);
         std::string reason;
         auto n = canonical_name(text, &reason);
-        if (!n) fail(path, reason);
+        if (!n) {
+            fail(path, reason);
+        }
         return *n;
     }
 
     Address address(const json& v, const std::string& path) const {
         std::string reason;
         auto a = canonical_address(string(v, path), &reason);
-        if (!a) fail(path, reason);
+        if (!a) {
+            fail(path, reason);
+        }
         return *a;
     }
 
@@ -270,20 +311,27 @@ class Decoder {
 
     template <typename F>
     void each(const json& v, const std::string& path, F&& f) const {
-        if (!v.is_array()) fail(path, "must be a list, got " + type_of(v));
-        for (size_t i = 0; i < v.size(); ++i)
+        if (!v.is_array()) {
+            fail(path, "must be a list, got " + type_of(v));
+        }
+        for (size_t i = 0; i < v.size(); ++i) {
             f(v[i], index_path(path, i));
+        }
     }
 
   private:
     static std::string format_ms(uint64_t ms) {
-        if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+        if (ms % 1000 == 0) {
+            return std::to_string(ms / 1000) + "s";
+        }
         return std::to_string(ms) + "ms";
     }
 
     std::string number_text(const json& v, const std::string& path) const {
         auto it = origins_.plain.find(path);
-        if (it != origins_.plain.end()) return it->second;
+        if (it != origins_.plain.end()) {
+            return it->second;
+        }
         return v.dump();
     }
 
@@ -316,17 +364,24 @@ Soa decode_soa(const Decoder& d, const json& j, const std::string& path) {
     soa.rname = d.name(j["rname"], child_path(path, "rname"));
     constexpr uint64_t kMax32 = 0xffffffffu;
     constexpr uint64_t kMaxTtl = 0x7fffffffu;
-    if (auto* v = d.find(j, "serial"))
+    if (auto* v = d.find(j, "serial")) {
         soa.serial = d.integer(*v, child_path(path, "serial"), 0, kMax32);
-    if (auto* v = d.find(j, "refresh"))
+    }
+    if (auto* v = d.find(j, "refresh")) {
         soa.refresh_s = d.integer(*v, child_path(path, "refresh"), 1, kMaxTtl);
-    if (auto* v = d.find(j, "retry"))
+    }
+    if (auto* v = d.find(j, "retry")) {
         soa.retry_s = d.integer(*v, child_path(path, "retry"), 1, kMaxTtl);
-    if (auto* v = d.find(j, "expire"))
+    }
+    if (auto* v = d.find(j, "expire")) {
         soa.expire_s = d.integer(*v, child_path(path, "expire"), 1, kMaxTtl);
-    if (auto* v = d.find(j, "minimum"))
+    }
+    if (auto* v = d.find(j, "minimum")) {
         soa.minimum_s = d.integer(*v, child_path(path, "minimum"), 0, 86400);
-    if (auto* v = d.find(j, "ttl")) soa.ttl_s = d.integer(*v, child_path(path, "ttl"), 0, kMaxTtl);
+    }
+    if (auto* v = d.find(j, "ttl")) {
+        soa.ttl_s = d.integer(*v, child_path(path, "ttl"), 0, kMaxTtl);
+    }
     return soa;
 }
 
@@ -334,11 +389,15 @@ Zone decode_zone(const Decoder& d, const json& j, const std::string& path) {
     d.object(j, path, {"name", "soa", "ns", "ttl", "records"}, {"name", "soa", "ns"});
     Zone z;
     z.name = d.name(j["name"], child_path(path, "name"));
-    if (z.name.empty()) d.fail(child_path(path, "name"), "the root zone cannot be served");
+    if (z.name.empty()) {
+        d.fail(child_path(path, "name"), "the root zone cannot be served");
+    }
     z.soa = decode_soa(d, j["soa"], child_path(path, "soa"));
     d.each(j["ns"], child_path(path, "ns"),
            [&](const json& v, const std::string& p) { z.ns.push_back(d.name(v, p)); });
-    if (auto* v = d.find(j, "ttl")) z.ttl_s = d.integer(*v, child_path(path, "ttl"), 0, 0x7fffffff);
+    if (auto* v = d.find(j, "ttl")) {
+        z.ttl_s = d.integer(*v, child_path(path, "ttl"), 0, 0x7fffffff);
+    }
     if (auto* v = d.find(j, "records")) {
         d.each(*v, child_path(path, "records"),
                [&](const json& r, const std::string& p) { z.records.push_back(d.string(r, p)); });
@@ -385,21 +444,26 @@ Monitor decode_monitor(const Decoder& d, const json& j, const std::string& path)
         m.port = 443;
     } else if (type == "tcp") {
         m.type = MonitorType::Tcp;
-        if (!j.contains("port")) d.fail(child_path(path, "port"), "is required for tcp monitors");
+        if (!j.contains("port")) {
+            d.fail(child_path(path, "port"), "is required for tcp monitors");
+        }
     } else {
         d.fail(child_path(path, "type"), "'" + type + "' is not one of: http, https, tcp");
     }
     const bool web = m.type != MonitorType::Tcp;
     for (const char* k : {"path", "host", "method", "headers", "expect_status", "expect_body"}) {
-        if (!web && j.contains(k)) d.fail(child_path(path, k), "only applies to http and https");
+        if (!web && j.contains(k)) {
+            d.fail(child_path(path, k), "only applies to http and https");
+        }
     }
     for (const char* k : {"tls_verify", "ca_file"}) {
         if (m.type != MonitorType::Https && j.contains(k)) {
             d.fail(child_path(path, k), "only applies to https monitors");
         }
     }
-    if (auto* v = d.find(j, "port"))
+    if (auto* v = d.find(j, "port")) {
         m.port = static_cast<uint16_t>(d.integer(*v, child_path(path, "port"), 1, 65535));
+    }
     if (auto* v = d.find(j, "path")) {
         m.path = d.string(*v, child_path(path, "path"));
         if (m.path.empty() || m.path[0] != '/' ||
@@ -407,7 +471,9 @@ Monitor decode_monitor(const Decoder& d, const json& j, const std::string& path)
             d.fail(child_path(path, "path"), "must start with '/' and contain no whitespace");
         }
     }
-    if (auto* v = d.find(j, "host")) m.host = d.name(*v, child_path(path, "host"));
+    if (auto* v = d.find(j, "host")) {
+        m.host = d.name(*v, child_path(path, "host"));
+    }
     if (auto* v = d.find(j, "method")) {
         m.method = d.string(*v, child_path(path, "method"));
         if (m.method != "GET" && m.method != "HEAD" && m.method != "POST" &&
@@ -418,15 +484,21 @@ Monitor decode_monitor(const Decoder& d, const json& j, const std::string& path)
     }
     if (auto* v = d.find(j, "headers")) {
         const std::string hp = child_path(path, "headers");
-        if (!v->is_object()) d.fail(hp, "must be a mapping of header names to values");
+        if (!v->is_object()) {
+            d.fail(hp, "must be a mapping of header names to values");
+        }
         for (const auto& [k, hv] : v->items()) {
             const std::string p = child_path(hp, k);
             bool token = !k.empty() && std::all_of(k.begin(), k.end(), [](unsigned char c) {
                 return std::isalnum(c) != 0 || c == '-' || c == '_';
             });
-            if (!token) d.fail(p, "is not a valid header name");
+            if (!token) {
+                d.fail(p, "is not a valid header name");
+            }
             std::string value = d.string(hv, p);
-            if (value.find_first_of("\r\n") != std::string::npos) d.fail(p, "must be one line");
+            if (value.find_first_of("\r\n") != std::string::npos) {
+                d.fail(p, "must be one line");
+            }
             m.headers[k] = value;
         }
     }
@@ -435,21 +507,31 @@ Monitor decode_monitor(const Decoder& d, const json& j, const std::string& path)
         d.each(*v, child_path(path, "expect_status"), [&](const json& s, const std::string& p) {
             m.expect_status.push_back(decode_status(d, s, p));
         });
-        if (m.expect_status.empty()) d.fail(child_path(path, "expect_status"), "must not be empty");
+        if (m.expect_status.empty()) {
+            d.fail(child_path(path, "expect_status"), "must not be empty");
+        }
     }
-    if (auto* v = d.find(j, "expect_body"))
+    if (auto* v = d.find(j, "expect_body")) {
         m.expect_body = d.string(*v, child_path(path, "expect_body"));
-    if (auto* v = d.find(j, "tls_verify"))
+    }
+    if (auto* v = d.find(j, "tls_verify")) {
         m.tls_verify = d.boolean(*v, child_path(path, "tls_verify"));
-    if (auto* v = d.find(j, "ca_file")) m.ca_file = d.string(*v, child_path(path, "ca_file"));
-    if (auto* v = d.find(j, "interval"))
+    }
+    if (auto* v = d.find(j, "ca_file")) {
+        m.ca_file = d.string(*v, child_path(path, "ca_file"));
+    }
+    if (auto* v = d.find(j, "interval")) {
         m.interval_ms = d.duration_ms(*v, child_path(path, "interval"), 200, 3600000);
-    if (auto* v = d.find(j, "timeout"))
+    }
+    if (auto* v = d.find(j, "timeout")) {
         m.timeout_ms = d.duration_ms(*v, child_path(path, "timeout"), 50, 60000);
-    if (auto* v = d.find(j, "fall"))
+    }
+    if (auto* v = d.find(j, "fall")) {
         m.fall = static_cast<uint32_t>(d.integer(*v, child_path(path, "fall"), 1, 100));
-    if (auto* v = d.find(j, "rise"))
+    }
+    if (auto* v = d.find(j, "rise")) {
         m.rise = static_cast<uint32_t>(d.integer(*v, child_path(path, "rise"), 1, 100));
+    }
     if (auto* v = d.find(j, "hold_down")) {
         m.hold_down_ms = d.duration_ms(*v, child_path(path, "hold_down"), 0, 3600000);
     }
@@ -464,23 +546,29 @@ Pool decode_pool(const Decoder& d, const json& j, const std::string& path) {
              {"name", "members"});
     Pool p;
     p.name = d.name(j["name"], child_path(path, "name"));
-    if (auto* v = d.find(j, "monitor")) p.monitor = d.name(*v, child_path(path, "monitor"));
-    if (auto* v = d.find(j, "min_healthy"))
+    if (auto* v = d.find(j, "monitor")) {
+        p.monitor = d.name(*v, child_path(path, "monitor"));
+    }
+    if (auto* v = d.find(j, "min_healthy")) {
         p.min_healthy =
             static_cast<uint32_t>(d.integer(*v, child_path(path, "min_healthy"), 1, 10000));
-    if (auto* v = d.find(j, "slow_start"))
+    }
+    if (auto* v = d.find(j, "slow_start")) {
         p.slow_start_ms = d.duration_ms(*v, child_path(path, "slow_start"), 0, 3600000);
+    }
     d.each(j["members"], child_path(path, "members"), [&](const json& mj, const std::string& mp) {
         d.object(mj, mp, {"address", "weight", "admin"}, {"address"});
         Member m;
         m.address = d.address(mj["address"], child_path(mp, "address")).text;
-        if (auto* v = d.find(mj, "weight"))
+        if (auto* v = d.find(mj, "weight")) {
             m.weight = static_cast<uint32_t>(d.integer(*v, child_path(mp, "weight"), 0, 255));
+        }
         if (auto* v = d.find(mj, "admin")) {
             std::string s = d.string(*v, child_path(mp, "admin"));
             auto a = admin_state_from(s);
-            if (!a)
+            if (!a) {
                 d.fail(child_path(mp, "admin"), "'" + s + "' is not one of: auto, up, drain, down");
+            }
             m.admin = *a;
         }
         p.members.push_back(std::move(m));
@@ -494,14 +582,17 @@ Balancer decode_balancer(const Decoder& d, const json& j, const std::string& pat
              {"name", "pools"});
     Balancer b;
     b.name = d.name(j["name"], child_path(path, "name"));
-    if (auto* v = d.find(j, "ttl"))
+    if (auto* v = d.find(j, "ttl")) {
         b.ttl_s = static_cast<uint32_t>(d.integer(*v, child_path(path, "ttl"), 0, 86400));
-    if (auto* v = d.find(j, "degraded_ttl"))
+    }
+    if (auto* v = d.find(j, "degraded_ttl")) {
         b.degraded_ttl_s =
             static_cast<uint32_t>(d.integer(*v, child_path(path, "degraded_ttl"), 0, 86400));
-    if (auto* v = d.find(j, "max_answers"))
+    }
+    if (auto* v = d.find(j, "max_answers")) {
         b.max_answers =
             static_cast<uint32_t>(d.integer(*v, child_path(path, "max_answers"), 1, 16));
+    }
     if (auto* v = d.find(j, "when_all_down")) {
         std::string s = d.string(*v, child_path(path, "when_all_down"));
         if (s == "fail_open") {
@@ -524,10 +615,12 @@ Balancer decode_balancer(const Decoder& d, const json& j, const std::string& pat
         d.object(pj, pp, {"pool", "priority", "weight"}, {"pool"});
         BalancerPool bp;
         bp.pool = d.name(pj["pool"], child_path(pp, "pool"));
-        if (auto* v = d.find(pj, "priority"))
+        if (auto* v = d.find(pj, "priority")) {
             bp.priority = static_cast<uint32_t>(d.integer(*v, child_path(pp, "priority"), 0, 1000));
-        if (auto* v = d.find(pj, "weight"))
+        }
+        if (auto* v = d.find(pj, "weight")) {
             bp.weight = static_cast<uint32_t>(d.integer(*v, child_path(pp, "weight"), 0, 255));
+        }
         b.pools.push_back(std::move(bp));
     });
     return b;
@@ -564,7 +657,9 @@ DesiredState decode(const json& root, const Decoder& d) {
 std::optional<uint64_t> parse_duration_ms(std::string_view text) {
     uint64_t n = 0;
     auto r = std::from_chars(text.data(), text.data() + text.size(), n);
-    if (r.ec != std::errc() || r.ptr == text.data()) return std::nullopt;
+    if (r.ec != std::errc() || r.ptr == text.data()) {
+        return std::nullopt;
+    }
     std::string_view unit(r.ptr, static_cast<size_t>(text.data() + text.size() - r.ptr));
     uint64_t mult = 0;
     if (unit == "ms") {
@@ -578,7 +673,9 @@ std::optional<uint64_t> parse_duration_ms(std::string_view text) {
     } else {
         return std::nullopt;
     }
-    if (n > std::numeric_limits<uint64_t>::max() / mult) return std::nullopt;
+    if (n > std::numeric_limits<uint64_t>::max() / mult) {
+        return std::nullopt;
+    }
     return n * mult;
 }
 
@@ -613,10 +710,14 @@ DesiredState parse_document(std::string_view text, const std::string& document) 
 
 DesiredState load_document(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) throw DocumentError(path, "", std::string("cannot read: ") + std::strerror(errno));
+    if (!in) {
+        throw DocumentError(path, "", std::string("cannot read: ") + std::strerror(errno));
+    }
     std::stringstream ss;
     ss << in.rdbuf();
-    if (in.bad()) throw DocumentError(path, "", "read error");
+    if (in.bad()) {
+        throw DocumentError(path, "", "read error");
+    }
     return parse_document(ss.str(), path);
 }
 

@@ -44,7 +44,9 @@ const char* to_string(WhenAllDown w) {
 
 std::optional<AdminState> admin_state_from(std::string_view s) {
     for (AdminState a : {AdminState::Auto, AdminState::Up, AdminState::Drain, AdminState::Down}) {
-        if (s == to_string(a)) return a;
+        if (s == to_string(a)) {
+            return a;
+        }
     }
     return std::nullopt;
 }
@@ -53,9 +55,13 @@ namespace {
 std::string format_error(const std::string& document, const std::string& path,
                          const std::string& reason, int line) {
     std::string s = document;
-    if (line > 0) s += ":" + std::to_string(line);
+    if (line > 0) {
+        s += ":" + std::to_string(line);
+    }
     s += ": ";
-    if (!path.empty()) s += path + ": ";
+    if (!path.empty()) {
+        s += path + ": ";
+    }
     return s + reason;
 }
 }  // namespace

@@ -14,12 +14,20 @@ bool label_char_ok(unsigned char c) { return std::isalnum(c) != 0 || c == '-' ||
 
 std::optional<std::string> canonical_name(std::string_view text, std::string* reason) {
     auto fail = [&](std::string why) -> std::optional<std::string> {
-        if (reason != nullptr) *reason = std::move(why);
+        if (reason != nullptr) {
+            *reason = std::move(why);
+        }
         return std::nullopt;
     };
-    if (text == ".") return std::string();
-    if (text.empty()) return fail("empty name");
-    if (text.back() == '.') text.remove_suffix(1);
+    if (text == ".") {
+        return std::string();
+    }
+    if (text.empty()) {
+        return fail("empty name");
+    }
+    if (text.back() == '.') {
+        text.remove_suffix(1);
+    }
     std::string out;
     out.reserve(text.size());
     size_t wire = 1;  // the root label
@@ -27,15 +35,21 @@ std::optional<std::string> canonical_name(std::string_view text, std::string* re
     bool first = true;
     while (start <= text.size()) {
         size_t dot = text.find('.', start);
-        if (dot == std::string_view::npos) dot = text.size();
+        if (dot == std::string_view::npos) {
+            dot = text.size();
+        }
         std::string_view label = text.substr(start, dot - start);
-        if (label.empty()) return fail("empty label in '" + std::string(text) + "'");
+        if (label.empty()) {
+            return fail("empty label in '" + std::string(text) + "'");
+        }
         if (label.size() > kMaxLabel) {
             return fail("label '" + std::string(label.substr(0, 20)) + "...' is " +
                         std::to_string(label.size()) + " bytes, over the limit of 63");
         }
         if (label == "*") {
-            if (!first) return fail("'*' is only allowed as the leftmost label");
+            if (!first) {
+                return fail("'*' is only allowed as the leftmost label");
+            }
         } else {
             for (unsigned char c : label) {
                 if (!label_char_ok(c)) {
@@ -45,12 +59,17 @@ std::optional<std::string> canonical_name(std::string_view text, std::string* re
             }
         }
         wire += label.size() + 1;
-        if (!out.empty()) out.push_back('.');
-        for (unsigned char c : label)
+        if (!out.empty()) {
+            out.push_back('.');
+        }
+        for (unsigned char c : label) {
             out.push_back(static_cast<char>(std::tolower(c)));
+        }
         first = false;
         start = dot + 1;
-        if (dot == text.size()) break;
+        if (dot == text.size()) {
+            break;
+        }
     }
     if (wire > kMaxNameWire) {
         return fail("name is " + std::to_string(wire) +
@@ -65,7 +84,9 @@ std::string name_to_wire(std::string_view canonical) {
     size_t start = 0;
     while (start < canonical.size()) {
         size_t dot = canonical.find('.', start);
-        if (dot == std::string_view::npos) dot = canonical.size();
+        if (dot == std::string_view::npos) {
+            dot = canonical.size();
+        }
         wire.push_back(static_cast<char>(dot - start));
         wire.append(canonical.substr(start, dot - start));
         start = dot + 1;
@@ -75,15 +96,23 @@ std::string name_to_wire(std::string_view canonical) {
 }
 
 bool in_zone(std::string_view name, std::string_view zone) {
-    if (zone.empty()) return true;
-    if (name.size() < zone.size()) return false;
-    if (name.substr(name.size() - zone.size()) != zone) return false;
+    if (zone.empty()) {
+        return true;
+    }
+    if (name.size() < zone.size()) {
+        return false;
+    }
+    if (name.substr(name.size() - zone.size()) != zone) {
+        return false;
+    }
     return name.size() == zone.size() || name[name.size() - zone.size() - 1] == '.';
 }
 
 std::string_view parent_name(std::string_view name) {
     size_t dot = name.find('.');
-    if (dot == std::string_view::npos) return {};
+    if (dot == std::string_view::npos) {
+        return {};
+    }
     return name.substr(dot + 1);
 }
 
@@ -104,7 +133,9 @@ std::optional<Address> canonical_address(std::string_view text, std::string* rea
     in6_addr a6{};
     if (inet_pton(AF_INET6, s.c_str(), &a6) != 1 ||
         inet_ntop(AF_INET6, &a6, buf, sizeof buf) == nullptr) {
-        if (reason != nullptr) *reason = "'" + s + "' is not an IPv6 address";
+        if (reason != nullptr) {
+            *reason = "'" + s + "' is not an IPv6 address";
+        }
         return std::nullopt;
     }
     return Address{buf, Family::V6};

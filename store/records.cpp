@@ -25,10 +25,14 @@ struct BufferDeleter {
 // canonical_name so that the model holds one spelling.
 std::string rdf_name(const ldns_rdf* rdf) {
     std::unique_ptr<char, decltype(&free)> s(ldns_rdf2str(rdf), &free);
-    if (!s) throw std::invalid_argument("unprintable name");
+    if (!s) {
+        throw std::invalid_argument("unprintable name");
+    }
     std::string reason;
     auto name = canonical_name(s.get(), &reason);
-    if (!name) throw std::invalid_argument(reason);
+    if (!name) {
+        throw std::invalid_argument(reason);
+    }
     return *name;
 }
 
@@ -64,13 +68,17 @@ bool refused_type(ldns_rr_type t, std::string* why) {
 RecordData parse_record(std::string_view text, std::string_view zone, uint32_t default_ttl_s) {
     std::string line(text);
     size_t first = line.find_first_not_of(" \t");
-    if (first == std::string::npos) throw std::invalid_argument("empty record");
+    if (first == std::string::npos) {
+        throw std::invalid_argument("empty record");
+    }
     if (first != 0) {
         throw std::invalid_argument("record must start with its owner name ('@' for the apex)");
     }
     std::unique_ptr<ldns_rdf, RdfDeleter> origin(
         ldns_dname_new_frm_str((std::string(zone) + ".").c_str()));
-    if (!origin) throw std::invalid_argument("bad zone name");
+    if (!origin) {
+        throw std::invalid_argument("bad zone name");
+    }
     ldns_rr* raw = nullptr;
     ldns_status st = ldns_rr_new_frm_str(&raw, line.c_str(), default_ttl_s, origin.get(), nullptr);
     std::unique_ptr<ldns_rr, RrDeleter> rr(raw);
@@ -82,8 +90,12 @@ RecordData parse_record(std::string_view text, std::string_view zone, uint32_t d
         throw std::invalid_argument("only class IN is served");
     }
     std::string why;
-    if (refused_type(ldns_rr_get_type(rr.get()), &why)) throw std::invalid_argument(why);
-    if (ldns_rr_ttl(rr.get()) > 0x7fffffffu) throw std::invalid_argument("TTL over 2^31-1");
+    if (refused_type(ldns_rr_get_type(rr.get()), &why)) {
+        throw std::invalid_argument(why);
+    }
+    if (ldns_rr_ttl(rr.get()) > 0x7fffffffu) {
+        throw std::invalid_argument("TTL over 2^31-1");
+    }
 
     RecordData out;
     out.text = line;
@@ -100,7 +112,9 @@ RecordData parse_record(std::string_view text, std::string_view zone, uint32_t d
     }
     const auto* data = static_cast<const uint8_t*>(ldns_buffer_begin(buf.get()));
     out.rdata.assign(data, data + ldns_buffer_position(buf.get()));
-    if (out.rdata.size() > 65535) throw std::invalid_argument("rdata over 65535 bytes");
+    if (out.rdata.size() > 65535) {
+        throw std::invalid_argument("rdata over 65535 bytes");
+    }
 
     int target_rdf = -1;
     switch (ldns_rr_get_type(rr.get())) {

@@ -52,7 +52,9 @@ int enclosing_zone(const std::vector<Zone>& zones, std::string_view name) {
 std::string cut_above(const std::set<std::string>& cuts, std::string_view name,
                       std::string_view zone) {
     for (std::string_view n = name; n.size() > zone.size(); n = parent_name(n)) {
-        if (cuts.count(std::string(n)) != 0) return std::string(n);
+        if (cuts.count(std::string(n)) != 0) {
+            return std::string(n);
+        }
     }
     return {};
 }
@@ -62,7 +64,9 @@ void validate_zones(std::vector<Zone>& zones, const std::string& doc) {
     for (size_t zi = 0; zi < zones.size(); ++zi) {
         Zone& z = zones[zi];
         const std::string zp = at("zones", zi);
-        if (z.ns.empty()) throw DocumentError(doc, zp + ".ns", "a zone needs at least one NS");
+        if (z.ns.empty()) {
+            throw DocumentError(doc, zp + ".ns", "a zone needs at least one NS");
+        }
         std::set<std::string> ns_seen;
         for (size_t i = 0; i < z.ns.size(); ++i) {
             if (!ns_seen.insert(z.ns[i]).second) {
@@ -101,7 +105,9 @@ void validate_zones(std::vector<Zone>& zones, const std::string& doc) {
         // Per owner: CNAME exclusivity, RRset TTLs, duplicates, occlusion below delegations.
         std::set<std::string> cuts;
         for (const auto& r : z.parsed) {
-            if (r.type == kTypeNs) cuts.insert(r.owner);
+            if (r.type == kTypeNs) {
+                cuts.insert(r.owner);
+            }
         }
         std::map<std::pair<std::string, uint16_t>, size_t> first_of_set;
         std::map<std::string, std::set<uint16_t>> types_at;
@@ -152,15 +158,18 @@ void validate_pools(DesiredState& s, const std::string& doc) {
     unique_names(s.monitors, "monitors", doc);
     unique_names(s.pools, "pools", doc);
     std::set<std::string> monitors;
-    for (const auto& m : s.monitors)
+    for (const auto& m : s.monitors) {
         monitors.insert(m.name);
+    }
     for (size_t pi = 0; pi < s.pools.size(); ++pi) {
         const Pool& p = s.pools[pi];
         const std::string pp = at("pools", pi);
         if (!p.monitor.empty() && monitors.count(p.monitor) == 0) {
             throw DocumentError(doc, pp + ".monitor", "no monitor named '" + p.monitor + "'");
         }
-        if (p.members.empty()) throw DocumentError(doc, pp + ".members", "a pool needs members");
+        if (p.members.empty()) {
+            throw DocumentError(doc, pp + ".members", "a pool needs members");
+        }
         if (p.min_healthy > p.members.size()) {
             throw DocumentError(doc, pp + ".min_healthy",
                                 std::to_string(p.min_healthy) + " is more than the pool's " +
@@ -180,8 +189,9 @@ void validate_pools(DesiredState& s, const std::string& doc) {
 void validate_balancers(DesiredState& s, const std::string& doc) {
     unique_names(s.balancers, "balancers", doc);
     std::set<std::string> pools;
-    for (const auto& p : s.pools)
+    for (const auto& p : s.pools) {
         pools.insert(p.name);
+    }
     for (size_t bi = 0; bi < s.balancers.size(); ++bi) {
         const Balancer& b = s.balancers[bi];
         const std::string bp = at("balancers", bi);
@@ -193,7 +203,9 @@ void validate_balancers(DesiredState& s, const std::string& doc) {
         const Zone& z = s.zones[static_cast<size_t>(zi)];
         std::set<std::string> cuts;
         for (const auto& r : z.parsed) {
-            if (r.type == kTypeNs) cuts.insert(r.owner);
+            if (r.type == kTypeNs) {
+                cuts.insert(r.owner);
+            }
         }
         std::string cut = cut_above(cuts, b.name, z.name);
         if (!cut.empty()) {
@@ -208,7 +220,9 @@ void validate_balancers(DesiredState& s, const std::string& doc) {
                                         "': its A/AAAA answers come from the balancer");
             }
         }
-        if (b.pools.empty()) throw DocumentError(doc, bp + ".pools", "a balancer needs pools");
+        if (b.pools.empty()) {
+            throw DocumentError(doc, bp + ".pools", "a balancer needs pools");
+        }
         std::set<std::string> used;
         for (size_t i = 0; i < b.pools.size(); ++i) {
             const std::string p = bp + ".pools[" + std::to_string(i) + "].pool";

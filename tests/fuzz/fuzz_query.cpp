@@ -69,11 +69,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const size_t n = f.responder->answer(data, size, f.out.get(), t);
         if (n == 0) {
             // Dropped: only packets under 12 bytes and responses.
-            if (size >= 12 && (data[2] & 0x80) == 0) std::abort();
+            if (size >= 12 && (data[2] & 0x80) == 0) {
+                std::abort();
+            }
             continue;
         }
-        if (n < 12 || std::memcmp(f.out.get(), data, 2) != 0 || (f.out[2] & 0x80) == 0) std::abort();
-        if (t == gtm::dns::Transport::Udp && n > 1232) std::abort();
+        if (n < 12 || std::memcmp(f.out.get(), data, 2) != 0 || (f.out[2] & 0x80) == 0) {
+            std::abort();
+        }
+        if (t == gtm::dns::Transport::Udp && n > 1232) {
+            std::abort();
+        }
     }
     return 0;
 }

@@ -14,13 +14,16 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         std::vector<std::filesystem::path> files;
         if (std::filesystem::is_directory(argv[i])) {
-            for (const auto& e : std::filesystem::directory_iterator(argv[i])) files.push_back(e.path());
+            for (const auto& e : std::filesystem::directory_iterator(argv[i])) {
+                files.push_back(e.path());
+            }
         } else {
             files.emplace_back(argv[i]);
         }
         for (const auto& p : files) {
             std::ifstream in(p, std::ios::binary);
-            std::vector<uint8_t> data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+            std::vector<uint8_t> data((std::istreambuf_iterator<char>(in)),
+                                      std::istreambuf_iterator<char>());
             LLVMFuzzerTestOneInput(data.data(), data.size());
             ++runs;
         }

@@ -20,7 +20,9 @@ template <>
 struct StringMaker<std::vector<std::string>> {
     static String convert(const std::vector<std::string>& v) {
         std::string s = "{";
-        for (const auto& x : v) s += "\n  " + x;
+        for (const auto& x : v) {
+            s += "\n  " + x;
+        }
         return (s + (v.empty() ? "}" : "\n}")).c_str();
     }
 };
@@ -91,13 +93,19 @@ inline Bytes make_query(const std::string& name, uint16_t type, const QueryOptio
     Bytes q = {
         static_cast<uint8_t>(o.id >> 8),     static_cast<uint8_t>(o.id), 0, 0, 0, 1, 0, 0, 0, 0, 0,
         static_cast<uint8_t>(o.edns ? 1 : 0)};
-    if (o.rd) q[2] |= 0x01;
+    if (o.rd) {
+        q[2] |= 0x01;
+    }
     size_t start = 0;
     std::string n = name;
-    if (!n.empty() && n.back() == '.') n.pop_back();
+    if (!n.empty() && n.back() == '.') {
+        n.pop_back();
+    }
     while (start < n.size()) {
         size_t dot = n.find('.', start);
-        if (dot == std::string::npos) dot = n.size();
+        if (dot == std::string::npos) {
+            dot = n.size();
+        }
         q.push_back(static_cast<uint8_t>(dot - start));
         q.insert(q.end(), n.begin() + static_cast<long>(start), n.begin() + static_cast<long>(dot));
         start = dot + 1;
@@ -119,7 +127,9 @@ inline Bytes make_query(const std::string& name, uint16_t type, const QueryOptio
                      0,
                      0,
                      static_cast<uint8_t>(o.nsid ? 4 : 0)};
-        if (o.nsid) opt.insert(opt.end(), {0, 3, 0, 0});
+        if (o.nsid) {
+            opt.insert(opt.end(), {0, 3, 0, 0});
+        }
         q.insert(q.end(), opt.begin(), opt.end());
     }
     return q;
@@ -137,8 +147,9 @@ inline Pkt parse(const Bytes& wire) {
 inline std::string rr_text(const ldns_rr* rr) {
     std::unique_ptr<char, decltype(&free)> s(ldns_rr2str(rr), &free);
     std::string t = s ? s.get() : "";
-    while (!t.empty() && (t.back() == '\n' || t.back() == ' '))
+    while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) {
         t.pop_back();
+    }
     return t;
 }
 

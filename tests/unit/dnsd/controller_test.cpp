@@ -29,7 +29,9 @@ balancers:
 
 double weight_of(const dns::Balancer& b, const char* address) {
     for (const auto& c : b.v4.candidates) {
-        if (std::string(c.address) == address) return c.weight / b.v4.total_weight;
+        if (std::string(c.address) == address) {
+            return c.weight / b.v4.total_weight;
+        }
     }
     return 0;
 }

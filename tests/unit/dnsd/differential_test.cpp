@@ -31,8 +31,9 @@ struct Case {
 std::vector<std::string> words(const std::string& line) {
     std::istringstream in(line);
     std::vector<std::string> w;
-    for (std::string s; in >> s;)
+    for (std::string s; in >> s;) {
         w.push_back(s);
+    }
     return w;
 }
 
@@ -44,7 +45,9 @@ std::vector<Case> load_cases(const std::string& path) {
     int n = 0;
     for (std::string line; std::getline(in, line);) {
         ++n;
-        if (line.empty() || line[0] == '#') continue;
+        if (line.empty() || line[0] == '#') {
+            continue;
+        }
         auto w = words(line);
         if (w[0] == "===") {
             Case c;
@@ -54,24 +57,25 @@ std::vector<Case> load_cases(const std::string& path) {
             c.type = w.at(2);
             for (size_t i = 3; i < w.size(); ++i) {
                 const std::string& o = w[i];
-                if (o.rfind("class=", 0) == 0)
+                if (o.rfind("class=", 0) == 0) {
                     c.klass = o.substr(6);
-                else if (o.rfind("edns=", 0) == 0)
+                } else if (o.rfind("edns=", 0) == 0) {
                     c.edns = true, c.udp_size = static_cast<uint16_t>(std::stoi(o.substr(5)));
-                else if (o.rfind("ednsver=", 0) == 0)
+                } else if (o.rfind("ednsver=", 0) == 0) {
                     c.edns_version = static_cast<uint8_t>(std::stoi(o.substr(8)));
-                else if (o.rfind("opcode=", 0) == 0)
+                } else if (o.rfind("opcode=", 0) == 0) {
                     c.opcode = o.substr(7);
-                else if (o == "do")
+                } else if (o == "do") {
                     c.dnssec_ok = true;
-                else if (o == "nsid")
+                } else if (o == "nsid") {
                     c.nsid = true;
-                else if (o == "rd")
+                } else if (o == "rd") {
                     c.rd = true;
-                else if (o == "tcp")
+                } else if (o == "tcp") {
                     c.tcp = true;
-                else
+                } else {
                     FAIL("line ", n, ": unknown option ", o);
+                }
             }
             cases.push_back(c);
             section = -1;
@@ -87,12 +91,13 @@ std::vector<Case> load_cases(const std::string& path) {
             c.expect_edns = true;
             c.expect_udp = static_cast<uint16_t>(std::stoi(w.at(1)));
             for (size_t i = 2; i < w.size(); ++i) {
-                if (w[i] == "do")
+                if (w[i] == "do") {
                     c.expect_do = true;
-                else if (w[i].rfind("nsid=", 0) == 0)
+                } else if (w[i].rfind("nsid=", 0) == 0) {
                     c.expect_nsid = w[i].substr(5);
-                else if (w[i].rfind("ext=", 0) == 0)
+                } else if (w[i].rfind("ext=", 0) == 0) {
                     c.expect_ext = static_cast<uint8_t>(std::stoi(w[i].substr(4)));
+                }
             }
         } else if (w[0] == "answer:") {
             section = 0;
@@ -122,7 +127,9 @@ Bytes build_query(const Case& c) {
             LDNS_STATUS_OK);
     Pkt query(q);
     ldns_pkt_set_id(q, 0x4242);
-    if (c.opcode == "notify") ldns_pkt_set_opcode(q, LDNS_PACKET_NOTIFY);
+    if (c.opcode == "notify") {
+        ldns_pkt_set_opcode(q, LDNS_PACKET_NOTIFY);
+    }
     if (c.edns) {
         ldns_pkt_set_edns_udp_size(q, c.udp_size);
         ldns_pkt_set_edns_version(q, c.edns_version);
@@ -148,14 +155,15 @@ Pkt build_reference(const Case& c) {
     ldns_pkt_set_qr(p, true);
     ldns_pkt_set_opcode(p, c.opcode == "notify" ? LDNS_PACKET_NOTIFY : LDNS_PACKET_QUERY);
     for (const auto& f : c.flags) {
-        if (f == "aa")
+        if (f == "aa") {
             ldns_pkt_set_aa(p, true);
-        else if (f == "tc")
+        } else if (f == "tc") {
             ldns_pkt_set_tc(p, true);
-        else if (f == "rd")
+        } else if (f == "rd") {
             ldns_pkt_set_rd(p, true);
-        else if (f != "qr")
+        } else if (f != "qr") {
             FAIL("unknown flag ", f);
+        }
     }
     ldns_lookup_table* rc = ldns_lookup_by_name(ldns_rcodes, c.rcode.c_str());
     REQUIRE_MESSAGE(rc != nullptr, c.rcode);
@@ -197,7 +205,9 @@ Pkt build_reference(const Case& c) {
 }
 
 std::string edns_text(const ldns_pkt* p) {
-    if (!ldns_pkt_edns(p)) return "no OPT";
+    if (!ldns_pkt_edns(p)) {
+        return "no OPT";
+    }
     std::ostringstream s;
     s << "udp " << ldns_pkt_edns_udp_size(p) << " version " << int(ldns_pkt_edns_version(p))
       << " ext " << int(ldns_pkt_edns_extended_rcode(p)) << " z " << ldns_pkt_edns_z(p);
@@ -249,8 +259,9 @@ TEST_CASE("the fast path answers every corpus query as the ldns-built reference 
             CAPTURE(s);
             CHECK(section(sections[s](got.get())) == section(sections[s](want.get())));
         }
-        if (!c.tcp)
+        if (!c.tcp) {
             CHECK(answer.size() <=
                   (c.edns ? std::max<size_t>(512, std::min<size_t>(c.udp_size, 1232)) : 512));
+        }
     }
 }

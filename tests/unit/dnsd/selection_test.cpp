@@ -62,8 +62,9 @@ void check_share(int observed, int n, double p) {
 
 std::set<std::string> addresses(const dns::AnswerTable& t) {
     std::set<std::string> out;
-    for (const auto& c : t.candidates)
+    for (const auto& c : t.candidates) {
         out.insert(c.address);
+    }
     return out;
 }
 
@@ -271,8 +272,9 @@ balancers:
         std::set<uint16_t> distinct(pick, pick + 3);
         REQUIRE(distinct.size() == 3);
         ++first[b.v4.candidates[pick[0]].address];
-        for (int k = 0; k < 3; ++k)
+        for (int k = 0; k < 3; ++k) {
             ++anywhere[b.v4.candidates[pick[k]].address];
+        }
     }
     check_share(first["127.0.1.1"], 50000, 0.1);
     check_share(first["127.0.1.4"], 50000, 0.4);
@@ -296,8 +298,9 @@ balancers:
         v.set("p", "127.0.0.2", {Verdict::Up, since});
         Compiled c(doc, v, now);
         for (const auto& cand : c.balancer().v4.candidates) {
-            if (std::string(cand.address) == "127.0.0.2")
+            if (std::string(cand.address) == "127.0.0.2") {
                 return cand.weight / c.balancer().v4.total_weight;
+            }
         }
         return -1.0;
     };

@@ -105,13 +105,16 @@ int max_changes_per_minute(const std::vector<bool>& results, const Hysteresis& h
         now += 1000;
         // A failure being confirmed is rechecked after one second, as often as regular probes
         // at interval 1 s: one result per second either way.
-        if (t.record(r ? ok() : fail(), h, now)) changes.push_back(now);
+        if (t.record(r ? ok() : fail(), h, now)) {
+            changes.push_back(now);
+        }
     }
     int worst = 0;
     for (size_t i = 0; i < changes.size(); ++i) {
         int in_window = 0;
-        for (size_t j = i; j < changes.size() && changes[j] - changes[i] < 60000; ++j)
+        for (size_t j = i; j < changes.size() && changes[j] - changes[i] < 60000; ++j) {
             ++in_window;
+        }
         worst = std::max(worst, in_window);
     }
     return worst;
@@ -132,8 +135,9 @@ TEST_CASE("a flapping target changes verdict at most twice per minute") {
     for (uint32_t seed = 1; seed <= 20; ++seed) {
         std::mt19937 r(seed);
         std::vector<bool> biased;
-        for (int i = 0; i < 3600; ++i)
+        for (int i = 0; i < 3600; ++i) {
             biased.push_back(r() % 10 < 7);  // 30% failures
+        }
         CAPTURE(seed);
         CHECK(max_changes_per_minute(biased, h) <= 2);
     }

@@ -16,7 +16,9 @@ IsolationGuard six_targets(uint32_t hold_ms = 60000) {
 
 bool has(const std::vector<std::pair<uint32_t, Verdict>>& list, uint32_t id, Verdict v) {
     for (const auto& [i, x] : list) {
-        if (i == id && x == v) return true;
+        if (i == id && x == v) {
+            return true;
+        }
     }
     return false;
 }
@@ -35,8 +37,9 @@ TEST_CASE("a failure of half the targets or fewer is published as it comes") {
 
 TEST_CASE("more than half across two pools at once: last verdicts kept, even those already out") {
     IsolationGuard g = six_targets();
-    for (uint32_t id : {0u, 1u, 2u})
+    for (uint32_t id : {0u, 1u, 2u}) {
         g.on_result(id, false, Verdict::Up, Verdict::Down, 1000);
+    }
     GuardOutput o = g.on_result(3, false, Verdict::Up, Verdict::Down, 2000);
     CHECK(o.entered);
     CHECK(g.isolated());
@@ -71,8 +74,9 @@ TEST_CASE("a mass failure inside one pool is believed") {
 
 TEST_CASE("when some pass again, isolation ends and only those still failing go down") {
     IsolationGuard g = six_targets();
-    for (uint32_t id : {0u, 1u, 2u, 3u})
+    for (uint32_t id : {0u, 1u, 2u, 3u}) {
         g.on_result(id, false, Verdict::Up, Verdict::Down, 1000);
+    }
     REQUIRE(g.isolated());
     GuardOutput pass = g.on_result(0, true, Verdict::Down, Verdict::Down, 5000);
     CHECK(pass.left);
@@ -89,15 +93,17 @@ TEST_CASE("when some pass again, isolation ends and only those still failing go 
 
 TEST_CASE("a condition that outlasts isolation_hold is accepted") {
     IsolationGuard g = six_targets(60000);
-    for (uint32_t id : {0u, 1u, 2u, 3u})
+    for (uint32_t id : {0u, 1u, 2u, 3u}) {
         g.on_result(id, false, Verdict::Up, Verdict::Down, 1000);
+    }
     CHECK(g.tick(30000).publish.empty());
     CHECK(g.isolated());
     GuardOutput o = g.tick(61000);
     CHECK(o.left);
     CHECK(o.publish.size() == 4);
-    for (uint32_t id : {0u, 1u, 2u, 3u})
+    for (uint32_t id : {0u, 1u, 2u, 3u}) {
         CHECK(has(o.publish, id, Verdict::Down));
+    }
     CHECK_FALSE(g.isolated());
 }
 
@@ -113,7 +119,9 @@ TEST_CASE("a prober without network at start keeps every member unknown, hence s
     for (uint32_t id = 0; id < 6; ++id) {
         Verdict last = Verdict::Unknown;
         for (const auto& [i, v] : published) {
-            if (i == id) last = v;
+            if (i == id) {
+                last = v;
+            }
         }
         CHECK(last == Verdict::Unknown);
     }

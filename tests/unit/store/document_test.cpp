@@ -119,8 +119,9 @@ TEST_CASE("labels over 63 bytes and names over 255 bytes are rejected") {
     CHECK(e.path() == "balancers[0].name");
     CHECK(e.reason().find("over the limit of 63") != std::string::npos);
     std::string long_name;
-    for (int i = 0; i < 5; ++i)
+    for (int i = 0; i < 5; ++i) {
         long_name += std::string(60, 'b') + ".";
+    }
     e = error_of(replace(kBase, "name: app.gtm", "name: " + long_name + "gtm"));
     CHECK(e.reason().find("over the limit of 255") != std::string::npos);
     CHECK(canonical_name(std::string(63, 'a') + ".test", nullptr).has_value());
