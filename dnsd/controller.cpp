@@ -17,12 +17,29 @@ CompileInput Controller::input(int64_t now_ms) {
 }
 
 void Controller::set_state(store::DesiredState state, int64_t now_ms) {
-    // Keep the verdicts of members that are still there; drop the others.
+    // Keep the verdicts of members that are still there; drop the others. A member undrained
+    // (drain or down -> auto or up) ramps through slow start like one coming back up.
+    std::map<std::pair<std::string, std::string>, store::AdminState> old_admin;
+    for (const auto& p : state_.pools) {
+        for (const auto& m : p.members) {
+            old_admin[{p.name, m.address}] = m.admin;
+        }
+    }
     health::VerdictTable kept;
     std::map<std::pair<std::string, std::string>, int64_t> ramping;
     for (const auto& p : state.pools) {
         for (const auto& m : p.members) {
-            const health::MemberHealth h = verdicts_.get(p.name, m.address);
+            health::MemberHealth h = verdicts_.get(p.name, m.address);
+            auto before = old_admin.find({p.name, m.address});
+            const auto out = [](store::AdminState a) {
+                return a == store::AdminState::Drain || a == store::AdminState::Down;
+            };
+            if (before != old_admin.end() && out(before->second) && !out(m.admin)) {
+                h.eligible_since_ms = now_ms;
+                if (p.slow_start_ms > 0) {
+                    ramping[{p.name, m.address}] = now_ms + p.slow_start_ms;
+                }
+            }
             if (h.verdict != health::Verdict::Unknown || h.eligible_since_ms != 0) {
                 kept.set(p.name, m.address, h);
             }

@@ -80,7 +80,7 @@ void load_server_config(const std::string& path, ServerConfig& cfg) {
         return;
     }
     Reader r(path);
-    r.keys(root, "", {"dns", "http", "health", "data_dir", "apply", "log_level"});
+    r.keys(root, "", {"dns", "http", "health", "store", "data_dir", "apply", "log_level"});
     if (auto dns = root["dns"]) {
         r.keys(dns, "dns",
                {"listen", "workers", "udp_max_size", "tcp_idle_timeout", "tcp_max_connections",
@@ -136,9 +136,35 @@ void load_server_config(const std::string& path, ServerConfig& cfg) {
         }
     }
     if (auto http = root["http"]) {
-        r.keys(http, "http", {"listen"});
+        r.keys(http, "http", {"listen", "tls_cert", "tls_key", "body_limit"});
         if (auto v = http["listen"]) {
             cfg.http_listen = r.str(v, "http.listen");
+        }
+        if (auto v = http["tls_cert"]) {
+            cfg.tls_cert = r.str(v, "http.tls_cert");
+        }
+        if (auto v = http["tls_key"]) {
+            cfg.tls_key = r.str(v, "http.tls_key");
+        }
+        if (cfg.tls_cert.empty() != cfg.tls_key.empty()) {
+            r.fail(http, "http", "tls_cert and tls_key go together");
+        }
+        if (auto v = http["body_limit"]) {
+            cfg.body_limit = static_cast<uint32_t>(r.num(v, "http.body_limit", 1024, 64 << 20));
+        }
+    }
+    if (auto st = root["store"]) {
+        r.keys(st, "store", {"busy_timeout", "events_retention_days", "audit_retention_days"});
+        if (auto v = st["busy_timeout"]) {
+            cfg.busy_timeout_ms = r.duration_ms(v, "store.busy_timeout");
+        }
+        if (auto v = st["events_retention_days"]) {
+            cfg.events_days =
+                static_cast<uint32_t>(r.num(v, "store.events_retention_days", 1, 36500));
+        }
+        if (auto v = st["audit_retention_days"]) {
+            cfg.audit_days =
+                static_cast<uint32_t>(r.num(v, "store.audit_retention_days", 1, 36500));
         }
     }
     if (auto v = root["data_dir"]) {

@@ -20,6 +20,12 @@ struct ServerConfig {
     unsigned workers = 0;  // 0: one per core
     std::string log_level = "info";
     uint32_t isolation_hold_ms = 60000;  // how long the prober distrusts a mass failure
+    std::string tls_cert;                // HTTPS for the API when both are set
+    std::string tls_key;
+    uint32_t body_limit = 1 << 20;    // REST bodies over this get 413
+    uint32_t busy_timeout_ms = 5000;  // API writes wait this long for a locked database
+    uint32_t events_days = 30;        // retention of health events
+    uint32_t audit_days = 365;        // retention of the audit log
     ResponderConfig responder;
     TcpConfig tcp;
 };

@@ -94,24 +94,33 @@ void UdpWorkers::run(int fd, bool pktinfo, uint64_t seed) {
     Responder responder(holder_, config_, seed);
     auto batch = std::make_unique<Batch>();
     Batch& b = *batch;
-    while (!stop_.load(std::memory_order_relaxed)) {
-        for (unsigned i = 0; i < kBatch; ++i) {
-            b.iov_in[i] = {b.in[i], kQueryBuffer};
-            msghdr& h = b.msgs_in[i].msg_hdr;
-            h = msghdr{};
-            h.msg_name = &b.from[i];
-            h.msg_namelen = sizeof(sockaddr_storage);
-            h.msg_iov = &b.iov_in[i];
-            h.msg_iovlen = 1;
-            if (pktinfo) {
-                h.msg_control = b.control_in[i];
-                h.msg_controllen = kControl;
-            }
+    // Every slot is set up once; after a batch only the slots it used are reset (the kernel
+    // wrote their name and control lengths), so a single query costs one slot's worth of work.
+    auto reset = [&](unsigned i) {
+        b.iov_in[i] = {b.in[i], kQueryBuffer};
+        msghdr& h = b.msgs_in[i].msg_hdr;
+        h.msg_namelen = sizeof(sockaddr_storage);
+        if (pktinfo) {
+            h.msg_controllen = kControl;
         }
+    };
+    for (unsigned i = 0; i < kBatch; ++i) {
+        msghdr& h = b.msgs_in[i].msg_hdr;
+        h = msghdr{};
+        h.msg_name = &b.from[i];
+        h.msg_iov = &b.iov_in[i];
+        h.msg_iovlen = 1;
+        if (pktinfo) {
+            h.msg_control = b.control_in[i];
+        }
+        reset(i);
+    }
+    while (!stop_.load(std::memory_order_relaxed)) {
         const int n = recvmmsg(fd, b.msgs_in, kBatch, MSG_WAITFORONE, nullptr);
         if (n <= 0) {
             continue;  // timeout (checks stop_), EINTR
         }
+
         unsigned out = 0;
         for (int i = 0; i < n; ++i) {
             const msghdr& in = b.msgs_in[i].msg_hdr;
@@ -146,6 +155,9 @@ void UdpWorkers::run(int fd, bool pktinfo, uint64_t seed) {
                 continue;
             }
             sent += static_cast<unsigned>(r);
+        }
+        for (int i = 0; i < n; ++i) {
+            reset(static_cast<unsigned>(i));  // the kernel changed their lengths
         }
     }
 }

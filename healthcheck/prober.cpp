@@ -582,6 +582,9 @@ struct Prober::Engine {
                         if (it != old.end()) {  // the monitor changed: keep the verdict, new probe
                             t->health = it->second->health;
                             t->published = it->second->published;
+                        } else if (auto r = restored.find(key); r != restored.end()) {
+                            t->health.force(r->second, now_ms());
+                            t->published = r->second;
                         }
                     }
                     t->monitor = m;
@@ -674,6 +677,7 @@ struct Prober::Engine {
     int64_t armed_at = 0;
     bool stopping = false;
     std::vector<std::shared_ptr<Target>> targets;
+    std::map<std::string, Verdict> restored;  // monitor + '\0' + address
     std::priority_queue<Due, std::vector<Due>, std::greater<>> queue;
     IsolationGuard guard;
     std::mt19937_64 rng;
@@ -727,6 +731,15 @@ void Prober::configure(const store::DesiredState& state) {
         e.first_pending = std::max<size_t>(e.first_pending, 1);
     }
     asio::post(e.io, [&e, copy] { e.apply(*copy); });
+}
+
+void Prober::restore(std::vector<Restored> verdicts) {
+    Engine& e = *engine_;
+    asio::post(e.io, [&e, verdicts = std::move(verdicts)] {
+        for (const auto& r : verdicts) {
+            e.restored[r.monitor + '\0' + r.address] = r.verdict;
+        }
+    });
 }
 
 bool Prober::wait_first_round(uint32_t max_wait_ms) {

@@ -65,6 +65,15 @@ class Prober {
     // thread.
     void configure(const store::DesiredState& state);
 
+    // Verdicts saved before a restart: targets created by later configure() calls start from
+    // them instead of unknown, so a restart does not flap. Call before configure().
+    struct Restored {
+        std::string monitor;
+        std::string address;
+        Verdict verdict;
+    };
+    void restore(std::vector<Restored> verdicts);
+
     // Blocks until every target has a first result, or `max_wait_ms`. Returns true when all did.
     bool wait_first_round(uint32_t max_wait_ms);
 

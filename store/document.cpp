@@ -541,6 +541,24 @@ Monitor decode_monitor(const Decoder& d, const json& j, const std::string& path)
     return m;
 }
 
+Member decode_member(const Decoder& d, const json& mj, const std::string& mp) {
+    d.object(mj, mp, {"address", "weight", "admin"}, {"address"});
+    Member m;
+    m.address = d.address(mj["address"], child_path(mp, "address")).text;
+    if (auto* v = d.find(mj, "weight")) {
+        m.weight = static_cast<uint32_t>(d.integer(*v, child_path(mp, "weight"), 0, 255));
+    }
+    if (auto* v = d.find(mj, "admin")) {
+        std::string s = d.string(*v, child_path(mp, "admin"));
+        auto a = admin_state_from(s);
+        if (!a) {
+            d.fail(child_path(mp, "admin"), "'" + s + "' is not one of: auto, up, drain, down");
+        }
+        m.admin = *a;
+    }
+    return m;
+}
+
 Pool decode_pool(const Decoder& d, const json& j, const std::string& path) {
     d.object(j, path, {"name", "monitor", "min_healthy", "slow_start", "members"},
              {"name", "members"});
@@ -557,21 +575,7 @@ Pool decode_pool(const Decoder& d, const json& j, const std::string& path) {
         p.slow_start_ms = d.duration_ms(*v, child_path(path, "slow_start"), 0, 3600000);
     }
     d.each(j["members"], child_path(path, "members"), [&](const json& mj, const std::string& mp) {
-        d.object(mj, mp, {"address", "weight", "admin"}, {"address"});
-        Member m;
-        m.address = d.address(mj["address"], child_path(mp, "address")).text;
-        if (auto* v = d.find(mj, "weight")) {
-            m.weight = static_cast<uint32_t>(d.integer(*v, child_path(mp, "weight"), 0, 255));
-        }
-        if (auto* v = d.find(mj, "admin")) {
-            std::string s = d.string(*v, child_path(mp, "admin"));
-            auto a = admin_state_from(s);
-            if (!a) {
-                d.fail(child_path(mp, "admin"), "'" + s + "' is not one of: auto, up, drain, down");
-            }
-            m.admin = *a;
-        }
-        p.members.push_back(std::move(m));
+        p.members.push_back(decode_member(d, mj, mp));
     });
     return p;
 }
@@ -653,6 +657,31 @@ DesiredState decode(const json& root, const Decoder& d) {
 }
 
 }  // namespace
+
+namespace {
+const Origins kNoOrigins;
+}  // namespace
+
+Zone zone_from_json(const json& j, const std::string& document, const std::string& path) {
+    return decode_zone(Decoder(document, kNoOrigins), j, path);
+}
+Monitor monitor_from_json(const json& j, const std::string& document, const std::string& path) {
+    return decode_monitor(Decoder(document, kNoOrigins), j, path);
+}
+Pool pool_from_json(const json& j, const std::string& document, const std::string& path) {
+    return decode_pool(Decoder(document, kNoOrigins), j, path);
+}
+Member member_from_json(const json& j, const std::string& document, const std::string& path) {
+    return decode_member(Decoder(document, kNoOrigins), j, path);
+}
+Balancer balancer_from_json(const json& j, const std::string& document, const std::string& path) {
+    return decode_balancer(Decoder(document, kNoOrigins), j, path);
+}
+DesiredState state_from_json(const json& root, const std::string& document) {
+    DesiredState state = decode(root, Decoder(document, kNoOrigins));
+    validate(state, document);
+    return state;
+}
 
 std::optional<uint64_t> parse_duration_ms(std::string_view text) {
     uint64_t n = 0;

@@ -2,6 +2,7 @@
 // DesiredState. The REST API decodes its bodies with the same functions.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 
@@ -17,6 +18,22 @@ DesiredState parse_document(std::string_view text, const std::string& document);
 
 // Reads `path` and parses it; a read failure is a DocumentError too.
 DesiredState load_document(const std::string& path);
+
+// The same decoding for one resource, as REST bodies carry them. `path` prefixes the paths in
+// errors ("" for a body that is the resource itself). Not validated against the rest of the
+// state: put it into a DesiredState and call validate().
+Zone zone_from_json(const nlohmann::json& j, const std::string& document,
+                    const std::string& path = "");
+Monitor monitor_from_json(const nlohmann::json& j, const std::string& document,
+                          const std::string& path = "");
+Pool pool_from_json(const nlohmann::json& j, const std::string& document,
+                    const std::string& path = "");
+Member member_from_json(const nlohmann::json& j, const std::string& document,
+                        const std::string& path = "");
+Balancer balancer_from_json(const nlohmann::json& j, const std::string& document,
+                            const std::string& path = "");
+// A whole document already parsed as JSON: decoded and validated.
+DesiredState state_from_json(const nlohmann::json& root, const std::string& document);
 
 // Parses "500ms", "5s", "2m", "1h" or a bare number of seconds. nullopt when malformed.
 std::optional<uint64_t> parse_duration_ms(std::string_view text);

@@ -1,0 +1,166 @@
+#include "store/encode.h"
+
+#include <yaml-cpp/yaml.h>
+
+namespace gtm::store {
+
+using nlohmann::json;
+
+std::string format_duration(uint64_t ms) {
+    if (ms != 0 && ms % 3600000 == 0) {
+        return std::to_string(ms / 3600000) + "h";
+    }
+    if (ms != 0 && ms % 60000 == 0) {
+        return std::to_string(ms / 60000) + "m";
+    }
+    if (ms % 1000 == 0) {
+        return std::to_string(ms / 1000) + "s";
+    }
+    return std::to_string(ms) + "ms";
+}
+
+json to_json(const Zone& z) {
+    json soa = {{"mname", z.soa.mname},   {"rname", z.soa.rname},     {"refresh", z.soa.refresh_s},
+                {"retry", z.soa.retry_s}, {"expire", z.soa.expire_s}, {"minimum", z.soa.minimum_s},
+                {"ttl", z.soa.ttl_s}};
+    if (z.soa.serial) {
+        soa["serial"] = *z.soa.serial;
+    }
+    return {{"name", z.name}, {"soa", soa}, {"ns", z.ns}, {"ttl", z.ttl_s}, {"records", z.records}};
+}
+
+json to_json(const Monitor& m) {
+    json j = {{"name", m.name}, {"type", to_string(m.type)}, {"port", m.port}};
+    if (m.type != MonitorType::Tcp) {
+        json status = json::array();
+        for (const auto& r : m.expect_status) {
+            status.push_back(r.from == r.to ? std::to_string(r.from)
+                                            : std::to_string(r.from) + "-" + std::to_string(r.to));
+        }
+        j["path"] = m.path;
+        if (!m.host.empty()) {
+            j["host"] = m.host;
+        }
+        j["method"] = m.method;
+        j["headers"] = m.headers;
+        j["expect_status"] = status;
+        if (!m.expect_body.empty()) {
+            j["expect_body"] = m.expect_body;
+        }
+    }
+    if (m.type == MonitorType::Https) {
+        j["tls_verify"] = m.tls_verify;
+        if (!m.ca_file.empty()) {
+            j["ca_file"] = m.ca_file;
+        }
+    }
+    j["interval"] = format_duration(m.interval_ms);
+    j["timeout"] = format_duration(m.timeout_ms);
+    j["fall"] = m.fall;
+    j["rise"] = m.rise;
+    j["hold_down"] = format_duration(m.hold_down_ms);
+    return j;
+}
+
+json to_json(const Member& m) {
+    return {{"address", m.address}, {"weight", m.weight}, {"admin", to_string(m.admin)}};
+}
+
+json to_json(const Pool& p) {
+    json members = json::array();
+    for (const auto& m : p.members) {
+        members.push_back(to_json(m));
+    }
+    json j = {{"name", p.name}};
+    if (!p.monitor.empty()) {
+        j["monitor"] = p.monitor;
+    }
+    j["min_healthy"] = p.min_healthy;
+    j["slow_start"] = format_duration(p.slow_start_ms);
+    j["members"] = members;
+    return j;
+}
+
+json to_json(const Balancer& b) {
+    json pools = json::array();
+    for (const auto& bp : b.pools) {
+        pools.push_back({{"pool", bp.pool}, {"priority", bp.priority}, {"weight", bp.weight}});
+    }
+    json j = {{"name", b.name},
+              {"ttl", b.ttl_s},
+              {"degraded_ttl", b.degraded_ttl_s},
+              {"max_answers", b.max_answers},
+              {"when_all_down", to_string(b.when_all_down)}};
+    if (!b.fallback.empty()) {
+        j["fallback"] = b.fallback;
+    }
+    j["pools"] = pools;
+    return j;
+}
+
+json to_json(const DesiredState& s) {
+    json out = json::object();
+    auto list = [](const auto& items) {
+        json a = json::array();
+        for (const auto& i : items) {
+            a.push_back(to_json(i));
+        }
+        return a;
+    };
+    out["zones"] = list(s.zones);
+    out["monitors"] = list(s.monitors);
+    out["pools"] = list(s.pools);
+    out["balancers"] = list(s.balancers);
+    return out;
+}
+
+namespace {
+
+void emit(YAML::Emitter& e, const json& j) {
+    switch (j.type()) {
+        case json::value_t::object:
+            e << YAML::BeginMap;
+            for (const auto& [k, v] : j.items()) {
+                e << YAML::Key << k << YAML::Value;
+                emit(e, v);
+            }
+            e << YAML::EndMap;
+            break;
+        case json::value_t::array:
+            e << YAML::BeginSeq;
+            for (const auto& v : j) {
+                emit(e, v);
+            }
+            e << YAML::EndSeq;
+            break;
+        case json::value_t::string:
+            // Quoted, so that "10", "true" or "127.1" read back as the strings they are.
+            e << YAML::DoubleQuoted << j.get<std::string>();
+            break;
+        case json::value_t::boolean:
+            e << j.get<bool>();
+            break;
+        case json::value_t::number_unsigned:
+            e << j.get<uint64_t>();
+            break;
+        case json::value_t::number_integer:
+            e << j.get<int64_t>();
+            break;
+        case json::value_t::number_float:
+            e << j.get<double>();
+            break;
+        default:
+            e << YAML::Null;
+            break;
+    }
+}
+
+}  // namespace
+
+std::string to_yaml(const json& document) {
+    YAML::Emitter e;
+    emit(e, document);
+    return std::string(e.c_str()) + "\n";
+}
+
+}  // namespace gtm::store

@@ -1,0 +1,24 @@
+// The desired state back into the document shape (export, REST responses, the store's rows).
+// Every field is written, defaults included, so that export -> apply gives the same state.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "store/model.h"
+
+namespace gtm::store {
+
+nlohmann::json to_json(const Zone& z);
+nlohmann::json to_json(const Monitor& m);
+nlohmann::json to_json(const Member& m);
+nlohmann::json to_json(const Pool& p);
+nlohmann::json to_json(const Balancer& b);
+nlohmann::json to_json(const DesiredState& s);
+
+// The same document as YAML (block style; keys sorted, as nlohmann::json keeps them).
+std::string to_yaml(const nlohmann::json& document);
+
+std::string format_duration(uint64_t ms);
+
+}  // namespace gtm::store

@@ -1,0 +1,235 @@
+#include "web/openapi.h"
+
+namespace gtm::web {
+
+using nlohmann::json;
+
+namespace {
+
+json ref(const char* schema) { return {{"$ref", std::string("#/components/schemas/") + schema}}; }
+
+json body(const json& schema) {
+    return {{"required", true}, {"content", {{"application/json", {{"schema", schema}}}}}};
+}
+
+json ok(const char* description, const json& schema = json()) {
+    json r = {{"description", description}};
+    if (!schema.is_null()) {
+        r["content"] = {{"application/json", {{"schema", schema}}}};
+    }
+    return r;
+}
+
+json errors() {
+    json e = {{"content", {{"application/json", {{"schema", ref("Error")}}}}}};
+    json out;
+    for (const auto& [code, what] : std::vector<std::pair<const char*, const char*>>{
+             {"400", "malformed request"},
+             {"401", "missing or unknown token"},
+             {"403", "the token's role is not enough"},
+             {"404", "no such object"},
+             {"409", "conflicts with what exists"},
+             {"413", "body over the limit"},
+             {"415", "writes take application/json"},
+             {"422", "the change would make the state invalid; nothing was applied"},
+             {"429", "too many failed authentications from this address"},
+             {"503", "the store is busy (locked); retry after Retry-After"},
+             {"507", "the store is out of space; nothing was applied"}}) {
+        json r = e;
+        r["description"] = what;
+        out[code] = r;
+    }
+    return out;
+}
+
+json op(const char* summary, const char* role, json responses, json request = json()) {
+    json o = {{"summary", summary},
+              {"x-role", role},
+              {"security", json::array({{{"bearer", json::array()}}})}};
+    json rs = errors();
+    for (auto& [k, v] : responses.items()) {
+        rs[k] = v;
+    }
+    o["responses"] = rs;
+    if (!request.is_null()) {
+        o["requestBody"] = request;
+    }
+    return o;
+}
+
+json path_param(const char* name, const char* what) {
+    return {{"name", name},
+            {"in", "path"},
+            {"required", true},
+            {"description", what},
+            {"schema", {{"type", "string"}}}};
+}
+
+json query_param(const char* name, const char* what, const char* type = "string") {
+    return {{"name", name},
+            {"in", "query"},
+            {"required", false},
+            {"description", what},
+            {"schema", {{"type", type}}}};
+}
+
+json crud(const char* kind, const char* schema) {
+    const std::string one = std::string("/api/v1/") + kind + "/{name}";
+    json out;
+    out[std::string("/api/v1/") + kind] = {
+        {"get", op("list", "viewer", {{"200", ok("the list", {{"type", "object"}})}})},
+        {"post", op("create", "admin", {{"201", ok("created", ref(schema))}}, body(ref(schema)))}};
+    out[one] = {
+        {"parameters", json::array({path_param("name", "the object's name")})},
+        {"get", op("read", "viewer", {{"200", ok("the object", ref(schema))}})},
+        {"put", op("create or replace", "admin",
+                   {{"200", ok("replaced", ref(schema))}, {"201", ok("created", ref(schema))}},
+                   body(ref(schema)))},
+        {"delete", op("delete", "admin", {{"200", ok("deleted")}})}};
+    return out;
+}
+
+json build() {
+    json paths = json::object();
+    paths.update(crud("zones", "Zone"));
+    paths.update(crud("monitors", "Monitor"));
+    paths.update(crud("pools", "Pool"));
+    paths.update(crud("balancers", "Balancer"));
+    paths["/api/v1/zones/{name}/records"] = {
+        {"parameters", json::array({path_param("name", "zone")})},
+        {"get", op("the zone's records", "viewer", {{"200", ok("records")}})},
+        {"post", op("add a record (zone-file syntax)", "admin", {{"201", ok("records")}},
+                    body({{"type", "object"},
+                          {"properties", {{"record", {{"type", "string"}}}}},
+                          {"required", {"record"}}}))}};
+    paths["/api/v1/zones/{name}/records/{index}"] = {
+        {"parameters", json::array({path_param("name", "zone"),
+                                    path_param("index", "position in the record list")})},
+        {"delete", op("remove a record", "admin", {{"200", ok("records")}})}};
+    paths["/api/v1/pools/{name}/members"] = {
+        {"parameters", json::array({path_param("name", "pool")})},
+        {"get", op("members", "viewer", {{"200", ok("members")}})},
+        {"post",
+         op("add a member", "admin", {{"201", ok("member", ref("Member"))}}, body(ref("Member")))}};
+    paths["/api/v1/pools/{name}/members/{address}"] = {
+        {"parameters",
+         json::array({path_param("name", "pool"), path_param("address", "member address")})},
+        {"get", op("a member", "viewer", {{"200", ok("member", ref("Member"))}})},
+        {"put", op("create or replace a member", "admin", {{"200", ok("member", ref("Member"))}},
+                   body(ref("Member")))},
+        {"delete", op("remove a member", "admin", {{"200", ok("deleted")}})}};
+    paths["/api/v1/pools/{name}/members/{address}/admin"] = {
+        {"parameters",
+         json::array({path_param("name", "pool"), path_param("address", "member address")})},
+        {"put",
+         op("set the admin state (drain, undrain)", "operator",
+            {{"200", ok("member", ref("Member"))}},
+            body({{"type", "object"},
+                  {"properties",
+                   {{"admin", {{"type", "string"}, {"enum", {"auto", "up", "drain", "down"}}}}}},
+                  {"required", {"admin"}}}))}};
+    paths["/api/v1/config"] = {{"get", op("export the desired state", "viewer",
+                                          {{"200", ok("document", ref("Document"))}})},
+                               {"put", op("apply a whole desired-state document", "admin",
+                                          {{"200", ok("the changes")}}, body(ref("Document")))}};
+    paths["/api/v1/config"]["get"]["parameters"] =
+        json::array({query_param("format", "json (default) or yaml")});
+    paths["/api/v1/config"]["put"]["parameters"] =
+        json::array({query_param("dry_run", "true: return the diff, change nothing", "boolean")});
+    paths["/api/v1/health"] = {{"get", op("verdicts with their recent probe results", "viewer",
+                                          {{"200", ok("targets")}})}};
+    paths["/api/v1/health"]["get"]["parameters"] =
+        json::array({query_param("pool", "only this pool's members")});
+    paths["/api/v1/events"] = {
+        {"get", op("health events (verdict changes)", "viewer", {{"200", ok("events")}})}};
+    paths["/api/v1/audit"] = {{"get", op("the audit log", "viewer", {{"200", ok("entries")}})}};
+    for (const char* p : {"/api/v1/events", "/api/v1/audit"}) {
+        paths[p]["get"]["parameters"] = json::array(
+            {query_param("after", "entries with a larger id", "integer"),
+             query_param("limit", "at most this many (1-1000, default 100)", "integer")});
+    }
+    paths["/api/v1/status"] = {{"get", op("every balancer's serving tier and answers", "viewer",
+                                          {{"200", ok("status")}})}};
+    paths["/api/v1/explain"] = {{"get", op("why a balancer answers what it answers", "viewer",
+                                           {{"200", ok("explanation")}})}};
+    paths["/api/v1/explain"]["get"]["parameters"] =
+        json::array({query_param("name", "the balancer name"), query_param("type", "A or AAAA"),
+                     query_param("client", "client address (echoed)")});
+    paths["/api/v1/tokens"] = {
+        {"get", op("tokens (names and roles, never secrets)", "admin", {{"200", ok("tokens")}})},
+        {"post",
+         op("create a token; the secret is returned once", "admin", {{"201", ok("token")}},
+            body(
+                {{"type", "object"},
+                 {"properties",
+                  {{"name", {{"type", "string"}}},
+                   {"role", {{"type", "string"}, {"enum", {"viewer", "operator", "admin"}}}}}}}))}};
+    paths["/api/v1/tokens/{name}"] = {
+        {"parameters", json::array({path_param("name", "token name")})},
+        {"delete", op("revoke a token", "admin", {{"200", ok("deleted")}})}};
+    paths["/api/v1/openapi.json"] = {
+        {"get", op("this document", "viewer", {{"200", ok("OpenAPI 3")}})}};
+    paths["/healthz"] = {{"get",
+                          {{"summary", "liveness"},
+                           {"security", json::array()},
+                           {"responses", {{"200", ok("alive")}}}}}};
+    paths["/readyz"] = {{"get",
+                         {{"summary", "readiness: serving DNS"},
+                          {"security", json::array()},
+                          {"responses", {{"200", ok("ready")}, {"503", ok("not yet")}}}}}};
+
+    json obj = {{"type", "object"}};
+    json schemas = {
+        {"Error",
+         {{"type", "object"},
+          {"properties", {{"error", {{"type", "string"}}}, {"field", {{"type", "string"}}}}},
+          {"required", {"error"}}}},
+        {"Member",
+         {{"type", "object"},
+          {"properties",
+           {{"address", {{"type", "string"}}},
+            {"weight", {{"type", "integer"}, {"minimum", 0}, {"maximum", 255}}},
+            {"admin", {{"type", "string"}, {"enum", {"auto", "up", "drain", "down"}}}}}},
+          {"required", {"address"}},
+          {"additionalProperties", false}}},
+        {"Zone", obj},
+        {"Monitor", obj},
+        {"Pool", obj},
+        {"Balancer", obj},
+        {"Document",
+         {{"type", "object"},
+          {"properties",
+           {{"zones", {{"type", "array"}, {"items", ref("Zone")}}},
+            {"monitors", {{"type", "array"}, {"items", ref("Monitor")}}},
+            {"pools", {{"type", "array"}, {"items", ref("Pool")}}},
+            {"balancers", {{"type", "array"}, {"items", ref("Balancer")}}}}},
+          {"additionalProperties", false}}}};
+    schemas["Zone"]["description"] = "store/README.md: name, soa, ns, ttl, records";
+    schemas["Monitor"]["description"] =
+        "store/README.md: name, type, port, path, host, method, headers, expect_status, "
+        "expect_body, tls_verify, ca_file, interval, timeout, fall, rise, hold_down";
+    schemas["Pool"]["description"] =
+        "store/README.md: name, monitor, min_healthy, slow_start, members";
+    schemas["Balancer"]["description"] =
+        "store/README.md: name, ttl, degraded_ttl, max_answers, when_all_down, fallback, pools";
+    return {{"openapi", "3.0.3"},
+            {"info",
+             {{"title", "gtmd admin API"},
+              {"version", "1"},
+              {"description",
+               "Bearer tokens with roles viewer < operator < admin (x-role). Errors are JSON with "
+               "the field at fault; nothing partial is ever applied."}}},
+            {"paths", paths},
+            {"components",
+             {{"schemas", schemas},
+              {"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}}}}};
+}
+
+}  // namespace
+
+const json& openapi_document() {
+    static const json doc = build();
+    return doc;
+}
+
+}  // namespace gtm::web
