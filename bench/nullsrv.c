@@ -37,18 +37,21 @@ int main(int argc, char **argv) {
     static struct mmsghdr msg[BATCH];
     static struct iovec iov[BATCH];
     static struct sockaddr_in peer[BATCH];
+    int used = BATCH; /* entries to (re)initialise: those the previous batch touched */
     while (!stop) {
-        for (int i = 0; i < BATCH; i++) {
+        for (int i = 0; i < used; i++) {
             iov[i] = (struct iovec){.iov_base = buf[i], .iov_len = BUFSZ};
             msg[i].msg_hdr = (struct msghdr){.msg_name = &peer[i], .msg_namelen = sizeof peer[i],
                                              .msg_iov = &iov[i], .msg_iovlen = 1};
         }
+        used = 0;
         int n = recvmmsg(fd, msg, BATCH, MSG_WAITFORONE, NULL);
         if (n < 0) {
             if (errno == EINTR) continue;
             perror("nullsrv: recvmmsg");
             return 1;
         }
+        used = n;
         int k = 0;
         for (int i = 0; i < n; i++) {
             unsigned char *p = buf[i];
