@@ -995,7 +995,7 @@ Response Api::explain(Call& c) {
                 case store::AdminState::Auto:
                     ok = verdict != health::Verdict::Down;
                     why = verdict == health::Verdict::Unknown
-                              ? "not probed yet (unknown is served)"
+                              ? "verdict unknown (served until probes decide)"
                               : std::string("verdict ") + health::to_string(verdict);
                     break;
             }
