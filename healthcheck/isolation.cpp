@@ -13,6 +13,36 @@ void IsolationGuard::configure(std::vector<std::vector<uint32_t>> pools_of_targe
     isolated_ = false;
 }
 
+void IsolationGuard::reconfigure(std::vector<std::vector<uint32_t>> pools_of_target,
+                                 uint32_t window_ms, uint32_t hold_ms,
+                                 const std::vector<int64_t>& old_to_new) {
+    auto map = [&](uint32_t id) -> int64_t { return id < old_to_new.size() ? old_to_new[id] : -1; };
+    std::deque<Down> downs;
+    for (const Down& d : recent_downs_) {
+        if (map(d.id) >= 0) {
+            downs.push_back({d.at_ms, static_cast<uint32_t>(map(d.id)), d.from});
+        }
+    }
+    std::set<uint32_t> raw;
+    for (uint32_t id : raw_down_) {
+        if (map(id) >= 0) {
+            raw.insert(static_cast<uint32_t>(map(id)));
+        }
+    }
+    std::map<uint32_t, Verdict> held;
+    for (const auto& [id, v] : held_) {
+        if (map(id) >= 0) {
+            held.emplace(static_cast<uint32_t>(map(id)), v);
+        }
+    }
+    pools_of_ = std::move(pools_of_target);
+    window_ms_ = window_ms;
+    hold_ms_ = hold_ms;
+    recent_downs_ = std::move(downs);
+    raw_down_ = std::move(raw);
+    held_ = std::move(held);
+}
+
 bool IsolationGuard::triggered(int64_t now_ms) {
     while (!recent_downs_.empty() && now_ms - recent_downs_.front().at_ms > window_ms_) {
         recent_downs_.pop_front();

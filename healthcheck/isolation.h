@@ -37,6 +37,11 @@ class IsolationGuard {
     void configure(std::vector<std::vector<uint32_t>> pools_of_target, uint32_t window_ms,
                    uint32_t hold_ms);
 
+    // A new set of targets after a configuration change. `old_to_new[old id]` is the new id of
+    // a target that stays (or -1): its history, and an isolation in progress, carry over.
+    void reconfigure(std::vector<std::vector<uint32_t>> pools_of_target, uint32_t window_ms,
+                     uint32_t hold_ms, const std::vector<int64_t>& old_to_new);
+
     // One probe result of target `id`, after its hysteresis turned raw verdict `from` into `to`
     // (equal when nothing changed).
     GuardOutput on_result(uint32_t id, bool ok, Verdict from, Verdict to, int64_t now_ms);

@@ -602,6 +602,12 @@ struct Prober::Engine {
                 t->in_flight = false;
             }
         }
+        // Targets that stay keep their place in the isolation guard's memory.
+        std::vector<int64_t> old_to_new(targets.size(), -1);
+        std::map<const Target*, uint32_t> old_id;
+        for (const auto& t : targets) {
+            old_id[t.get()] = t->id;
+        }
         targets.clear();
         queue = {};
         const int64_t now = now_ms();
@@ -609,6 +615,9 @@ struct Prober::Engine {
         size_t pending = 0;
         std::vector<std::vector<uint32_t>> pools_of;
         for (auto& [key, t] : next) {
+            if (auto o = old_id.find(t.get()); o != old_id.end() && o->second < old_to_new.size()) {
+                old_to_new[o->second] = static_cast<int64_t>(targets.size());
+            }
             t->id = static_cast<uint32_t>(targets.size());
             pools_of.push_back(t->pool_ids);
             const store::Monitor& m = t->monitor;
@@ -628,7 +637,7 @@ struct Prober::Engine {
             }
             targets.push_back(t);
         }
-        guard.configure(std::move(pools_of), window, options.isolation_hold_ms);
+        guard.reconfigure(std::move(pools_of), window, options.isolation_hold_ms, old_to_new);
         // Verdicts of kept targets are republished as they stand after a reconfiguration.
         {
             std::lock_guard lock(first_mu);

@@ -126,3 +126,23 @@ TEST_CASE("a prober without network at start keeps every member unknown, hence s
         CHECK(last == Verdict::Unknown);
     }
 }
+
+TEST_CASE("a configuration change during isolation keeps it, with targets renumbered") {
+    IsolationGuard g = six_targets();
+    for (uint32_t id : {0u, 1u, 2u, 3u}) {
+        g.on_result(id, false, Verdict::Up, Verdict::Down, 1000);
+    }
+    REQUIRE(g.isolated());
+    // Target 5 is removed; the others move down by one... in reverse order, to make it hard.
+    const std::vector<int64_t> old_to_new = {4, 3, 2, 1, 0, -1};
+    g.reconfigure({{2}, {1}, {1}, {0}, {0}}, 10000, 60000, old_to_new);
+    CHECK(g.isolated());
+    CHECK(g.held() == 4);
+    // Old target 3 (now 1) passes: isolation ends and it keeps its verdict.
+    GuardOutput o = g.on_result(1, true, Verdict::Down, Verdict::Down, 5000);
+    CHECK(o.left);
+    CHECK(has(o.reset_raw, 1, Verdict::Up));
+    // Old target 0 (now 4) still fails: it goes down.
+    GuardOutput d = g.on_result(4, false, Verdict::Down, Verdict::Down, 5100);
+    CHECK(has(d.publish, 4, Verdict::Down));
+}
