@@ -29,7 +29,9 @@ void Controller::set_state(store::DesiredState state, int64_t now_ms) {
     std::map<std::pair<std::string, std::string>, int64_t> ramping;
     for (const auto& p : state.pools) {
         for (const auto& m : p.members) {
-            health::MemberHealth h = verdicts_.get(p.name, m.address);
+            // A pool without a monitor has no verdicts: its members are unknown (served).
+            health::MemberHealth h =
+                p.monitor.empty() ? health::MemberHealth{} : verdicts_.get(p.name, m.address);
             auto before = old_admin.find({p.name, m.address});
             const auto out = [](store::AdminState a) {
                 return a == store::AdminState::Drain || a == store::AdminState::Down;

@@ -79,6 +79,7 @@ GuardOutput IsolationGuard::on_result(uint32_t id, bool ok, Verdict from, Verdic
             if (isolated_) {
                 isolated_ = false;
                 out.left = true;
+                recent_downs_.clear();  // the wave is judged; what fails from now on is new
             }
             out.reset_raw.emplace_back(id, held->second);
             if (held->second != Verdict::Down) {
@@ -95,7 +96,8 @@ GuardOutput IsolationGuard::on_result(uint32_t id, bool ok, Verdict from, Verdic
     if (from == to) {
         return out;
     }
-    if (to != Verdict::Down) {
+    if (to != Verdict::Down || from == Verdict::Unknown) {
+        // A first verdict is news about the member, not about our network: published as it is.
         out.publish.emplace_back(id, to);
         return out;
     }
@@ -133,6 +135,7 @@ GuardOutput IsolationGuard::tick(int64_t now_ms) {
     // The condition outlasted the hold: the failure is real.
     isolated_ = false;
     out.left = true;
+    recent_downs_.clear();
     for (const auto& [id, verdict] : held_) {
         if (raw_down_.count(id) != 0) {
             out.publish.emplace_back(id, Verdict::Down);

@@ -321,6 +321,9 @@ struct Prober::Engine {
             case CURLE_COULDNT_CONNECT: {
                 long os_errno = 0;
                 curl_easy_getinfo(t.easy.get(), CURLINFO_OS_ERRNO, &os_errno);
+                if (os_errno == ECONNRESET) {
+                    return Reason::Reset;  // accepted, then reset at once
+                }
                 return os_errno == ECONNREFUSED ? Reason::ConnectRefused : Reason::ConnectError;
             }
             case CURLE_OPERATION_TIMEDOUT: {
@@ -424,7 +427,7 @@ struct Prober::Engine {
                 now, t.started_ms + static_cast<int64_t>(t.monitor.interval_ms * (0.5 + u)));
             t.has_result = true;
             std::lock_guard lock(first_mu);
-            if (first_pending > 0 && --first_pending == 0) {
+            if (first_pending > 0 && --first_pending == 0 && configs_in_flight == 0) {
                 first_cv.notify_all();
             }
         } else {
@@ -621,9 +624,8 @@ struct Prober::Engine {
             t->id = static_cast<uint32_t>(targets.size());
             pools_of.push_back(t->pool_ids);
             const store::Monitor& m = t->monitor;
-            window = std::max(window, m.interval_ms +
-                                          (m.fall - 1) * std::min(kFastRecheckMs, m.interval_ms) +
-                                          m.timeout_ms);
+            // A mass failure shows up within one interval: every member is probed once in it.
+            window = std::max(window, m.interval_ms + m.interval_ms / 10);
             if (!t->has_result) {
                 // New targets start at once, a little spread so that they do not all connect in
                 // the same millisecond.
@@ -638,11 +640,13 @@ struct Prober::Engine {
             targets.push_back(t);
         }
         guard.reconfigure(std::move(pools_of), window, options.isolation_hold_ms, old_to_new);
-        // Verdicts of kept targets are republished as they stand after a reconfiguration.
         {
+            // The targets of this configuration still waiting for their first result; a round
+            // is over when the last configuration posted has been applied and they all answered.
             std::lock_guard lock(first_mu);
             first_pending = pending;
-            if (pending == 0) {
+            --configs_in_flight;
+            if (pending == 0 && configs_in_flight == 0) {
                 first_cv.notify_all();
             }
         }
@@ -694,6 +698,7 @@ struct Prober::Engine {
     std::mutex first_mu;
     std::condition_variable first_cv;
     size_t first_pending = 0;
+    size_t configs_in_flight = 0;  // configure() calls posted, not yet applied
 };
 
 Prober::Prober(ProberOptions options)
@@ -735,9 +740,9 @@ void Prober::configure(const store::DesiredState& state) {
     copy->pools = state.pools;
     Engine& e = *engine_;
     {
-        // Counted before the post so that wait_first_round() right after sees the new round.
+        // Counted before the post so that wait_first_round() right after waits for this round.
         std::lock_guard lock(e.first_mu);
-        e.first_pending = std::max<size_t>(e.first_pending, 1);
+        ++e.configs_in_flight;
     }
     asio::post(e.io, [&e, copy] { e.apply(*copy); });
 }
@@ -755,7 +760,7 @@ bool Prober::wait_first_round(uint32_t max_wait_ms) {
     Engine& e = *engine_;
     std::unique_lock lock(e.first_mu);
     return e.first_cv.wait_for(lock, std::chrono::milliseconds(max_wait_ms),
-                               [&e] { return e.first_pending == 0; });
+                               [&e] { return e.first_pending == 0 && e.configs_in_flight == 0; });
 }
 
 std::vector<TargetStatus> Prober::status() {

@@ -147,7 +147,7 @@ json yaml_to_json(const YAML::Node& node, const std::string& path, Origins& orig
 }
 
 // Rejects duplicate keys in JSON objects, which nlohmann would silently overwrite.
-json parse_json_strict(std::string_view text, const std::string& document) {
+json parse_json_strict_impl(std::string_view text, const std::string& document) {
     std::vector<std::set<std::string>> keys;
     std::string duplicate;
     json::parser_callback_t cb = [&](int depth, json::parse_event_t event, json& parsed) {
@@ -683,6 +683,10 @@ DesiredState state_from_json(const json& root, const std::string& document) {
     return state;
 }
 
+json parse_json(std::string_view text, const std::string& document) {
+    return parse_json_strict_impl(text, document);
+}
+
 std::optional<uint64_t> parse_duration_ms(std::string_view text) {
     uint64_t n = 0;
     auto r = std::from_chars(text.data(), text.data() + text.size(), n);
@@ -713,7 +717,7 @@ DesiredState parse_document(std::string_view text, const std::string& document) 
     json root;
     size_t first = text.find_first_not_of(" \t\r\n");
     if (first != std::string_view::npos && text[first] == '{') {
-        root = parse_json_strict(text, document);
+        root = parse_json_strict_impl(text, document);
     } else {
         YAML::Node node;
         try {

@@ -32,6 +32,10 @@ Member member_from_json(const nlohmann::json& j, const std::string& document,
                         const std::string& path = "");
 Balancer balancer_from_json(const nlohmann::json& j, const std::string& document,
                             const std::string& path = "");
+// JSON text to a value, refusing duplicate keys (nlohmann alone keeps the last one silently).
+// Throws DocumentError.
+nlohmann::json parse_json(std::string_view text, const std::string& document);
+
 // A whole document already parsed as JSON: decoded and validated.
 DesiredState state_from_json(const nlohmann::json& root, const std::string& document);
 

@@ -1,5 +1,7 @@
 #include "web/api.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -217,9 +219,9 @@ struct Api::Call {
                            ""};
         }
         try {
-            return json::parse(req.body);
-        } catch (const json::exception& e) {
-            throw ApiError{400, std::string("malformed JSON: ") + e.what(), ""};
+            return store::parse_json(req.body, "request body");
+        } catch (const store::DocumentError& e) {
+            throw ApiError{400, e.reason(), ""};
         }
     }
     const std::string* param(const std::string& k) const {
@@ -333,6 +335,13 @@ Response Api::handle(const Request& r, int64_t now_ms) {
         if (!c.mutating) {
             return;
         }
+        if (resp.status == 503 || resp.status == 507) {
+            // The store is locked or full: writing the audit entry would wait or fail the same
+            // way. The log keeps the trace instead (never the token's secret).
+            spdlog::warn("{} {} by '{}' from {}: {} not audited, the store cannot write", r.method,
+                         c.path, c.who.name, r.source, resp.status);
+            return;
+        }
         store::AuditEntry a;
         a.at_ms = now_ms;
         a.token = c.who.name;
@@ -367,6 +376,11 @@ Response Api::handle(const Request& r, int64_t now_ms) {
     c.who = *id;
 
     Response resp;
+    if (r.body_too_large) {
+        resp = error_response({413, "body over the limit", ""});
+        audit_rejected(resp);
+        return resp;
+    }
     try {
         if (c.mutating && !r.body.empty()) {
             const std::string& ct = r.content_type;
@@ -679,8 +693,14 @@ Response Api::records(Call& c, const std::string& zone_name, const std::string* 
     return commit(c, std::move(next), 200, {{"records", z->records}});
 }
 
-Response Api::members(Call& c, const std::string& pool_name, const std::string* raw_address,
+Response Api::members(Call& c, const std::string& raw_pool, const std::string* raw_address,
                       bool admin_only) {
+    std::string reason;
+    const auto canonical_pool = store::canonical_name(raw_pool, &reason);
+    if (!canonical_pool) {
+        throw ApiError{400, reason, "pool"};
+    }
+    const std::string& pool_name = *canonical_pool;
     store::DesiredState next = state_;
     store::Pool* pool = find_named(next.pools, pool_name);
     if (pool == nullptr) {
@@ -705,7 +725,6 @@ Response Api::members(Call& c, const std::string& pool_name, const std::string* 
         ms.push_back(std::move(m));
         return commit(c, std::move(next), 201, out);
     }
-    std::string reason;
     const auto address = store::canonical_address(*raw_address, &reason);
     if (!address) {
         throw ApiError{400, reason, "address"};

@@ -27,7 +27,8 @@ struct Request {
     std::string content_type;
     std::string authorization;
     std::string body;
-    std::string source;  // client address
+    std::string source;           // client address
+    bool body_too_large = false;  // the server refused the body before reading it: answer 413
 };
 
 struct Response {

@@ -247,7 +247,8 @@ int events(const Client& c, long after, long limit) {
     if (int code = outcome(r)) {
         return code;
     }
-    for (const auto& e : body_of(r)["events"]) {
+    const json body = body_of(r);  // a named value: iterating a temporary's member dangles
+    for (const auto& e : body["events"]) {
         std::cout << e["id"] << "  " << e["at_ms"] << "  " << e["monitor"].get<std::string>() << " "
                   << e["address"].get<std::string>() << " [" << e["pools"].get<std::string>()
                   << "] " << e["from"].get<std::string>() << " -> " << e["to"].get<std::string>()

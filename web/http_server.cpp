@@ -11,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <chrono>
 #include <optional>
 
@@ -81,6 +82,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
 
     void on_header(beast::error_code ec) {
+        if (ec == http::error::body_limit) {
+            too_large();  // Content-Length over the limit: refused from the header alone
+            return;
+        }
         if (ec) {
             if (ec == http::error::header_limit) {
                 respond_error(431, "request header too large");
@@ -90,9 +95,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         auto& req = parser_->get();
         const auto length = parser_->content_length();
         if (length && *length > server_->config.body_limit) {
-            respond_error(413, "body of " + std::to_string(*length) +
-                                   " bytes is over the limit of " +
-                                   std::to_string(server_->config.body_limit));
+            too_large();
             return;
         }
         if (beast::iequals(req[http::field::expect], "100-continue")) {
@@ -147,6 +150,27 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         write(out, req.version());
     }
 
+    // 413, through the API so that the refusal is authenticated and audited like any other;
+    // the connection is closed after it (the body was not read).
+    void too_large() {
+        const auto& req = parser_->get();
+        Request r;
+        r.method = std::string(req.method_string());
+        r.target = std::string(req.target());
+        r.content_type = std::string(req[http::field::content_type]);
+        r.authorization = std::string(req[http::field::authorization]);
+        r.source = source_;
+        r.body_too_large = true;
+        Response out = server_->handler(r);
+        if (out.status == 413) {
+            out.body = "{\"error\": \"body over the limit of " +
+                       std::to_string(server_->config.body_limit) + " bytes\"}\n";
+        }
+        keep_alive_ = false;
+        lingering_ = true;
+        write(out, req.version());
+    }
+
     void respond_error(int status, const std::string& message) {
         Response out;
         out.status = status;
@@ -184,11 +208,23 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
     void close() {
         beast::error_code ignored;
-        if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
-            stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-        } else {
-            beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
+        beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
+        if (lingering_) {
+            linger();
         }
+    }
+
+    // After refusing a body we did not read: half-closed, read and discard what the client is
+    // still sending (for at most 5 s), so that it reads our answer instead of a reset.
+    void linger() {
+        beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+        beast::get_lowest_layer(stream_).async_read_some(
+            asio::buffer(discard_),
+            [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                if (!ec) {
+                    self->linger();
+                }
+            });
     }
 
     std::shared_ptr<HttpServer::Impl> server_;
@@ -198,6 +234,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     std::optional<http::request_parser<http::string_body>> parser_;
     bool keep_alive_ = false;
     bool first_ = true;
+    bool lingering_ = false;
+    std::array<char, 16384> discard_{};
 };
 
 }  // namespace

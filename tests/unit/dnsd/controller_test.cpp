@@ -15,11 +15,15 @@ zones:
   - name: c.test
     soa: {mname: ns.c.test, rname: h.c.test}
     ns: [ns.c.test]
+monitors:
+  - {name: web, type: http}
 pools:
   - name: east
+    monitor: web
     slow_start: 10s
     members: [{address: 127.0.0.1}, {address: 127.0.0.2}]
   - name: west
+    monitor: web
     members: [{address: 127.0.0.3}]
 balancers:
   - {name: a.c.test, pools: [{pool: east}]}
@@ -89,4 +93,16 @@ TEST_CASE("a new desired state keeps the verdicts of members that stay") {
     CHECK(c.verdicts().get("west", "127.0.0.3").verdict == Verdict::Unknown);
     CHECK(c.verdicts().size() == 1);
     CHECK(holder.get()->balancer(0)->v4.candidates.size() == 1);
+}
+
+TEST_CASE("a pool whose monitor is removed has no verdicts any more: its members are served") {
+    dns::SnapshotHolder holder;
+    dns::Controller c(holder);
+    c.set_state(store::parse_document(kDoc, "d"), 0);
+    c.apply_verdicts({{"east", "127.0.0.1", Verdict::Down}}, 1000);
+    std::string doc = kDoc;
+    doc.replace(doc.find("    monitor: web\n    slow_start"), 17, "");
+    c.set_state(store::parse_document(doc, "d"), 2000);
+    CHECK(c.verdicts().get("east", "127.0.0.1").verdict == Verdict::Unknown);
+    CHECK(holder.get()->balancer(0)->v4.candidates.size() == 2);
 }

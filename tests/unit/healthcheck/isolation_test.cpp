@@ -107,24 +107,33 @@ TEST_CASE("a condition that outlasts isolation_hold is accepted") {
     CHECK_FALSE(g.isolated());
 }
 
-TEST_CASE("a prober without network at start keeps every member unknown, hence served") {
+TEST_CASE("first verdicts are news about the members, published even when many are down") {
     IsolationGuard g = six_targets();
-    std::vector<std::pair<uint32_t, Verdict>> published;
     for (uint32_t id = 0; id < 6; ++id) {
         GuardOutput o = g.on_result(id, false, Verdict::Unknown, Verdict::Down, 100);
-        published.insert(published.end(), o.publish.begin(), o.publish.end());
+        CHECK(has(o.publish, id, Verdict::Down));
     }
-    CHECK(g.isolated());
-    // Targets published down before the guard engaged were put back to unknown.
-    for (uint32_t id = 0; id < 6; ++id) {
-        Verdict last = Verdict::Unknown;
-        for (const auto& [i, v] : published) {
-            if (i == id) {
-                last = v;
-            }
-        }
-        CHECK(last == Verdict::Unknown);
+    CHECK_FALSE(g.isolated());
+    // Members restored as up from the store do count: a restart without network is held.
+    IsolationGuard r = six_targets();
+    for (uint32_t id = 0; id < 4; ++id) {
+        r.on_result(id, false, Verdict::Up, Verdict::Down, 100);
     }
+    CHECK(r.isolated());
+}
+
+TEST_CASE("after a release the same wave does not engage the guard again") {
+    IsolationGuard g = six_targets();
+    for (uint32_t id : {0u, 1u, 2u, 3u}) {
+        g.on_result(id, false, Verdict::Up, Verdict::Down, 1000);
+    }
+    REQUIRE(g.isolated());
+    g.on_result(0, true, Verdict::Down, Verdict::Down, 2000);
+    REQUIRE_FALSE(g.isolated());
+    // Target 4 of the same failure confirms down right after the release.
+    GuardOutput o = g.on_result(4, false, Verdict::Up, Verdict::Down, 2010);
+    CHECK_FALSE(o.entered);
+    CHECK(has(o.publish, 4, Verdict::Down));
 }
 
 TEST_CASE("a configuration change during isolation keeps it, with targets renumbered") {
