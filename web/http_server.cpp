@@ -123,8 +123,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
     void on_request(beast::error_code ec) {
         if (ec == http::error::body_limit) {
-            respond_error(413, "body over the limit of " +
-                                   std::to_string(server_->config.body_limit) + " bytes");
+            too_large();  // a chunked body that grew over the limit
             return;
         }
         if (ec) {
