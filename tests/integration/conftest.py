@@ -3,7 +3,7 @@
 import pytest
 
 import documents
-from harness import Gtmd
+from harness import Gateway, GatewayBindError, Gtmd, random_port
 
 
 class _Servers:
@@ -61,3 +61,47 @@ def identity_server(tmp_path_factory):
                                 config=documents.IDENTITY_CONFIG)
     yield g
     servers.stop_all()
+
+
+class _Gateways:
+    """Starts gtm-test-gateway processes on a random port (retrying when it is taken) and stops
+    every one at teardown, failing the test if one does not exit with 0 on SIGTERM."""
+
+    def __init__(self, base):
+        self.base = base
+        self.started = []
+
+    def start(self, args_for_port, attempts=8):
+        """`args_for_port(port)` returns the listener arguments; ports port..port+9 are the
+        test's to use. Returns (gateway, port)."""
+        last = None
+        for _ in range(attempts):
+            port = random_port()
+            gw = Gateway(self.base / f"gateway{len(self.started)}", args_for_port(port))
+            try:
+                gw.start()
+            except GatewayBindError as e:
+                last = e
+                continue
+            self.started.append(gw)
+            return gw, port
+        raise last
+
+    def stop_all(self):
+        failures = []
+        for gw in self.started:
+            try:
+                code = gw.stop()
+            except AssertionError as e:
+                failures.append(str(e))
+                continue
+            if code not in (0, None):
+                failures.append(f"{gw.dir}: gateway exit code {code} after SIGTERM\n{gw.log()}")
+        assert not failures, "\n".join(failures)
+
+
+@pytest.fixture
+def gateway_factory(tmp_path):
+    gateways = _Gateways(tmp_path)
+    yield gateways
+    gateways.stop_all()

@@ -376,3 +376,114 @@ def run_until_exit(argv, cwd, timeout=STOP_DEADLINE_S):
     p = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout,
                        stdin=subprocess.DEVNULL)
     return p.returncode, p.stdout, p.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# The project's test gateway (tests/gateway/gtm-test-gateway): fake ingress gateways on
+# 127.0.0.x whose behaviour a test switches at run time.
+
+GATEWAY_BIN = os.environ.get(
+    "GTM_TEST_GATEWAY", str(Path(__file__).resolve().parents[1] / "gateway" / "gtm-test-gateway"))
+
+GATEWAY_PORT_RANGE = (20000, 32000)  # below the kernel's ephemeral range (32768-60999)
+
+
+class GatewayBindError(GtmdError):
+    pass
+
+
+def random_port():
+    import random
+    return random.randint(*GATEWAY_PORT_RANGE)
+
+
+class Gateway:
+    """One gtm-test-gateway process. `args` are its listener arguments (--listen ..., etc.)."""
+
+    def __init__(self, workdir, args):
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.args = list(args)
+        self.ports_path = self.dir / "gateway-ports.json"
+        self.stderr_path = self.dir / "gateway.log"
+        self.proc = None
+        self.control_port = None
+        self.returncode = None
+
+    def start(self):
+        if self.ports_path.exists():
+            self.ports_path.unlink()
+        self._err = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen(
+            [GATEWAY_BIN, "--control", "127.0.0.1:0", "--ports-file", str(self.ports_path),
+             *self.args], stdin=subprocess.DEVNULL, stdout=self._err, stderr=self._err)
+
+        def ready():
+            if self.proc.poll() is not None:
+                self._err.close()
+                text = self.log()
+                if self.proc.returncode == 2 and "cannot listen" in text:
+                    raise GatewayBindError(text)
+                raise GtmdError(f"gtm-test-gateway exited with {self.proc.returncode}:\n{text}")
+            if not self.ports_path.exists():
+                return None
+            return json.loads(self.ports_path.read_text())
+
+        ports = wait_for(ready, timeout=30.0, interval=0.02, what="the gateway's ports file")
+        self.control_port = ports["control"]
+        return self
+
+    def log(self):
+        return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+
+    def stop(self):
+        if self.proc is None or self.returncode is not None:
+            return self.returncode
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.returncode = self.proc.wait(timeout=STOP_DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise GtmdError("gtm-test-gateway did not exit on SIGTERM:\n" + self.log())
+        finally:
+            if not self._err.closed:
+                self._err.close()
+        return self.returncode
+
+    # --- control -----------------------------------------------------------------------------
+
+    def control(self, method, path, **query):
+        import http.client
+        import urllib.parse
+        q = urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
+        conn = http.client.HTTPConnection("127.0.0.1", self.control_port, timeout=10)
+        try:
+            conn.request(method, path + ("?" + q if q else ""))
+            r = conn.getresponse()
+            body = json.loads(r.read() or b"{}")
+        finally:
+            conn.close()
+        if r.status != 200:
+            raise GtmdError(f"gateway {method} {path}?{q}: {r.status} {body}")
+        return body
+
+    def set_mode(self, mode, addr=None, port=None):
+        """Switches the matching listeners; returns time.monotonic() once the switch is done."""
+        self.control("POST", "/mode", mode=mode, addr=addr, port=port)
+        return time.monotonic()
+
+    def stats(self, addr=None, port=None):
+        return self.control("GET", "/stats", addr=addr, port=port)
+
+    def listener(self, addr, port):
+        s = self.stats(addr, port)["listeners"]
+        assert len(s) == 1, s
+        return s[0]
+
+    def requests(self, addr, port=None):
+        return self.stats(addr, port)["total_requests"]
+
+    def reset_counters(self, addr=None, port=None):
+        self.control("POST", "/reset", addr=addr, port=port)

@@ -1,0 +1,1140 @@
+"""The REST API of the real gtmd (issue 4): CRUD of every resource with the DNS answer checked
+right after each 2xx (read your writes), drain/undrain, PUT /api/v1/config with and without
+dry_run, export -> apply round trip, the bad-input catalogue (4xx with the field, nothing
+written, audited, memory flat), the role x endpoint x method matrix, tokens in URLs, the failed
+authentication limit, OpenAPI, and the HTTP layer (keep-alive, body limit, read timeout, TLS).
+
+Every request that should fail authentication comes from a loopback source address of its own
+(apihelp.fresh_source) so that the per-address failure limit never locks the test out.
+"""
+
+import http.client
+import json
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from apihelp import (ADMIN_SECRET, Reply, TcpTarget, api_servers, fresh_source,  # noqa: F401
+                     shared_server, wait_verdicts)
+from harness import wait_for, wait_for_eof
+
+BAL = "bookinfo.gtm.example.com"
+V1 = "/api/v1"
+
+
+class Recorder:
+    """An Api whose mutating calls are remembered, to compare with GET /api/v1/audit."""
+
+    def __init__(self, api):
+        self.api = api
+        self.calls = []
+
+    def call(self, method, path, body=None, expect=None, **kw):
+        r = self.api.request(method, path, body, **kw)
+        if method not in ("GET", "HEAD"):
+            self.calls.append((method, path.split("?")[0], r.status))
+        if expect is not None:
+            exp = expect if isinstance(expect, (tuple, list, set)) else (expect,)
+            assert r.status in exp, f"{method} {path} {body!r}: expected {expect}, got {r}"
+        return r
+
+
+def check_audited(api, since_id, calls, token="admin"):
+    """Every call in `calls` has its own audit entry (same order), with the token and status."""
+    entries = [e for e in api.audit(since_id) if e["token"] == token]
+    got = [(e["action"], e["status"]) for e in entries]
+    want = [(f"{m} {p}", s) for m, p, s in calls]
+    assert got == want, f"audit entries {got}\nexpected {want}"
+    for e, (m, p, s) in zip(entries, calls):
+        assert e["source"] == "127.0.0.1", e
+        assert e["at_ms"] > 1_600_000_000_000, e
+        if 200 <= s < 300:
+            assert e["result"] == "ok", e
+        else:
+            assert e["result"].startswith("rejected"), e
+    return entries
+
+
+# ---------------------------------------------------------------------------------------------
+# CRUD of every resource, DNS checked after each change
+
+
+ZONE = {"name": "api.test",
+        "soa": {"mname": "ns1.api.test", "rname": "hostmaster.api.test", "minimum": 60},
+        "ns": ["ns1.api.test"],
+        "records": ["ns1 3600 A 127.0.0.56"]}
+
+
+def soa_minimum(g, zone):
+    r = g.query(zone, "SOA")
+    return [rd.minimum for rrset in r.answer for rd in rrset]
+
+
+def test_zones_and_records_crud(api_servers):
+    g = api_servers.start()
+    rec = Recorder(g.api)
+    since = g.api.last_audit_id()
+    assert g.answer("api.test", "SOA")[0] == "REFUSED"
+
+    r = rec.call("POST", f"{V1}/zones", ZONE, expect=201)
+    assert r.json["name"] == "api.test"
+    assert soa_minimum(g, "api.test") == [60]
+    assert g.a("ns1.api.test") == ["127.0.0.56"]
+    rec.call("POST", f"{V1}/zones", ZONE, expect=409)
+    assert rec.call("GET", f"{V1}/zones/api.test", expect=200).json["soa"]["minimum"] == 60
+    assert "api.test" in [z["name"] for z in rec.call("GET", f"{V1}/zones").json["zones"]]
+    # Names are case-insensitive: the URL may spell it in capitals.
+    assert rec.call("GET", f"{V1}/zones/API.Test.", expect=200).json["name"] == "api.test"
+
+    z2 = dict(ZONE, soa=dict(ZONE["soa"], minimum=120),
+              records=ZONE["records"] + ["www 300 A 127.0.0.77"])
+    rec.call("PUT", f"{V1}/zones/api.test", z2, expect=200)
+    assert soa_minimum(g, "api.test") == [120]
+    assert g.a("www.api.test") == ["127.0.0.77"]
+
+    r = rec.call("POST", f"{V1}/zones/api.test/records", {"record": 'txt 300 TXT "hello"'},
+                 expect=201)
+    assert r.json["records"][-1] == 'txt 300 TXT "hello"'
+    assert g.a("txt.api.test", "TXT") == ['"hello"']
+    records = rec.call("GET", f"{V1}/zones/api.test/records", expect=200).json["records"]
+    assert records == z2["records"] + ['txt 300 TXT "hello"']
+
+    www = records.index("www 300 A 127.0.0.77")
+    rec.call("DELETE", f"{V1}/zones/api.test/records/{www}", expect=200)
+    assert g.answer("www.api.test")[0] == "NXDOMAIN"
+    assert g.a("txt.api.test", "TXT") == ['"hello"']
+    rec.call("DELETE", f"{V1}/zones/api.test/records/99", expect=404)
+
+    # A record the zone cannot hold is refused whole, naming the record.
+    r = rec.call("POST", f"{V1}/zones/api.test/records", {"record": "@ 300 CNAME elsewhere"},
+                 expect=422)
+    assert "records" in r.field, r
+
+    # The zone holding a balancer cannot go while the balancer is there.
+    r = rec.call("DELETE", f"{V1}/zones/gtm.example.com", expect=422)
+    assert r.field.startswith("balancers[") and r.field.endswith(".name"), r
+    assert g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
+
+    rec.call("DELETE", f"{V1}/zones/api.test", expect=200)
+    assert g.answer("api.test", "SOA")[0] == "REFUSED"
+    rec.call("GET", f"{V1}/zones/api.test", expect=404)
+    rec.call("DELETE", f"{V1}/zones/api.test", expect=404)
+
+    # Create through PUT, too.
+    rec.call("PUT", f"{V1}/zones/api.test", ZONE, expect=201)
+    assert soa_minimum(g, "api.test") == [60]
+    rec.call("DELETE", f"{V1}/zones/api.test", expect=200)
+    check_audited(g.api, since, rec.calls)
+
+
+def test_monitors_crud_and_probing(api_servers):
+    g = api_servers.start()
+    rec = Recorder(g.api)
+    since = g.api.last_audit_id()
+    target = TcpTarget("127.0.0.11")  # 127.0.0.12 on the same port refuses
+    try:
+        mon = {"name": "tcpcheck", "type": "tcp", "port": target.port, "interval": "1s",
+               "timeout": "500ms", "fall": 1, "rise": 1}
+        r = rec.call("POST", f"{V1}/monitors", mon, expect=201)
+        assert r.json["interval"] == "1s" and r.json["port"] == target.port
+        assert g.a(BAL) == ["127.0.0.11", "127.0.0.12"]  # nothing uses it yet
+        rec.call("POST", f"{V1}/monitors", mon, expect=409)
+        rec.call("PUT", f"{V1}/monitors/tcpcheck", dict(mon, interval="2s"), expect=200)
+        assert rec.call("GET", f"{V1}/monitors/tcpcheck", expect=200).json["interval"] == "2s"
+        http_mon = {"name": "web", "type": "http", "port": 8080, "path": "/health",
+                    "expect_status": ["200-299", 301], "headers": {"X-Probe": "gtmd"}}
+        r = rec.call("PUT", f"{V1}/monitors/web", http_mon, expect=201)
+        assert r.json["expect_status"] == ["200-299", "301"], r
+
+        # A pool probed by it: the refusing member leaves the answers once probed down.
+        pool = g.api.ok("GET", f"{V1}/pools/hangzhou")
+        pool["monitor"] = "tcpcheck"
+        rec.call("PUT", f"{V1}/pools/hangzhou", pool, expect=200)
+        wait_for(lambda: g.a(BAL) == ["127.0.0.11"], timeout=15,
+                 what="127.0.0.12 probed down and out of the answers")
+        wait_verdicts(g.api, {"127.0.0.11": "up", "127.0.0.12": "down"})
+
+        # In use: cannot be deleted; the refusal names the pool's reference.
+        r = rec.call("DELETE", f"{V1}/monitors/tcpcheck", expect=422)
+        assert r.field.endswith(".monitor"), r
+        assert g.api.ok("GET", f"{V1}/monitors/tcpcheck")["name"] == "tcpcheck"
+
+        # Unmonitored again: nothing probes the pool, so no verdict holds a member out.
+        del pool["monitor"]
+        rec.call("PUT", f"{V1}/pools/hangzhou", pool, expect=200)
+        try:
+            wait_for(lambda: g.a(BAL) == ["127.0.0.11", "127.0.0.12"], timeout=10,
+                     what="both members served once unmonitored")
+        except AssertionError:
+            ex = g.api.ok("GET", f"{V1}/explain?name={BAL}")
+            pytest.fail("after removing the pool's monitor, 127.0.0.12 (probed down before) is "
+                        f"still out of the answers {g.a(BAL)}; GET /api/v1/health "
+                        f"{g.api.ok('GET', f'{V1}/health')}; explain {json.dumps(ex)}")
+        rec.call("DELETE", f"{V1}/monitors/tcpcheck", expect=200)
+        rec.call("DELETE", f"{V1}/monitors/web", expect=200)
+        rec.call("GET", f"{V1}/monitors/tcpcheck", expect=404)
+        assert g.api.ok("GET", f"{V1}/monitors")["monitors"] == []
+    finally:
+        target.close()
+    check_audited(g.api, since, rec.calls)
+
+
+def test_pools_and_balancers_crud(api_servers):
+    g = api_servers.start()
+    rec = Recorder(g.api)
+    since = g.api.last_audit_id()
+    tokyo = {"name": "tokyo",
+             "members": [{"address": "127.0.0.71"}, {"address": "127.0.0.72", "weight": 0}]}
+    r = rec.call("POST", f"{V1}/pools", tokyo, expect=201)
+    assert r.json["members"][1] == {"address": "127.0.0.72", "weight": 0, "admin": "auto"}
+    assert g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
+    rec.call("POST", f"{V1}/pools", tokyo, expect=409)
+
+    bal = g.api.ok("GET", f"{V1}/balancers/{BAL}")
+    bal["pools"].append({"pool": "tokyo", "priority": 1})
+    rec.call("PUT", f"{V1}/balancers/{BAL}", bal, expect=200)
+    assert g.a(BAL) == ["127.0.0.11", "127.0.0.12", "127.0.0.71"]  # weight 0: a backup
+
+    rec.call("PUT", f"{V1}/pools/tokyo", {"members": [{"address": "127.0.0.73"}]}, expect=200)
+    assert g.a(BAL) == ["127.0.0.11", "127.0.0.12", "127.0.0.73"]
+
+    r = rec.call("DELETE", f"{V1}/pools/tokyo", expect=422)  # still used by the balancer
+    assert r.field.startswith("balancers[") and r.field.endswith(".pool"), r
+    assert g.a(BAL) == ["127.0.0.11", "127.0.0.12", "127.0.0.73"]
+
+    bal["pools"] = [p for p in bal["pools"] if p["pool"] != "tokyo"]
+    rec.call("PUT", f"{V1}/balancers/{BAL}", bal, expect=200)
+    assert g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
+    rec.call("DELETE", f"{V1}/pools/tokyo", expect=200)
+    rec.call("GET", f"{V1}/pools/tokyo", expect=404)
+
+    # A new balancer, changed, deleted.
+    assert g.answer("new.gtm.example.com")[0] == "NXDOMAIN"
+    new = {"name": "new.gtm.example.com", "ttl": 77, "pools": [{"pool": "frankfurt"}]}
+    rec.call("POST", f"{V1}/balancers", new, expect=201)
+    r = g.query("new.gtm.example.com", "A")
+    assert [rd.address for rs in r.answer for rd in rs] == ["127.0.0.21"]
+    assert r.answer[0].ttl == 77
+    rec.call("PUT", f"{V1}/balancers/new.gtm.example.com",
+             {"max_answers": 16, "ttl": 20, "pools": [{"pool": "hangzhou"}]}, expect=200)
+    assert g.a("new.gtm.example.com") == ["127.0.0.11", "127.0.0.12"]
+    assert g.query("new.gtm.example.com", "A").answer[0].ttl == 20
+    r = rec.call("POST", f"{V1}/balancers",
+                 {"name": "bad.gtm.example.com", "pools": [{"pool": "nowhere"}]}, expect=422)
+    assert r.field.endswith(".pool"), r
+    r = rec.call("POST", f"{V1}/balancers",
+                 {"name": "outside.example.org", "pools": [{"pool": "hangzhou"}]}, expect=422)
+    assert r.field.endswith(".name"), r
+    r = rec.call("PUT", f"{V1}/balancers/new.gtm.example.com",
+                 {"name": "other.gtm.example.com", "pools": [{"pool": "hangzhou"}]}, expect=400)
+    assert r.field == "name"
+    rec.call("DELETE", f"{V1}/balancers/new.gtm.example.com", expect=200)
+    assert g.answer("new.gtm.example.com")[0] == "NXDOMAIN"
+    rec.call("GET", f"{V1}/balancers/new.gtm.example.com", expect=404)
+    check_audited(g.api, since, rec.calls)
+
+
+def test_members_crud_and_admin_states(api_servers):
+    g = api_servers.start()
+    rec = Recorder(g.api)
+    since = g.api.last_audit_id()
+    m = f"{V1}/pools/hangzhou/members"
+    r = rec.call("POST", m, {"address": "127.0.0.13", "weight": 50}, expect=201)
+    assert r.json == {"address": "127.0.0.13", "weight": 50, "admin": "auto"}
+    assert g.a(BAL) == ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
+    r = rec.call("POST", m, {"address": "127.0.0.13"}, expect=409)
+    assert r.field == "address"
+
+    rec.call("PUT", f"{m}/127.0.0.13", {"weight": 0}, expect=200)
+    assert g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
+    assert rec.call("GET", f"{m}/127.0.0.13", expect=200).json["weight"] == 0
+    rec.call("PUT", f"{m}/127.0.0.14", {"weight": 5}, expect=201)  # PUT creates
+    assert g.a(BAL) == ["127.0.0.11", "127.0.0.12", "127.0.0.14"]
+    r = rec.call("PUT", f"{m}/127.0.0.14", {"address": "127.0.0.15"}, expect=400)
+    assert r.field == "address"
+
+    for state, expected in [("down", ["127.0.0.12", "127.0.0.14"]),
+                            ("up", ["127.0.0.11", "127.0.0.12", "127.0.0.14"]),
+                            ("drain", ["127.0.0.12", "127.0.0.14"]),
+                            ("auto", ["127.0.0.11", "127.0.0.12", "127.0.0.14"])]:
+        r = rec.call("PUT", f"{m}/127.0.0.11/admin", {"admin": state}, expect=200)
+        assert r.json["admin"] == state
+        assert g.a(BAL) == expected, state
+        assert rec.call("GET", f"{m}/127.0.0.11").json["admin"] == state
+    rec.call("PUT", f"{m}/127.0.0.99/admin", {"admin": "drain"}, expect=404)
+
+    rec.call("DELETE", f"{m}/127.0.0.13", expect=200)
+    rec.call("DELETE", f"{m}/127.0.0.14", expect=200)
+    assert g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
+    rec.call("GET", f"{m}/127.0.0.13", expect=404)
+    rec.call("DELETE", f"{m}/127.0.0.13", expect=404)
+    members = rec.call("GET", m, expect=200).json["members"]
+    assert [x["address"] for x in members] == ["127.0.0.11", "127.0.0.12"]
+
+    # gtmd lets IPv6 members share a pool with IPv4 ones (DESIGN: an AAAA balancer is implied
+    # by IPv6 members): the member is accepted and serves AAAA only; A is unchanged.
+    assert g.answer(BAL, "AAAA") == ("NOERROR", [])
+    rec.call("POST", m, {"address": "::1"}, expect=201)
+    assert g.a(BAL, "AAAA") == ["::1"]
+    assert g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
+    # The URL form of an IPv6 address is canonicalised too.
+    assert rec.call("GET", f"{m}/0:0:0:0:0:0:0:1", expect=200).json["address"] == "::1"
+    rec.call("DELETE", f"{m}/::1", expect=200)
+    assert g.answer(BAL, "AAAA") == ("NOERROR", [])
+
+    # The last member cannot go: a pool needs members.
+    rec.call("DELETE", f"{V1}/pools/frankfurt/members/127.0.0.21", expect=422)
+    check_audited(g.api, since, rec.calls)
+
+
+def test_tokens_create_use_list_revoke(api_servers):
+    g = api_servers.start()
+    rec = Recorder(g.api)
+    since = g.api.last_audit_id()
+    secrets = {}
+    for name, role in [("ci-viewer", "viewer"), ("oncall", "operator"), ("ops.admin", "admin")]:
+        r = rec.call("POST", f"{V1}/tokens", {"name": name, "role": role}, expect=201)
+        assert r.json["name"] == name and r.json["role"] == role
+        assert r.json["token"].startswith("gtm_") and len(r.json["token"]) == 44
+        secrets[name] = r.json["token"]
+    r = rec.call("POST", f"{V1}/tokens", {"name": "oncall", "role": "viewer"}, expect=409)
+    assert r.field == "name"
+
+    listed = rec.call("GET", f"{V1}/tokens", expect=200).json["tokens"]
+    assert sorted((t["name"], t["role"]) for t in listed) == [
+        ("admin", "admin"), ("ci-viewer", "viewer"), ("oncall", "operator"),
+        ("ops.admin", "admin")]
+    for t in listed:
+        assert set(t) == {"name", "role", "created_ms"}, t  # never a secret or its hash
+
+    viewer = g.api.with_token(secrets["ci-viewer"])
+    operator = g.api.with_token(secrets["oncall"])
+    admin2 = g.api.with_token(secrets["ops.admin"])
+    assert viewer.get(f"{V1}/config").status == 200
+    assert viewer.put(f"{V1}/pools/hangzhou/members/127.0.0.11/admin",
+                      {"admin": "drain"}).status == 403
+    assert operator.put(f"{V1}/pools/hangzhou/members/127.0.0.11/admin",
+                        {"admin": "drain"}).status == 200
+    assert g.a(BAL) == ["127.0.0.12"]
+    assert operator.put(f"{V1}/pools/hangzhou/members/127.0.0.11/admin",
+                        {"admin": "auto"}).status == 200
+    assert operator.get(f"{V1}/tokens").status == 403
+    assert admin2.get(f"{V1}/tokens").status == 200
+
+    rec.call("DELETE", f"{V1}/tokens/ci-viewer", expect=200)
+    assert viewer.get(f"{V1}/config", source=fresh_source()).status == 401
+    rec.call("DELETE", f"{V1}/tokens/ci-viewer", expect=404)
+
+    # The last admin token cannot be revoked; with two admins, one can.
+    rec.call("DELETE", f"{V1}/tokens/ops.admin", expect=200)
+    r = rec.call("DELETE", f"{V1}/tokens/admin", expect=409)
+    assert "last admin" in r.error
+    assert g.api.get(f"{V1}/status").status == 200
+
+    entries = check_audited(g.api, since, rec.calls)
+    created = [e for e in entries if e["action"] == f"POST {V1}/tokens" and e["status"] == 201]
+    assert [e["after"] for e in created] == [
+        {"name": "ci-viewer", "role": "viewer"}, {"name": "oncall", "role": "operator"},
+        {"name": "ops.admin", "role": "admin"}]
+    # Secrets are never in the audit log, the logs or the database.
+    dump = json.dumps(g.api.audit())
+    logs = g.logs()
+    db = g.sqlite(".dump")
+    for s in list(secrets.values()) + [ADMIN_SECRET]:
+        assert s not in dump and s not in logs and s not in db
+
+
+# ---------------------------------------------------------------------------------------------
+# drain / undrain, dry run, apply, export round trip
+
+
+def test_drain_then_undrain(api_servers):
+    g = api_servers.start()
+    adm = f"{V1}/pools/hangzhou/members/{{}}/admin"
+    g.api.ok("PUT", adm.format("127.0.0.11"), {"admin": "drain"})
+    assert g.a(BAL) == ["127.0.0.12"]
+    ex = g.api.ok("GET", f"{V1}/explain?name={BAL}&type=A")
+    m11 = [m for t in ex["tiers"] for p in t["pools"] for m in p["members"]
+           if m["address"] == "127.0.0.11"][0]
+    assert m11["eligible"] is False and m11["admin"] == "drain" and "drain" in m11["why"]
+    # Draining the whole first tier moves the answers to the second.
+    g.api.ok("PUT", adm.format("127.0.0.12"), {"admin": "drain"})
+    assert g.a(BAL) == ["127.0.0.21"]
+    assert g.api.ok("GET", f"{V1}/status")["balancers"][0]["A"]["serving_priority"] == 2
+    g.api.ok("PUT", adm.format("127.0.0.11"), {"admin": "auto"})
+    assert g.a(BAL) == ["127.0.0.11"]
+    g.api.ok("PUT", adm.format("127.0.0.12"), {"admin": "auto"})
+    assert g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
+    assert g.api.ok("GET", f"{V1}/status")["balancers"][0]["A"]["serving_priority"] == 1
+
+
+def changed_document(cfg):
+    """`cfg` (GET /api/v1/config) with a member added, a pool and a balancer more, a record."""
+    doc = json.loads(json.dumps(cfg))
+    pools = {p["name"]: p for p in doc["pools"]}
+    pools["hangzhou"]["members"].append({"address": "127.0.0.15", "weight": 10})
+    doc["pools"].append({"name": "tokyo", "members": [{"address": "127.0.0.71"}]})
+    doc["balancers"].append({"name": "tokyo.gtm.example.com", "pools": [{"pool": "tokyo"}]})
+    doc["zones"][0]["records"].append("new 300 A 127.0.0.99")
+    return doc
+
+
+def test_config_dry_run_changes_nothing_then_apply(api_servers):
+    g = api_servers.start()
+    before = g.api.config()
+    rows = g.state_rows()
+    audit_before = g.api.last_audit_id()
+    doc = changed_document(before)
+    for flag in ("true", "1"):
+        r = g.api.put(f"{V1}/config?dry_run={flag}", doc)
+        assert r.status == 200, r
+        assert r.json["dry_run"] is True
+        dry = sorted((c["kind"], c["name"], c["op"]) for c in r.json["changes"])
+        assert dry == [("balancers", "tokyo.gtm.example.com", "add"),
+                       ("pools", "hangzhou", "change"), ("pools", "tokyo", "add"),
+                       ("zones", "gtm.example.com", "change")], r.json
+    assert g.api.config() == before
+    assert g.state_rows() == rows
+    assert g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
+    assert g.answer("tokyo.gtm.example.com")[0] == "NXDOMAIN"
+    assert g.answer("new.gtm.example.com")[0] == "NXDOMAIN"
+
+    # A dry run of an invalid document is refused like the real thing.
+    bad = changed_document(before)
+    bad["pools"][0]["members"][0]["weight"] = 256
+    r = g.api.put(f"{V1}/config?dry_run=true", bad)
+    assert r.status == 422 and r.field == "pools[0].members[0].weight", r
+
+    r = g.api.put(f"{V1}/config", doc)
+    assert r.status == 200 and r.json["dry_run"] is False, r
+    assert sorted((c["kind"], c["name"], c["op"]) for c in r.json["changes"]) == dry
+    assert g.a(BAL) == ["127.0.0.11", "127.0.0.12", "127.0.0.15"]
+    assert g.a("tokyo.gtm.example.com") == ["127.0.0.71"]
+    assert g.a("new.gtm.example.com") == ["127.0.0.99"]
+    after = g.api.config()
+    assert g.api.put(f"{V1}/config?dry_run=true", after).json["changes"] == []
+    applied = [e for e in g.api.audit(audit_before) if e["action"] == f"PUT {V1}/config"]
+    assert [e["status"] for e in applied] == [422, 200], applied  # the dry runs change nothing
+    assert applied[-1]["after"] and applied[-1]["token"] == "admin"
+
+    # One bad field anywhere: nothing of the document is applied.
+    bad = json.loads(json.dumps(after))
+    bad["pools"].append({"name": "extra", "members": [{"address": "127.0.0.81"}]})
+    bad["balancers"][0]["ttl"] = 99
+    bad["zones"][0]["records"].append("bad 300 A 127.1")
+    rows = g.state_rows()
+    r = g.api.put(f"{V1}/config", bad)
+    assert r.status == 422 and r.field.startswith("zones[0].records["), r
+    assert g.api.config() == after and g.state_rows() == rows
+    assert g.query(BAL, "A").answer[0].ttl == 30
+
+
+RICH_DOC = """\
+zones:
+  - name: gtm.example.com
+    soa: {mname: ns1.gtm.example.com, rname: hostmaster.example.com, serial: 42, minimum: 30}
+    ns: [ns1.gtm.example.com, ns2.gtm.example.com]
+    ttl: 600
+    records:
+      - "ns1 3600 A 127.0.0.53"
+      - "ns2 3600 A 127.0.0.54"
+      - "www 300 CNAME bookinfo"
+      - '@ 300 TXT "v=spf1 -all"'
+      - "*.apps 60 A 127.0.0.80"
+  - name: other.test
+    soa: {mname: ns1.other.test, rname: hostmaster.other.test}
+    ns: [ns1.other.test]
+    records: ["ns1 3600 A 127.0.0.55", "@ 300 MX 10 mail", "mail 300 AAAA ::1"]
+monitors:
+  - {name: web, type: http, port: 1, path: /health, host: bookinfo.example.com,
+     headers: {X-Probe: gtmd}, expect_status: [200-299, 301], expect_body: ok,
+     interval: 1m, timeout: 2s, fall: 3, rise: 2, hold_down: 10s}
+  - {name: tls, type: https, port: 1, tls_verify: false, interval: 1h, timeout: 5s}
+  - {name: plain, type: tcp, port: 1, interval: 30s}
+pools:
+  - name: hangzhou
+    min_healthy: 2
+    slow_start: 30s
+    members:
+      - {address: 127.0.0.11, weight: 200}
+      - {address: 127.0.0.12, weight: 100, admin: drain}
+      - {address: 127.0.0.13, admin: up}
+      - {address: 127.0.0.14, admin: down}
+  - name: frankfurt
+    members: [{address: 127.0.0.21}, {address: "::1", weight: 7}]
+  - name: probed
+    monitor: plain
+    members: [{address: 127.0.0.31}]
+balancers:
+  - name: bookinfo.gtm.example.com
+    ttl: 40
+    degraded_ttl: 3
+    max_answers: 16
+    when_all_down: fallback
+    fallback: [127.0.0.99, "::2"]
+    pools:
+      - {pool: hangzhou, priority: 1, weight: 70}
+      - {pool: frankfurt, priority: 1, weight: 30}
+  - name: closed.other.test
+    when_all_down: fail_closed
+    pools: [{pool: frankfurt, priority: 5, weight: 0}]
+"""
+
+ROUND_TRIP_QUERIES = [(BAL, "A"), (BAL, "AAAA"), ("www.gtm.example.com", "A"),
+                      ("gtm.example.com", "TXT"), ("x.apps.gtm.example.com", "A"),
+                      ("gtm.example.com", "SOA"), ("other.test", "MX"), ("mail.other.test", "AAAA"),
+                      ("closed.other.test", "AAAA"), ("nope.gtm.example.com", "A")]
+
+
+def dns_view(g):
+    out = {}
+    for name, t in ROUND_TRIP_QUERIES:
+        r = g.query(name, t)
+        out[(name, t)] = (r.rcode(), sorted((rs.name.to_text(), rs.ttl, rs.rdtype,
+                                             tuple(sorted(rd.to_text() for rd in rs)))
+                                            for rs in r.answer))
+    return out
+
+
+def test_export_then_apply_round_trip(api_servers, tmp_path):
+    g = api_servers.start(RICH_DOC)
+    exported = g.api.config()
+    r = g.api.get(f"{V1}/config?format=yaml")
+    assert r.status == 200 and r.headers["content-type"].startswith("application/yaml"), r
+    assert yaml.safe_load(r.text) == exported
+    view = dns_view(g)
+    assert view[(BAL, "A")][1], view
+
+    # The export, applied back, changes nothing.
+    r = g.api.put(f"{V1}/config", exported)
+    assert r.status == 200 and r.json["changes"] == [], r
+    assert g.api.config() == exported
+
+    # Both exports, applied to fresh servers at start, give the same state and answers.
+    (tmp_path / "export.yaml").write_text(g.api.get(f"{V1}/config?format=yaml").text)
+    for text in ((tmp_path / "export.yaml").read_text(), json.dumps(exported)):
+        h = api_servers.start(text)
+        assert h.api.config() == exported
+        assert dns_view(h) == view
+        assert h.api.put(f"{V1}/config?dry_run=true", exported).json["changes"] == []
+
+    # Through the API onto a server that started with something else.
+    k = api_servers.start()
+    r = k.api.put(f"{V1}/config", yaml.safe_load((tmp_path / "export.yaml").read_text()))
+    assert r.status == 200, r
+    assert k.api.config() == exported
+    assert dns_view(k) == view
+
+
+# ---------------------------------------------------------------------------------------------
+# The bad-input catalogue
+
+
+def _zone_body(name):
+    return {"name": name, "soa": {"mname": "ns1.x.test", "rname": "h.x.test"}, "ns": ["ns1.x.test"]}
+
+
+def _doc_with_weight(raw):
+    """PUT /api/v1/config body (a string) whose first member's weight is `raw` as written."""
+    return ('{"zones": [], "pools": [{"name": "p", "members": [{"address": "127.0.0.11", '
+            f'"weight": {raw}}}]}}]}}')
+
+
+LABEL64 = "a" * 64
+NAME256 = ".".join(["b" * 63] * 4)  # 4 x 64 + 1 = 257 bytes in wire form
+M = f"{V1}/pools/hangzhou/members"
+
+
+def _cases():
+    c = []
+
+    def add(id_, method, path, body, status, field=None, ctype="application/json"):
+        c.append(pytest.param(method, path, body, status, field, ctype, id=id_))
+
+    add("zone-label-64", "POST", f"{V1}/zones", _zone_body(f"{LABEL64}.test"), 422, "name")
+    add("zone-name-256", "POST", f"{V1}/zones", _zone_body(NAME256), 422, "name")
+    add("zone-empty-label", "POST", f"{V1}/zones", _zone_body("a..b"), 422, "name")
+    add("zone-bad-char", "POST", f"{V1}/zones", _zone_body("a b.test"), 422, "name")
+    add("zone-url-empty-label", "PUT", f"{V1}/zones/a..b", _zone_body("a..b"), 400, "name")
+    add("zone-url-label-64", "DELETE", f"{V1}/zones/{LABEL64}.test", None, 400, "name")
+    add("soa-mname-empty-label", "POST", f"{V1}/zones",
+        dict(_zone_body("x.test"), soa={"mname": "ns1..x.test", "rname": "h.x.test"}), 422,
+        "soa.mname")
+    add("balancer-empty-label", "POST", f"{V1}/balancers",
+        {"name": "a..b.gtm.example.com", "pools": [{"pool": "hangzhou"}]}, 422, "name")
+    add("balancer-label-64", "POST", f"{V1}/balancers",
+        {"name": f"{LABEL64}.gtm.example.com", "pools": [{"pool": "hangzhou"}]}, 422, "name")
+    add("record-owner-label-64", "POST", f"{V1}/zones/gtm.example.com/records",
+        {"record": f"{LABEL64} 300 A 127.0.0.1"}, 422, "zones[0].records[2]")
+    add("record-a-127.1", "POST", f"{V1}/zones/gtm.example.com/records",
+        {"record": "x 300 A 127.1"}, 422, "zones[0].records[2]")
+    add("ipv4-127.1", "POST", M, {"address": "127.1"}, 422, "address")
+    add("ipv4-octal", "POST", M, {"address": "0177.0.0.1"}, 422, "address")
+    add("ipv4-five-parts", "POST", M, {"address": "127.0.0.1.5"}, 422, "address")
+    add("ipv4-leading-space", "POST", M, {"address": " 127.0.0.11"}, 422, "address")
+    add("ipv6-bad", "POST", M, {"address": "::g"}, 422, "address")
+    add("ipv4-url-127.1", "PUT", f"{M}/127.1", {"weight": 1}, 400, "address")
+    add("fallback-127.1", "POST", f"{V1}/balancers",
+        {"name": "fb.gtm.example.com", "when_all_down": "fallback", "fallback": ["127.1"],
+         "pools": [{"pool": "hangzhou"}]}, 422, "fallback[0]")
+    for label, raw in [("-1", "-1"), ("1.5", "1.5"), ("string-10", '"10"'),
+                       ("2^31", "2147483648"), ("null", "null"), ("256", "256"),
+                       ("1e2", "1e2"), ("true", "true")]:
+        add(f"weight-{label}", "POST", M, f'{{"address": "127.0.0.19", "weight": {raw}}}', 422,
+            "weight")
+        add(f"doc-weight-{label}", "PUT", f"{V1}/config", _doc_with_weight(raw), 422,
+            "pools[0].members[0].weight")
+    add("weight-NaN", "POST", M, '{"address": "127.0.0.19", "weight": NaN}', 400)
+    add("doc-weight-NaN", "PUT", f"{V1}/config", _doc_with_weight("NaN"), 400)
+    add("weight-Infinity", "POST", M, '{"address": "127.0.0.19", "weight": Infinity}', 400)
+    add("pool-weight--1", "PUT", f"{V1}/balancers/{BAL}",
+        {"pools": [{"pool": "hangzhou", "weight": -1}]}, 422, "pools[0].weight")
+    add("unknown-member-field", "POST", M, {"address": "127.0.0.19", "colour": "red"}, 422,
+        "colour")
+    add("unknown-doc-field", "PUT", f"{V1}/config", {"zones": [], "extra": 1}, 422, "extra")
+    add("unknown-pool-field", "POST", f"{V1}/pools",
+        {"name": "x", "members": [{"address": "127.0.0.19"}], "region": "eu"}, 422, "region")
+    add("unknown-token-field", "POST", f"{V1}/tokens",
+        {"name": "t", "role": "viewer", "expires": 1}, 400, "expires")
+    add("unknown-admin-field", "PUT", f"{M}/127.0.0.11/admin", {"admin": "drain", "why": "x"},
+        400, "admin")
+    add("bad-admin-state", "PUT", f"{M}/127.0.0.11/admin", {"admin": "sideways"}, 400, "admin")
+    add("bad-role", "POST", f"{V1}/tokens", {"name": "t", "role": "root"}, 400, "role")
+    add("bad-token-name", "POST", f"{V1}/tokens", {"name": "a b", "role": "viewer"}, 400, "name")
+    add("duplicate-member", "POST", M, {"address": "127.0.0.11"}, 409, "address")
+    add("missing-pool-ref", "POST", f"{V1}/balancers",
+        {"name": "x.gtm.example.com", "pools": [{"pool": "nowhere"}]}, 422,
+        "balancers[1].pools[0].pool")
+    add("record-index-text", "DELETE", f"{V1}/zones/gtm.example.com/records/x", None, 400,
+        "index")
+    add("not-an-object", "POST", M, [], 422)
+    add("truncated-json", "POST", M, '{"address": ', 400)
+    add("empty-body", "POST", M, None, 400)
+    add("trailing-garbage", "POST", M, '{"address": "127.0.0.19"} x', 400)
+    add("nested-10000", "PUT", f"{V1}/config", "[" * 10000 + "]" * 10000, 400)
+    add("nested-10000-objects", "POST", M, '{"a":' * 10000 + "1" + "}" * 10000, 400)
+    add("text-plain", "POST", M, {"address": "127.0.0.19"}, 415, "Content-Type", "text/plain")
+    add("form", "PUT", f"{V1}/config", "zones=", 415, "Content-Type",
+        "application/x-www-form-urlencoded")
+    add("no-content-type", "PUT", f"{M}/127.0.0.11/admin", {"admin": "drain"}, 415,
+        "Content-Type", None)
+    add("yaml-content-type", "PUT", f"{V1}/config", "zones: []\n", 415, "Content-Type",
+        "application/yaml")
+    add("unknown-object", "DELETE", f"{V1}/pools/nowhere", None, 404)
+    add("unknown-path", "POST", f"{V1}/nowhere", {}, 404)
+    add("method-not-allowed", "DELETE", f"{V1}/config", None, 405)
+    add("body-10MB", "PUT", f"{V1}/config", b" " * (10 << 20), 413)
+    return c
+
+
+CASES = _cases()
+
+
+def send(api, method, path, body, ctype):
+    """The request, or a Reply with status None when the server dropped the connection."""
+    try:
+        return api.request(method, path, body, content_type=ctype)
+    except (ConnectionError, http.client.HTTPException, socket.timeout) as e:
+        return Reply(None, [], repr(e).encode())
+
+
+@pytest.mark.parametrize("method,path,body,status,field,ctype", CASES)
+def test_bad_input_is_refused_whole_and_audited(shared_server, method, path, body, status,
+                                                field, ctype):
+    g = shared_server
+    config = g.api.config()
+    rows = g.state_rows()
+    since = g.api.last_audit_id()
+    dns_before = g.a(BAL)
+
+    r = send(g.api, method, path, body, ctype)
+    assert r.status == status, f"{method} {path}: expected {status}, got {r}"
+    assert r.json is not None and isinstance(r.error, str) and r.error, r
+    if field is not None:
+        assert r.field == field, r
+    assert r.headers.get("content-type", "").startswith("application/json"), r.headers
+
+    assert g.api.config() == config
+    assert g.state_rows() == rows
+    assert g.a(BAL) == dns_before
+    entries = [e for e in g.api.audit(since) if e["action"] == f"{method} {path.split('?')[0]}"]
+    assert len(entries) == 1, f"no single audit entry for the rejection: {g.api.audit(since)}"
+    e = entries[0]
+    assert e["status"] == status and e["result"].startswith("rejected"), e
+    assert e["token"] == "admin" and e["source"] == "127.0.0.1", e
+
+
+def test_bad_input_catalogue_repeated_keeps_memory_flat(shared_server):
+    g = shared_server
+    config = g.api.config()
+    rows = g.state_rows()
+
+    def one_round():
+        for p in CASES:
+            method, path, body, status, field, ctype = p.values
+            send(g.api, method, path, body, ctype)
+        chunked_put(g.http_port, f"{V1}/config", chunks=40)  # 2.5 MB, chunked
+
+    one_round()  # warm up: caches, prepared statements, allocator arenas
+    base = g.rss_kb()
+    samples = []
+    for _ in range(20):
+        one_round()
+        samples.append(g.rss_kb())
+    growth_mb = (samples[-1] - base) / 1024
+    print(f"VmRSS {base} kB after one round, then {samples} kB")
+    assert growth_mb < 4, f"VmRSS grew {growth_mb:.1f} MB over 20 rounds: {base} -> {samples} kB"
+    assert g.api.config() == config and g.state_rows() == rows
+    g.assert_answers()
+
+
+def chunked_put(port, path, chunks=200, size=65536):
+    """PUT with a chunked body of up to chunks x size bytes, sent until the server answers or
+    closes; returns the raw reply."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    head = (f"PUT {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN_SECRET}\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n").encode()
+    reply = b""
+    try:
+        s.sendall(head)
+        chunk = b" " * size
+        for _ in range(chunks):
+            s.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+        s.sendall(b"0\r\n\r\n")
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    try:
+        while True:
+            data = s.recv(65536)
+            if not data:
+                break
+            reply += data
+    except (ConnectionResetError, socket.timeout):
+        pass
+    s.close()
+    return reply
+
+
+def test_chunked_body_over_the_limit_gets_413(shared_server):
+    g = shared_server
+    rows = g.state_rows()
+    since = g.api.last_audit_id()
+    reply = chunked_put(g.http_port, f"{V1}/config")  # 12.5 MB
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:300]
+    assert g.state_rows() == rows
+    # Like every other rejected write, it is in the audit log.
+    entries = [e for e in g.api.audit(since) if e["action"] == f"PUT {V1}/config"]
+    assert [e["status"] for e in entries] == [413], f"audit after the 413: {g.api.audit(since)}"
+
+
+def test_body_limit_setting(api_servers):
+    g = api_servers.start(config="http: {body_limit: 4096}\n")
+    doc = g.api.config()
+    small = json.dumps(doc)
+    assert len(small) < 4096
+    r = g.api.put(f"{V1}/config", small)
+    assert r.status == 200, r
+    padded = small[:-1] + " " * 5000 + "}"
+    r = send(g.api, "PUT", f"{V1}/config", padded, "application/json")
+    assert r.status == 413, f"a {len(padded)}-byte body with body_limit 4096: {r}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Roles
+
+
+# Every route of web/api.cpp: (path template, concrete path, {method: minimum role}, bodies).
+# The concrete paths name objects that do not exist, or carry bodies that do not validate, so
+# that a call the role allows is refused further on (404/400/422) and the state never changes.
+ROUTES = [
+    ("/api/v1/openapi.json", "/api/v1/openapi.json", {"GET": "viewer"}),
+    ("/api/v1/config", "/api/v1/config", {"GET": "viewer", "PUT": "admin"}),
+    ("/api/v1/health", "/api/v1/health", {"GET": "viewer"}),
+    ("/api/v1/events", "/api/v1/events", {"GET": "viewer"}),
+    ("/api/v1/audit", "/api/v1/audit", {"GET": "viewer"}),
+    ("/api/v1/status", "/api/v1/status", {"GET": "viewer"}),
+    ("/api/v1/explain", f"/api/v1/explain?name={BAL}", {"GET": "viewer"}),
+    ("/api/v1/tokens", "/api/v1/tokens", {"GET": "admin", "POST": "admin"}),
+    ("/api/v1/tokens/{name}", "/api/v1/tokens/nobody", {"DELETE": "admin"}),
+    ("/api/v1/zones", "/api/v1/zones", {"GET": "viewer", "POST": "admin"}),
+    ("/api/v1/zones/{name}", "/api/v1/zones/nowhere.test",
+     {"GET": "viewer", "PUT": "admin", "DELETE": "admin"}),
+    ("/api/v1/zones/{name}/records", "/api/v1/zones/gtm.example.com/records",
+     {"GET": "viewer", "POST": "admin"}),
+    ("/api/v1/zones/{name}/records/{index}", "/api/v1/zones/gtm.example.com/records/999",
+     {"DELETE": "admin"}),
+    ("/api/v1/monitors", "/api/v1/monitors", {"GET": "viewer", "POST": "admin"}),
+    ("/api/v1/monitors/{name}", "/api/v1/monitors/nowhere",
+     {"GET": "viewer", "PUT": "admin", "DELETE": "admin"}),
+    ("/api/v1/pools", "/api/v1/pools", {"GET": "viewer", "POST": "admin"}),
+    ("/api/v1/pools/{name}", "/api/v1/pools/nowhere",
+     {"GET": "viewer", "PUT": "admin", "DELETE": "admin"}),
+    ("/api/v1/pools/{name}/members", "/api/v1/pools/hangzhou/members",
+     {"GET": "viewer", "POST": "admin"}),
+    ("/api/v1/pools/{name}/members/{address}", "/api/v1/pools/hangzhou/members/127.0.0.99",
+     {"GET": "viewer", "PUT": "admin", "DELETE": "admin"}),
+    ("/api/v1/pools/{name}/members/{address}/admin",
+     "/api/v1/pools/hangzhou/members/127.0.0.99/admin", {"PUT": "operator"}),
+    ("/api/v1/balancers", "/api/v1/balancers", {"GET": "viewer", "POST": "admin"}),
+    ("/api/v1/balancers/{name}", "/api/v1/balancers/nowhere.gtm.example.com",
+     {"GET": "viewer", "PUT": "admin", "DELETE": "admin"}),
+]
+UNAUTHENTICATED = ["/healthz", "/readyz"]
+METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+RANK = {"viewer": 0, "operator": 1, "admin": 2}
+# Bodies that pass authorization but never validate.
+BODIES = {
+    "/api/v1/config": {"zones": "not a list"},
+    "/api/v1/tokens": {"name": "not a valid name!", "role": "viewer"},
+    "/api/v1/pools/hangzhou/members/127.0.0.99": {"weight": -1},
+    "/api/v1/pools/hangzhou/members/127.0.0.99/admin": {"admin": "drain"},
+}
+
+
+def expected_status(template, allowed, method, role):
+    """What route() must answer: None means 'authorized' (any status but 401/403/405)."""
+    if role in ("none", "bad"):
+        return 401
+    if template.startswith("/api/v1/tokens"):  # the role is checked before the method
+        if RANK[role] < RANK["admin"]:
+            return 403
+        return None if method in allowed else 405
+    if method not in allowed:
+        return 405
+    return None if RANK[role] >= RANK[allowed[method]] else 403
+
+
+@pytest.fixture(scope="module")
+def role_tokens(shared_server):
+    g = shared_server
+    out = {"admin": ADMIN_SECRET, "bad": "gtm_" + "0" * 40, "none": None}
+    for role in ("viewer", "operator"):
+        out[role] = g.api.ok("POST", f"{V1}/tokens", {"name": f"matrix-{role}", "role": role})[
+            "token"]
+    return out
+
+
+def test_role_endpoint_method_matrix(shared_server, role_tokens):
+    g = shared_server
+    config = g.api.config()
+    rows = g.state_rows()
+    failures = []
+    count = 0
+    for template, path, allowed in ROUTES:
+        for method in METHODS:
+            body = None
+            if method in ("POST", "PUT"):
+                body = BODIES.get(path.split("?")[0], {})
+            for ident, token in role_tokens.items():
+                source = fresh_source() if ident in ("none", "bad") else "127.0.0.1"
+                r = g.api.request(method, path, body, token=token, source=source)
+                count += 1
+                want = expected_status(template, allowed, method, ident)
+                ok = r.status not in (401, 403, 405, 429) and r.status < 500 if want is None \
+                    else r.status == want
+                if not ok:
+                    failures.append(f"{ident:8} {method:6} {path}: {r.status} (expected "
+                                    f"{want or 'authorized'}) {r.text[:160]}")
+                if r.status == 401:
+                    assert r.headers.get("www-authenticate") == "Bearer", r.headers
+    for path in UNAUTHENTICATED:
+        for ident, token in role_tokens.items():
+            r = g.api.get(path, token=token, source=fresh_source())
+            count += 1
+            if r.status != 200:
+                failures.append(f"{ident:8} GET    {path}: {r.status} (expected 200)")
+    assert not failures, f"{len(failures)} of {count} calls wrong:\n" + "\n".join(failures)
+    assert g.api.config() == config and g.state_rows() == rows
+
+
+def test_unauthenticated_writes_are_audited(shared_server):
+    g = shared_server
+    since = g.api.last_audit_id()
+    src = fresh_source()
+    r = g.api.put(f"{M}/127.0.0.11/admin", {"admin": "drain"}, token=None, source=src)
+    assert r.status == 401 and r.error == "missing bearer token", r
+    r = g.api.delete(f"{V1}/pools/hangzhou", token="gtm_wrong", source=src)
+    assert r.status == 401 and r.error == "unknown token", r
+    entries = g.api.audit(since)
+    assert [(e["action"], e["status"], e["token"], e["source"]) for e in entries] == [
+        (f"PUT {M}/127.0.0.11/admin", 401, "", src), (f"DELETE {V1}/pools/hangzhou", 401, "", src)]
+    assert "gtm_wrong" not in json.dumps(entries) and "gtm_wrong" not in g.logs()
+    assert g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
+
+
+def test_token_in_query_string_is_refused(shared_server):
+    g = shared_server
+    rows = g.state_rows()
+    for path in (f"{V1}/status?token={ADMIN_SECRET}", f"{V1}/config?access_token={ADMIN_SECRET}",
+                 f"{V1}/status?a=1&token=x"):
+        for token in (None, ADMIN_SECRET):
+            r = g.api.get(path, token=token, source=fresh_source())
+            assert r.status == 400 and r.field == "token", (path, token, r)
+    r = g.api.put(f"{M}/127.0.0.11/admin?token={ADMIN_SECRET}", {"admin": "drain"}, token=None,
+                  source=fresh_source())
+    assert r.status == 400 and r.field == "token", r
+    assert g.state_rows() == rows and g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
+    assert ADMIN_SECRET not in g.logs()
+
+
+def test_repeated_auth_failures_get_429(shared_server):
+    g = shared_server
+    src = fresh_source()
+    for i in range(10):
+        r = g.api.get(f"{V1}/status", token=None if i % 2 else f"gtm_bad{i}", source=src)
+        assert r.status == 401, (i, r)
+    r = g.api.get(f"{V1}/status", token="gtm_bad", source=src)
+    assert r.status == 429, r
+    assert 1 <= int(r.headers["retry-after"]) <= 60, r.headers
+    # The address is refused even with a good token; other addresses are not affected.
+    assert g.api.get(f"{V1}/status", source=src).status == 429
+    assert g.api.get(f"{V1}/status", source=fresh_source()).status == 200
+    assert g.api.get(f"{V1}/status").status == 200
+    assert g.api.get("/healthz", source=src).status == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# OpenAPI
+
+
+def test_openapi_describes_every_route(shared_server):
+    g = shared_server
+    r = g.api.get(f"{V1}/openapi.json")
+    assert r.status == 200 and r.headers["content-type"].startswith("application/json")
+    doc = json.loads(r.body)
+    assert doc["openapi"].startswith("3.")
+    paths = doc["paths"]
+    problems = []
+    for template, _, allowed in ROUTES:
+        if template not in paths:
+            problems.append(f"{template} missing")
+            continue
+        described = {k.upper() for k in paths[template] if k != "parameters"}
+        if described != set(allowed):
+            problems.append(f"{template}: methods {sorted(described)} != {sorted(allowed)}")
+        for method, role in allowed.items():
+            op = paths[template].get(method.lower(), {})
+            if op.get("x-role") != role:
+                problems.append(f"{method} {template}: x-role {op.get('x-role')} != {role}")
+            if not op.get("responses"):
+                problems.append(f"{method} {template}: no responses")
+    for p in UNAUTHENTICATED:
+        if p not in paths:
+            problems.append(f"{p} missing")
+    extra = set(paths) - {t for t, _, _ in ROUTES} - set(UNAUTHENTICATED)
+    if extra:
+        problems.append(f"paths the API does not serve: {sorted(extra)}")
+    assert not problems, "\n".join(problems)
+    assert g.api.get(f"{V1}/openapi.json", token=None, source=fresh_source()).status == 401
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP layer
+
+
+def test_keep_alive_serves_several_requests_on_one_connection(shared_server):
+    g = shared_server
+    conn = http.client.HTTPConnection("127.0.0.1", g.http_port, timeout=10)
+    try:
+        for path in (f"{V1}/status", f"{V1}/config", "/healthz", f"{V1}/pools"):
+            conn.request("GET", path, headers={"Authorization": f"Bearer {ADMIN_SECRET}"})
+            r = conn.getresponse()
+            r.read()
+            assert r.status == 200 and not r.will_close, (path, r.status, r.getheaders())
+        sock = conn.sock
+        conn.request("GET", "/readyz")
+        r = conn.getresponse()
+        r.read()
+        assert conn.sock is sock and r.status == 200
+    finally:
+        conn.close()
+
+
+def test_a_request_that_never_completes_is_cut_at_the_read_timeout(shared_server):
+    g = shared_server
+    with socket.create_connection(("127.0.0.1", g.http_port), timeout=10) as s:
+        s.sendall(b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\n")  # never finished
+        assert wait_for_eof(s, timeout=30), "the half-sent request was never timed out"
+    assert g.api.get("/healthz").status == 200
+
+
+def test_tls_when_a_certificate_is_given(api_servers, tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True,
+                   timeout=60)
+    g = api_servers.start(config=f"http: {{tls_cert: {cert}, tls_key: {key}}}\n")
+    ctx = ssl.create_default_context(cafile=str(cert))
+    conn = http.client.HTTPSConnection("127.0.0.1", g.http_port, timeout=10, context=ctx)
+    try:
+        conn.request("GET", f"{V1}/status", headers={"Authorization": f"Bearer {ADMIN_SECRET}"})
+        r = conn.getresponse()
+        assert r.status == 200, r.read()
+        r.read()
+    finally:
+        conn.close()
+    # Plain HTTP to the TLS port gets no HTTP answer.
+    with socket.create_connection(("127.0.0.1", g.http_port), timeout=10) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        try:
+            data = s.recv(1024)
+        except (ConnectionResetError, socket.timeout):
+            data = b""
+        assert not data.startswith(b"HTTP/1.1 200"), data
+    p = subprocess.run(["curl", "-sS", "--noproxy", "*", "--cacert", str(cert), "-o", "/dev/null",
+                        "-w", "%{http_code}", f"https://127.0.0.1:{g.http_port}/healthz"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.stdout == "200", p
+
+
+# ---------------------------------------------------------------------------------------------
+# Read your writes, under a stream of changes and from every client
+
+
+def _answer_with(g, client, name=BAL):
+    if client == "udp":
+        return g.a(name)
+    if client == "tcp":
+        r = g.query(name, "A", tcp=True)
+        return sorted(rd.address for rs in r.answer for rd in rs)
+    if client == "dig":
+        return sorted(g.dig("+short", "+norecurse", name, "A").split())
+    return sorted(g.kdig("+short", "+norecurse", name, "A").split())
+
+
+def test_every_answer_reflects_the_change_the_moment_the_api_returns(api_servers):
+    g = api_servers.start()
+    adm = f"{V1}/pools/hangzhou/members/127.0.0.11/admin"
+    clients = ["udp", "tcp", "dig", "kdig"]
+    for i in range(40):
+        state = "drain" if i % 2 == 0 else "auto"
+        g.api.ok("PUT", adm, {"admin": state})
+        want = ["127.0.0.12"] if state == "drain" else ["127.0.0.11", "127.0.0.12"]
+        client = clients[i % len(clients)]
+        assert _answer_with(g, client) == want, f"change {i} ({state}) seen by {client}"
+
+    # Several writers at once: each sees its own change as soon as its call returns.
+    import threading
+    g.api.ok("POST", f"{V1}/balancers", {"name": "fra.gtm.example.com", "max_answers": 16,
+                                          "pools": [{"pool": "frankfurt"}]})
+    failures = []
+
+    def writer(addr):
+        m = f"{V1}/pools/frankfurt/members/{addr}"
+        for i in range(15):
+            r = g.api.put(m, {"weight": 10})
+            if r.status not in (200, 201):
+                failures.append(f"PUT {m}: {r}")
+                return
+            if addr not in g.a("fra.gtm.example.com"):
+                failures.append(f"{addr} not served right after PUT #{i}")
+            r = g.api.delete(m)
+            if r.status != 200:
+                failures.append(f"DELETE {m}: {r}")
+                return
+            if addr in g.a("fra.gtm.example.com"):
+                failures.append(f"{addr} still served right after DELETE #{i}")
+
+    threads = [threading.Thread(target=writer, args=(f"127.0.0.{30 + k}",)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not failures, failures
+    assert g.a("fra.gtm.example.com") == ["127.0.0.21"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Odds and ends of the request format
+
+
+def test_duplicate_keys_in_a_body_are_refused(api_servers):
+    """Documents read from files reject duplicate keys (store/document.cpp parse_json_strict);
+    the same document sent to the API must not be read differently."""
+    g = api_servers.start()
+    rows = g.state_rows()
+    r = g.api.post(f"{V1}/pools/hangzhou/members",
+                   '{"address": "127.0.0.18", "weight": 200, "weight": 5}')
+    r2 = g.api.put(f"{V1}/config?dry_run=true",
+                   '{"zones": [], "zones": [], "pools": [], "balancers": []}')
+    assert r.status in (400, 422) and r2.status in (400, 422), (
+        f"duplicate keys accepted: POST member -> {r}; PUT config dry run -> {r2}")
+    assert g.state_rows() == rows
+
+
+def test_names_in_urls_are_case_insensitive(api_servers):
+    """DESIGN.md: names are case-insensitive and stored in lower case."""
+    g = api_servers.start()
+    assert g.api.get(f"{V1}/pools/HangZhou").status == 200
+    assert g.api.get(f"{V1}/balancers/BookInfo.GTM.example.com").status == 200
+    assert g.api.get(f"{V1}/zones/GTM.Example.COM/records").status == 200
+    problems = []
+    for method, path, body in [
+            ("GET", f"{V1}/pools/HangZhou/members", None),
+            ("GET", f"{V1}/pools/HangZhou/members/127.0.0.11", None),
+            ("PUT", f"{V1}/pools/HangZhou/members/127.0.0.11/admin", {"admin": "drain"})]:
+        r = g.api.request(method, path, body)
+        if r.status != 200:
+            problems.append(f"{method} {path}: {r}")
+    assert not problems, "\n".join(problems)
+    assert g.a(BAL) == ["127.0.0.12"]
+
+
+def test_json_content_type_with_parameters_is_accepted(api_servers):
+    g = api_servers.start()
+    r = g.api.put(f"{V1}/pools/hangzhou/members/127.0.0.11/admin", {"admin": "drain"},
+                  content_type="application/json; charset=utf-8")
+    assert r.status == 200, r
+    assert g.a(BAL) == ["127.0.0.12"]
+    # Bodiless writes need no Content-Type.
+    r = g.api.delete(f"{V1}/pools/hangzhou/members/127.0.0.11", content_type=None)
+    assert r.status == 200, r
+    assert g.a(BAL) == ["127.0.0.12"]
+
+
+def test_audit_entry_holds_before_and_after(api_servers):
+    g = api_servers.start()
+    g.api.ok("PUT", f"{V1}/pools/hangzhou/members/127.0.0.11/admin", {"admin": "drain"})
+    e = g.api.audit()[-1]
+    assert (e["token"], e["source"], e["action"], e["object"], e["status"], e["result"]) == (
+        "admin", "127.0.0.1", f"PUT {V1}/pools/hangzhou/members/127.0.0.11/admin",
+        "pools/hangzhou/members/127.0.0.11/admin", 200, "ok")
+    before = {m["address"]: m["admin"] for m in e["before"][0]["value"]["members"]}
+    after = {m["address"]: m["admin"] for m in e["after"][0]["value"]["members"]}
+    assert (e["before"][0]["kind"], e["before"][0]["name"]) == ("pools", "hangzhou")
+    assert before == {"127.0.0.11": "auto", "127.0.0.12": "auto"}
+    assert after == {"127.0.0.11": "drain", "127.0.0.12": "auto"}
+    assert abs(e["at_ms"] / 1000 - time.time()) < 3600
+
+
+def test_query_parameters_are_checked(shared_server):
+    g = shared_server
+    for path, field in [(f"{V1}/events?limit=0", "limit"), (f"{V1}/events?limit=1001", "limit"),
+                        (f"{V1}/audit?after=-1", "after"), (f"{V1}/audit?limit=ten", "limit"),
+                        (f"{V1}/explain", "name"), (f"{V1}/explain?name=a..b", "name"),
+                        (f"{V1}/explain?name={BAL}&type=MX", "type")]:
+        r = g.api.get(path)
+        assert r.status == 400 and r.field == field, (path, r)
+    assert len(g.api.ok("GET", f"{V1}/audit?limit=1")["audit"]) == 1
+
+
+def test_oversized_request_header_gets_431(shared_server):
+    g = shared_server
+    with socket.create_connection(("127.0.0.1", g.http_port), timeout=10) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")
+        reply = b""
+        try:
+            while len(reply) < 100:
+                data = s.recv(4096)
+                if not data:
+                    break
+                reply += data
+        except (ConnectionResetError, socket.timeout):
+            pass
+    assert reply.startswith(b"HTTP/1.1 431"), reply[:200]
+    assert g.api.get("/healthz").status == 200
