@@ -86,7 +86,9 @@ int64_t next_probe_ms(int64_t started_ms, int64_t finished_ms, uint32_t interval
                       bool fast_recheck, double unit) {
     if (fast_recheck) {
         const int64_t recheck = std::min<int64_t>(kFastRecheckMs, interval_ms);
-        return std::max(finished_ms, started_ms + recheck);
+        // +0-10%: targets that failed together (a timeout wave) do not retry in lockstep.
+        return std::max(finished_ms,
+                        started_ms + recheck + static_cast<int64_t>(unit * 0.1 * recheck));
     }
     const double jitter = (unit - 0.5) * 0.1 * interval_ms;  // +-5%
     return std::max(finished_ms, started_ms + interval_ms + static_cast<int64_t>(jitter));

@@ -7,7 +7,7 @@ void IsolationGuard::configure(std::vector<std::vector<uint32_t>> pools_of_targe
     pools_of_ = std::move(pools_of_target);
     window_ms_ = window_ms;
     hold_ms_ = hold_ms;
-    recent_downs_.clear();
+    clear_wave();
     raw_down_.clear();
     held_.clear();
     isolated_ = false;
@@ -23,10 +23,10 @@ void IsolationGuard::reconfigure(std::vector<std::vector<uint32_t>> pools_of_tar
             downs.push_back({d.at_ms, static_cast<uint32_t>(map(d.id)), d.from});
         }
     }
-    std::set<uint32_t> raw;
+    std::vector<uint32_t> raw;
     for (uint32_t id : raw_down_) {
         if (map(id) >= 0) {
-            raw.insert(static_cast<uint32_t>(map(id)));
+            raw.push_back(static_cast<uint32_t>(map(id)));
         }
     }
     std::map<uint32_t, Verdict> held;
@@ -38,25 +38,74 @@ void IsolationGuard::reconfigure(std::vector<std::vector<uint32_t>> pools_of_tar
     pools_of_ = std::move(pools_of_target);
     window_ms_ = window_ms;
     hold_ms_ = hold_ms;
-    recent_downs_ = std::move(downs);
-    raw_down_ = std::move(raw);
+    clear_wave();
+    raw_down_.clear();
+    for (uint32_t id : raw) {
+        set_raw(id, true);
+    }
+    for (const Down& d : downs) {
+        push_down(d.at_ms, d.id, d.from);
+    }
     held_ = std::move(held);
+}
+
+void IsolationGuard::count(uint32_t id, int delta) {
+    counted_ = delta > 0 ? counted_ + 1 : counted_ - 1;
+    for (uint32_t pool : pools_of_[id]) {
+        if (delta > 0) {
+            ++pool_refs_[pool];
+        } else if (auto it = pool_refs_.find(pool); it != pool_refs_.end() && --it->second == 0) {
+            pool_refs_.erase(it);
+        }
+    }
+}
+
+void IsolationGuard::set_raw(uint32_t id, bool down) {
+    const bool was = raw_down_.count(id) != 0;
+    if (was == down) {
+        return;
+    }
+    if (down) {
+        raw_down_.insert(id);
+    } else {
+        raw_down_.erase(id);
+    }
+    if (in_window_.count(id) != 0) {
+        count(id, down ? +1 : -1);
+    }
+}
+
+void IsolationGuard::push_down(int64_t at_ms, uint32_t id, Verdict from) {
+    recent_downs_.push_back({at_ms, id, from});
+    if (in_window_[id]++ == 0 && raw_down_.count(id) != 0) {
+        count(id, +1);
+    }
+}
+
+void IsolationGuard::pop_down() {
+    const uint32_t id = recent_downs_.front().id;
+    recent_downs_.pop_front();
+    auto it = in_window_.find(id);
+    if (it != in_window_.end() && --it->second == 0) {
+        in_window_.erase(it);
+        if (raw_down_.count(id) != 0) {
+            count(id, -1);
+        }
+    }
+}
+
+void IsolationGuard::clear_wave() {
+    recent_downs_.clear();
+    in_window_.clear();
+    pool_refs_.clear();
+    counted_ = 0;
 }
 
 bool IsolationGuard::triggered(int64_t now_ms) {
     while (!recent_downs_.empty() && now_ms - recent_downs_.front().at_ms > window_ms_) {
-        recent_downs_.pop_front();
+        pop_down();
     }
-    std::set<uint32_t> targets;
-    std::set<uint32_t> pools;
-    for (const Down& d : recent_downs_) {
-        if (raw_down_.count(d.id) == 0) {
-            continue;
-        }
-        targets.insert(d.id);
-        pools.insert(pools_of_[d.id].begin(), pools_of_[d.id].end());
-    }
-    return targets.size() * 2 > pools_of_.size() && pools.size() >= 2;
+    return counted_ * 2 > pools_of_.size() && pool_refs_.size() >= 2;
 }
 
 GuardOutput IsolationGuard::on_result(uint32_t id, bool ok, Verdict from, Verdict to,
@@ -65,11 +114,7 @@ GuardOutput IsolationGuard::on_result(uint32_t id, bool ok, Verdict from, Verdic
     if (id >= pools_of_.size()) {
         return out;
     }
-    if (to == Verdict::Down) {
-        raw_down_.insert(id);
-    } else {
-        raw_down_.erase(id);
-    }
+    set_raw(id, to == Verdict::Down);
 
     auto held = held_.find(id);
     if (held != held_.end()) {
@@ -79,11 +124,11 @@ GuardOutput IsolationGuard::on_result(uint32_t id, bool ok, Verdict from, Verdic
             if (isolated_) {
                 isolated_ = false;
                 out.left = true;
-                recent_downs_.clear();  // the wave is judged; what fails from now on is new
+                clear_wave();  // the wave is judged; what fails from now on is new
             }
             out.reset_raw.emplace_back(id, held->second);
             if (held->second != Verdict::Down) {
-                raw_down_.erase(id);
+                set_raw(id, false);
             }
             held_.erase(held);
         } else if (!isolated_) {
@@ -101,7 +146,7 @@ GuardOutput IsolationGuard::on_result(uint32_t id, bool ok, Verdict from, Verdic
         out.publish.emplace_back(id, to);
         return out;
     }
-    recent_downs_.push_back({now_ms, id, from});
+    push_down(now_ms, id, from);
     if (isolated_) {
         held_.emplace(id, from);
         return out;
@@ -135,7 +180,7 @@ GuardOutput IsolationGuard::tick(int64_t now_ms) {
     // The condition outlasted the hold: the failure is real.
     isolated_ = false;
     out.left = true;
-    recent_downs_.clear();
+    clear_wave();
     for (const auto& [id, verdict] : held_) {
         if (raw_down_.count(id) != 0) {
             out.publish.emplace_back(id, Verdict::Down);

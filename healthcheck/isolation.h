@@ -17,6 +17,8 @@
 #include <deque>
 #include <map>
 #include <set>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -55,6 +57,13 @@ class IsolationGuard {
 
   private:
     bool triggered(int64_t now_ms);
+    // The wave bookkeeping, kept incrementally so that a wave of D downs costs O(D), not
+    // O(D^2): which targets are in the window and raw-down, and how many pools they span.
+    void set_raw(uint32_t id, bool down);
+    void push_down(int64_t at_ms, uint32_t id, Verdict from);
+    void pop_down();
+    void clear_wave();
+    void count(uint32_t id, int delta);
 
     struct Down {
         int64_t at_ms;
@@ -65,7 +74,10 @@ class IsolationGuard {
     uint32_t window_ms_ = 10000;
     uint32_t hold_ms_ = 60000;
     std::deque<Down> recent_downs_;
-    std::set<uint32_t> raw_down_;
+    std::unordered_set<uint32_t> raw_down_;
+    std::unordered_map<uint32_t, uint32_t> in_window_;  // target -> entries in recent_downs_
+    std::unordered_map<uint32_t, uint32_t> pool_refs_;  // pool -> counted targets in it
+    size_t counted_ = 0;                                // targets in the window and raw-down
     std::map<uint32_t, Verdict> held_;  // target -> the verdict still published for it
     bool isolated_ = false;
     int64_t since_ms_ = 0;

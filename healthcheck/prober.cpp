@@ -24,7 +24,8 @@ using asio::ip::tcp;
 
 namespace {
 
-constexpr size_t kMaxBody = 64 * 1024;  // expect_body looks at the first 64 KiB
+constexpr size_t kMaxBody = 64 * 1024;     // expect_body looks at the first 64 KiB
+constexpr size_t kFirstRoundRate = 20000;  // first probes started per second, at most
 
 int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -243,6 +244,9 @@ struct Prober::Engine {
         curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.errbuf);
         curl_easy_setopt(e, CURLOPT_USERAGENT, "gtmd-probe/0.1");
+        // Members are IP literals: nothing to expire, and an expiring cache makes curl walk all
+        // of its entries on every probe (quadratic in the number of targets).
+        curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, -1L);
         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
         curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
         if (t.headers) {
@@ -627,11 +631,13 @@ struct Prober::Engine {
             // A mass failure shows up within one interval: every member is probed once in it.
             window = std::max(window, m.interval_ms + m.interval_ms / 10);
             if (!t->has_result) {
-                // New targets start at once, a little spread so that they do not all connect in
-                // the same millisecond.
+                // New targets start at once, spread so that at most kFirstRoundRate of them
+                // start per second (and at least over 200 ms): 10,000 members launched in the
+                // same instant would all queue behind each other and time out together.
                 const double u = std::uniform_real_distribution<double>(0, 1)(rng);
-                t->next_ms =
-                    now + static_cast<int64_t>(u * std::min<uint32_t>(m.interval_ms / 10, 200));
+                const size_t spread_ms = std::min<size_t>(
+                    m.interval_ms / 2, std::max<size_t>(200, next.size() * 1000 / kFirstRoundRate));
+                t->next_ms = now + static_cast<int64_t>(u * static_cast<double>(spread_ms));
                 ++pending;
             }
             if (!t->in_flight) {
@@ -640,6 +646,9 @@ struct Prober::Engine {
             targets.push_back(t);
         }
         guard.reconfigure(std::move(pools_of), window, options.isolation_hold_ms, old_to_new);
+        // Every target's keep-alive connection stays in curl's cache: without this curl keeps
+        // 4 per transfer in flight and a probe evicts another target's connection.
+        curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, static_cast<long>(targets.size() + 64));
         {
             // The targets of this configuration still waiting for their first result; a round
             // is over when the last configuration posted has been applied and they all answered.
@@ -763,7 +772,7 @@ bool Prober::wait_first_round(uint32_t max_wait_ms) {
                                [&e] { return e.first_pending == 0 && e.configs_in_flight == 0; });
 }
 
-std::vector<TargetStatus> Prober::status() {
+std::optional<std::vector<TargetStatus>> Prober::status() {
     Engine& e = *engine_;
     if (!e.thread.joinable()) {
         return e.snapshot_status();
@@ -772,7 +781,7 @@ std::vector<TargetStatus> Prober::status() {
     auto f = p->get_future();
     asio::post(e.io, [&e, p] { p->set_value(e.snapshot_status()); });
     if (f.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
-        return {};
+        return std::nullopt;
     }
     return f.get();
 }

@@ -12,6 +12,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -77,8 +78,9 @@ class Prober {
     // Blocks until every target has a first result, or `max_wait_ms`. Returns true when all did.
     bool wait_first_round(uint32_t max_wait_ms);
 
-    // A copy of every target's state, taken on the prober thread.
-    std::vector<TargetStatus> status();
+    // A copy of every target's state, taken on the prober thread; nullopt when the prober did
+    // not answer within 5 s (overloaded).
+    std::optional<std::vector<TargetStatus>> status();
     bool isolated() const { return isolated_.load(); }
 
     // Probes started since start(); for the benchmark and metrics.

@@ -856,7 +856,11 @@ Response Api::tokens(Call& c, const std::string* name) {
 Response Api::health(Call& c) {
     const std::string* pool = c.param("pool");
     json targets = json::array();
-    for (const auto& t : deps_.health ? deps_.health() : std::vector<health::TargetStatus>{}) {
+    const auto statuses = deps_.health ? deps_.health() : std::vector<health::TargetStatus>{};
+    if (!statuses) {
+        throw ApiError{503, "the prober did not answer in time (overloaded?)", ""};
+    }
+    for (const auto& t : *statuses) {
         if (pool != nullptr && std::find(t.pools.begin(), t.pools.end(), *pool) == t.pools.end()) {
             continue;
         }
@@ -958,7 +962,9 @@ Response Api::explain(Call& c) {
         throw ApiError{404, "'" + *name + "' is not a balancer", "name"};
     }
     std::map<std::pair<std::string, std::string>, const health::TargetStatus*> by_member;
-    const auto statuses = deps_.health ? deps_.health() : std::vector<health::TargetStatus>{};
+    const auto all = deps_.health ? deps_.health() : std::vector<health::TargetStatus>{};
+    const std::vector<health::TargetStatus> statuses =
+        all.value_or(std::vector<health::TargetStatus>{});
     for (const auto& t : statuses) {
         for (const auto& p : t.pools) {
             by_member[{p, t.address}] = &t;

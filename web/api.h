@@ -43,7 +43,8 @@ struct ApiDeps {
     // Makes a state live: compiled, published to the DNS workers and given to the prober. Returns
     // once the DNS answers reflect it.
     std::function<void(const store::DesiredState&)> publish;
-    std::function<std::vector<health::TargetStatus>()> health;
+    // Every target's state; nullopt when the prober does not answer (503).
+    std::function<std::optional<std::vector<health::TargetStatus>>()> health;
     std::function<bool()> isolated;
     std::function<bool()> ready;
     const dns::SnapshotHolder* snapshots = nullptr;
