@@ -42,7 +42,7 @@ void Controller::set_state(store::DesiredState state, int64_t now_ms) {
                     ramping[{p.name, m.address}] = now_ms + p.slow_start_ms;
                 }
             }
-            if (h.verdict != health::Verdict::Unknown || h.eligible_since_ms != 0) {
+            if (h.verdict != health::Verdict::Unknown || h.eligible_since_ms != 0 || h.suspect) {
                 kept.set(p.name, m.address, h);
             }
             auto r = ramping_.find({p.name, m.address});
@@ -77,6 +77,7 @@ size_t Controller::apply_verdicts(const std::vector<MemberVerdict>& changes, int
         const health::MemberHealth before = verdicts_.get(c.pool, c.address);
         health::MemberHealth after = before;
         after.verdict = c.verdict;
+        after.suspect = false;  // a verdict settles the question
         // Slow start: a member that was down and is up again ramps its weight.
         if (before.verdict == health::Verdict::Down && c.verdict != health::Verdict::Down) {
             after.eligible_since_ms = now_ms;
@@ -86,6 +87,28 @@ size_t Controller::apply_verdicts(const std::vector<MemberVerdict>& changes, int
             }
         }
         verdicts_.set(c.pool, c.address, after);
+        if (pool != balancers_of_pool_.end()) {
+            touched.insert(pool->second.begin(), pool->second.end());
+        }
+    }
+    if (touched.empty()) {
+        return 0;
+    }
+    publish_balancers({touched.begin(), touched.end()}, now_ms);
+    return touched.size();
+}
+
+size_t Controller::apply_suspects(const std::vector<std::pair<MemberVerdict, bool>>& changes,
+                                  int64_t now_ms) {
+    std::set<size_t> touched;
+    for (const auto& [m, suspect] : changes) {
+        health::MemberHealth h = verdicts_.get(m.pool, m.address);
+        if (h.suspect == suspect) {
+            continue;
+        }
+        h.suspect = suspect;
+        verdicts_.set(m.pool, m.address, h);
+        auto pool = balancers_of_pool_.find(m.pool);
         if (pool != balancers_of_pool_.end()) {
             touched.insert(pool->second.begin(), pool->second.end());
         }

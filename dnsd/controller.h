@@ -34,6 +34,10 @@ class Controller {
     // balancers were recompiled.
     size_t apply_verdicts(const std::vector<MemberVerdict>& changes, int64_t now_ms);
 
+    // Marks members suspect or not (see health::MemberHealth::suspect); recompiles what it
+    // touches. Returns how many balancers were recompiled.
+    size_t apply_suspects(const std::vector<std::pair<MemberVerdict, bool>>& changes, int64_t now_ms);
+
     // Recompiles balancers with members in slow start. Call it every second.
     size_t tick(int64_t now_ms);
 

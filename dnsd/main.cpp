@@ -231,6 +231,17 @@ class Daemon {
             boost::asio::post(io_,
                               [this, changes = std::move(changes)] { apply_verdicts(changes); });
         };
+        o.on_suspect = [this](std::vector<health::SuspectChange> changes) {
+            boost::asio::post(io_, [this, changes = std::move(changes)] {
+                std::vector<std::pair<MemberVerdict, bool>> members;
+                for (const auto& c : changes) {
+                    for (const auto& pool : c.pools) {
+                        members.push_back({{pool, c.address, health::Verdict::Up}, c.suspect});
+                    }
+                }
+                controller_.apply_suspects(members, now_ms());
+            });
+        };
         return o;
     }
 

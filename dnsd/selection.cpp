@@ -18,7 +18,9 @@ using store::Family;
 
 struct Pick {
     const store::Member* member;
-    double weight;  // member weight after slow start
+    double weight;          // member weight after slow start
+    double nominal;         // member weight before slow start
+    bool suspect = false;   // a failed probe not yet confirmed
 };
 
 struct UpPool {
@@ -63,8 +65,11 @@ Candidate make_candidate(const std::string& address, Family f, uint32_t ttl, dou
     return c;
 }
 
-// Splits traffic across `up` pools by pool weight, then across members by member weight. Zero
-// weights are backups: served (equally) only when nothing with a non-zero weight is eligible.
+// Splits traffic across `up` pools by pool weight, then across members by member weight.
+// Zero weights are backups: served (equally) only when nothing with a non-zero weight is
+// eligible. Suspect members (a failed probe, not yet confirmed) are avoided while the tier has
+// any other. Slow start scales a member's weight and, through it, its pool's: a pool whose one
+// member is ramping gets a tenth of its share, not all of it.
 void fill(std::vector<UpPool> up, Family f, uint32_t ttl, Balancer& out, AnswerTable& t) {
     bool any_member_weight = false;
     for (const auto& p : up) {
@@ -78,7 +83,19 @@ void fill(std::vector<UpPool> up, Family f, uint32_t ttl, Balancer& out, AnswerT
         } else {
             for (auto& m : p.members) {
                 m.weight = 1.0;
+                m.nominal = 1.0;
             }
+        }
+    }
+    bool any_trusted = false;
+    for (const auto& p : up) {
+        for (const auto& m : p.members) {
+            any_trusted |= !m.suspect;
+        }
+    }
+    if (any_trusted) {
+        for (auto& p : up) {
+            std::erase_if(p.members, [](const Pick& m) { return m.suspect; });
         }
     }
     std::erase_if(up, [](const UpPool& p) { return p.members.empty(); });
@@ -86,26 +103,24 @@ void fill(std::vector<UpPool> up, Family f, uint32_t ttl, Balancer& out, AnswerT
     for (const auto& p : up) {
         any_pool_weight |= p.ref->weight > 0;
     }
-    double pool_total = 0;
-    for (const auto& p : up) {
-        pool_total += any_pool_weight ? p.ref->weight : 1.0;
-    }
 
     t.candidates.clear();
     t.total_weight = 0;
     t.ttl_s = ttl;
     for (const auto& p : up) {
-        const double pool_share = (any_pool_weight ? p.ref->weight : 1.0) / pool_total;
-        if (pool_share <= 0) {
+        const double pool_weight = any_pool_weight ? p.ref->weight : 1.0;
+        if (pool_weight <= 0) {
             continue;
         }
-        double member_total = 0;
+        double nominal_total = 0;
         for (const auto& m : p.members) {
-            member_total += m.weight;
+            nominal_total += m.nominal;
         }
         const char* pool_name = out.strings.emplace_back(p.pool->name).c_str();
         for (const auto& m : p.members) {
-            const double w = pool_share * m.weight / member_total;
+            // The pool's weight over its members' full weights: a ramping member takes a share
+            // of its pool's traffic, and its pool a share of the tier's, in proportion.
+            const double w = pool_weight * m.weight / nominal_total;
             if (w <= 0) {
                 continue;
             }
@@ -145,7 +160,7 @@ void compute_family(const store::Balancer& b,
                 }
                 ++family_members;
                 if (served_by_admin(m.admin)) {
-                    everyone.members.push_back({&m, double(m.weight)});
+                    everyone.members.push_back({&m, double(m.weight), double(m.weight)});
                 }
                 const health::MemberHealth h = verdicts.get(pool.name, m.address);
                 const bool ok = m.admin == AdminState::Up ||
@@ -155,7 +170,9 @@ void compute_family(const store::Balancer& b,
                 }
                 const double factor =
                     m.admin == AdminState::Up ? 1.0 : slow_start_factor(pool, h, now_ms);
-                eligible.members.push_back({&m, m.weight * factor});
+                // An admin 'up' member is served as it is: no ramp, no avoidance.
+                const bool suspect = m.admin == AdminState::Auto && h.suspect;
+                eligible.members.push_back({&m, m.weight * factor, double(m.weight), suspect});
             }
             if (family_members == 0) {
                 continue;

@@ -53,6 +53,7 @@ struct Target {
     std::vector<uint32_t> pool_ids;
     TargetHealth health;
     Verdict published = Verdict::Unknown;
+    bool suspect = false;  // as last reported through on_suspect
     int64_t next_ms = 0;
     int64_t started_ms = 0;
     bool in_flight = false;
@@ -422,6 +423,15 @@ struct Prober::Engine {
         const Verdict from = t.health.verdict();
         t.health.record(r, hysteresis(t), now);
         publish(guard.on_result(t.id, ok, from, t.health.verdict(), now), now);
+        // Suspicion: up (as published and as probed), with a failure being confirmed.
+        const bool suspect = t.published == Verdict::Up && t.health.verdict() == Verdict::Up &&
+                             t.health.confirming_failure();
+        if (suspect != t.suspect) {
+            t.suspect = suspect;
+            if (options.on_suspect) {
+                options.on_suspect({SuspectChange{t.address, t.pools, suspect}});
+            }
+        }
 
         const bool first = !t.has_result;
         double u = std::uniform_real_distribution<double>(0, 1)(rng);

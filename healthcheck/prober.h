@@ -32,6 +32,12 @@ struct VerdictChange {
     int64_t at_ms = 0;
 };
 
+struct SuspectChange {
+    std::string address;
+    std::vector<std::string> pools;
+    bool suspect = false;
+};
+
 struct TargetStatus {
     std::string monitor;
     std::string address;
@@ -48,6 +54,9 @@ struct ProberOptions {
     std::function<void(std::vector<VerdictChange>)> on_change;
     // Called on the prober thread when the isolation guard engages (true) or lets go (false).
     std::function<void(bool)> on_isolation;
+    // Called on the prober thread when targets become suspect (a failed probe the next ones
+    // have not confirmed yet) or stop being so. Not a verdict: no event, no log.
+    std::function<void(std::vector<SuspectChange>)> on_suspect;
 };
 
 class Prober {

@@ -32,6 +32,9 @@ struct MemberHealth {
     // When the member last became eligible (verdict up, or admin state back to auto/up), on the
     // clock the compiler is given; drives slow start. 0: long ago.
     int64_t eligible_since_ms = 0;
+    // A probe failed and the next ones have not yet confirmed it (fall): still eligible, but
+    // avoided while its tier has members above suspicion.
+    bool suspect = false;
 };
 
 class VerdictTable {

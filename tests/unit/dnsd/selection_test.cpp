@@ -340,3 +340,68 @@ balancers:
     CHECK(c.balancer().v4.mode == dns::ServeMode::Normal);
     CHECK(c.balancer().v4.ttl_s == 30);
 }
+
+TEST_CASE("a returning region of one member ramps its pool's share, not only its member's") {
+    const char* doc = R"(
+pools:
+  - name: r1
+    members: [{address: 127.0.0.1}]
+  - name: r2
+    slow_start: 60s
+    members: [{address: 127.0.0.2}]
+balancers:
+  - {name: app.lb.test, pools: [{pool: r1, weight: 50}, {pool: r2, weight: 50}]}
+)";
+    const int64_t now = 10'000'000;
+    auto share_of_r2 = [&](int64_t since) {
+        health::VerdictTable v;
+        v.set("r2", "127.0.0.2", {Verdict::Up, since});
+        Compiled c(doc, v, now);
+        for (const auto& cand : c.balancer().v4.candidates) {
+            if (std::string(cand.address) == "127.0.0.2") {
+                return cand.weight / c.balancer().v4.total_weight;
+            }
+        }
+        return -1.0;
+    };
+    CHECK(share_of_r2(now) == doctest::Approx(0.1 / 1.1));
+    CHECK(share_of_r2(now - 30000) == doctest::Approx(0.55 / 1.55));
+    CHECK(share_of_r2(now - 60000) == doctest::Approx(0.5));
+}
+
+TEST_CASE("suspect members are avoided while the tier has others, and served when it has not") {
+    const char* doc = R"(
+pools:
+  - name: a
+    members: [{address: 127.0.0.1}, {address: 127.0.0.2}]
+  - name: b
+    members: [{address: 127.0.0.3, admin: up}]
+balancers:
+  - {name: app.lb.test, pools: [{pool: a}, {pool: b}]}
+)";
+    health::VerdictTable one;
+    one.set("a", "127.0.0.1", {Verdict::Up, 0, true});
+    Compiled c1(doc, one);
+    CHECK(addresses(c1.balancer().v4) == std::set<std::string>{"127.0.0.2", "127.0.0.3"});
+    CHECK(c1.balancer().v4.mode == dns::ServeMode::Normal);
+
+    health::VerdictTable all;
+    all.set("a", "127.0.0.1", {Verdict::Up, 0, true});
+    all.set("a", "127.0.0.2", {Verdict::Up, 0, true});
+    all.set("b", "127.0.0.3", {Verdict::Up, 0, true});  // admin up: never avoided
+    Compiled c2(doc, all);
+    CHECK(addresses(c2.balancer().v4) == std::set<std::string>{"127.0.0.3"});
+
+    const char* single = R"(
+pools:
+  - name: a
+    members: [{address: 127.0.0.1}, {address: 127.0.0.2}]
+balancers:
+  - {name: app.lb.test, pools: [{pool: a}]}
+)";
+    health::VerdictTable both;
+    both.set("a", "127.0.0.1", {Verdict::Up, 0, true});
+    both.set("a", "127.0.0.2", {Verdict::Up, 0, true});
+    Compiled c3(single, both);
+    CHECK(addresses(c3.balancer().v4) == std::set<std::string>{"127.0.0.1", "127.0.0.2"});
+}
