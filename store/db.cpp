@@ -88,6 +88,14 @@ struct Store::Impl {
     sqlite3* db = nullptr;
     std::map<std::string, Stmt> cache;
 
+    // Also runs when Store's constructor throws (a corrupt or newer database).
+    ~Impl() {
+        cache.clear();
+        if (db != nullptr) {
+            sqlite3_close(db);
+        }
+    }
+
     [[noreturn]] void fail(int rc, const std::string& what) const {
         std::string msg = what + ": " + (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
         throw StoreError(kind_of(db != nullptr ? sqlite3_extended_errcode(db) : rc), msg);
@@ -247,12 +255,7 @@ Store::Store(const std::string& path, uint32_t busy_timeout_ms) : impl_(std::mak
     }
 }
 
-Store::~Store() {
-    impl_->cache.clear();
-    if (impl_->db != nullptr) {
-        sqlite3_close(impl_->db);
-    }
-}
+Store::~Store() = default;
 
 std::string Store::integrity_check() {
     sqlite3_stmt* s = impl_->prepare("PRAGMA integrity_check");
