@@ -8,6 +8,7 @@ Every request that should fail authentication comes from a loopback source addre
 (apihelp.fresh_source) so that the per-address failure limit never locks the test out.
 """
 
+import os
 import http.client
 import json
 import socket
@@ -668,6 +669,8 @@ def test_bad_input_is_refused_whole_and_audited(shared_server, method, path, bod
     assert e["token"] == "admin" and e["source"] == "127.0.0.1", e
 
 
+@pytest.mark.skipif(os.environ.get("GTM_SANITIZED") == "1",
+                    reason="ASan's allocator quarantine grows RSS by design; the dev build measures it")
 def test_bad_input_catalogue_repeated_keeps_memory_flat(shared_server):
     g = shared_server
     config = g.api.config()
