@@ -26,6 +26,7 @@ namespace {
 
 constexpr size_t kMaxBody = 64 * 1024;     // expect_body looks at the first 64 KiB
 constexpr size_t kFirstRoundRate = 20000;  // first probes started per second, at most
+constexpr size_t kShardSize = 256;         // targets per curl multi handle (see Shard)
 
 int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -60,7 +61,9 @@ struct Target {
     bool has_result = false;
     bool retired = false;  // configure() dropped it while a probe was in flight
 
-    // HTTP(S): one easy handle for the target's life, so that keep-alive connections are reused.
+    // HTTP(S): one easy handle for the target's life, so that keep-alive connections are reused;
+    // the multi handle (shard) it was last added to.
+    CURLM* multi = nullptr;
     std::unique_ptr<CURL, EasyDeleter> easy;
     std::unique_ptr<curl_slist, SlistDeleter> headers;
     std::unique_ptr<curl_slist, SlistDeleter> connect_to;
@@ -79,32 +82,26 @@ struct Prober::Engine {
         : owner(owner),
           options(std::move(options)),
           work(asio::make_work_guard(io)),
-          curl_timer(io),
           wake(io),
           tick(io),
-          rng(std::random_device{}()) {
-        multi = curl_multi_init();
-        curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &Engine::on_curl_socket);
-        curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
-        curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &Engine::on_curl_timer);
-        curl_multi_setopt(multi, CURLMOPT_TIMERDATA, this);
-    }
+          rng(std::random_device{}()) {}
 
     ~Engine() {
         for (auto& t : targets) {
-            if (t->easy && t->in_flight) {
-                curl_multi_remove_handle(multi, t->easy.get());
+            if (t->easy && t->in_flight && t->multi != nullptr) {
+                curl_multi_remove_handle(t->multi, t->easy.get());
             }
         }
-        for (auto& [fd, s] : sockets) {
-            s->descriptor.release();
-        }
-        sockets.clear();
+        shards.clear();
         targets.clear();
-        curl_multi_cleanup(multi);
     }
 
     // ---- libcurl multi, driven by asio readiness (curl owns the fds) ----
+    //
+    // Targets are spread over several multi handles of at most kShardSize targets each. libcurl
+    // 7.88 walks its whole connection cache on every curl_multi_remove_handle once a transfer
+    // has left a connection in it (close_connect_only), which is quadratic with one cache for
+    // 10,000 kept-alive connections; per shard it is bounded by the shard.
 
     struct CurlSocket {
         CurlSocket(asio::io_context& io, curl_socket_t fd) : descriptor(io, fd) {}
@@ -114,91 +111,116 @@ struct Prober::Engine {
         bool writing = false;
     };
 
-    static int on_curl_socket(CURL*, curl_socket_t fd, int what, void* self, void*) {
-        auto& e = *static_cast<Engine*>(self);
-        if (what == CURL_POLL_REMOVE) {
-            auto it = e.sockets.find(fd);
-            if (it != e.sockets.end()) {
-                it->second->descriptor.release();  // curl closes it, not asio
-                e.sockets.erase(it);
+    struct Shard {
+        explicit Shard(Engine& e) : engine(e), timer(e.io), multi(curl_multi_init()) {
+            curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &Shard::on_socket);
+            curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
+            curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &Shard::on_timer);
+            curl_multi_setopt(multi, CURLMOPT_TIMERDATA, this);
+            // Every target's keep-alive connection stays in the cache: curl's default of 4 per
+            // transfer in flight makes a probe evict another target's connection.
+            curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, static_cast<long>(kShardSize + 16));
+        }
+        ~Shard() {
+            timer.cancel();
+            for (auto& [fd, s] : sockets) {
+                s->descriptor.release();
             }
+            sockets.clear();
+            curl_multi_cleanup(multi);
+        }
+
+        static int on_socket(CURL*, curl_socket_t fd, int what, void* self, void*) {
+            auto& sh = *static_cast<Shard*>(self);
+            if (what == CURL_POLL_REMOVE) {
+                auto it = sh.sockets.find(fd);
+                if (it != sh.sockets.end()) {
+                    it->second->descriptor.release();  // curl closes it, not asio
+                    sh.sockets.erase(it);
+                }
+                return 0;
+            }
+            auto& s = sh.sockets[fd];
+            if (!s) {
+                s = std::make_shared<CurlSocket>(sh.engine.io, fd);
+            }
+            s->want = what;
+            sh.arm(fd, s);
             return 0;
         }
-        auto& s = e.sockets[fd];
-        if (!s) {
-            s = std::make_shared<CurlSocket>(e.io, fd);
-        }
-        s->want = what;
-        e.arm(fd, s);
-        return 0;
-    }
 
-    static int on_curl_timer(CURLM*, long timeout_ms, void* self) {
-        auto& e = *static_cast<Engine*>(self);
-        if (timeout_ms < 0) {
-            e.curl_timer.cancel();
+        static int on_timer(CURLM*, long timeout_ms, void* self) {
+            auto& sh = *static_cast<Shard*>(self);
+            if (timeout_ms < 0) {
+                sh.timer.cancel();
+                return 0;
+            }
+            sh.timer.expires_after(std::chrono::milliseconds(timeout_ms));
+            sh.timer.async_wait([&sh](const boost::system::error_code& ec) {
+                if (!ec) {
+                    sh.action(CURL_SOCKET_TIMEOUT, 0);
+                }
+            });
             return 0;
         }
-        e.curl_timer.expires_after(std::chrono::milliseconds(timeout_ms));
-        e.curl_timer.async_wait([&e](const boost::system::error_code& ec) {
-            if (!ec) {
-                e.curl_action(CURL_SOCKET_TIMEOUT, 0);
+
+        void arm(curl_socket_t fd, const std::shared_ptr<CurlSocket>& s) {
+            if ((s->want & CURL_POLL_IN) != 0 && !s->reading) {
+                s->reading = true;
+                s->descriptor.async_wait(
+                    asio::posix::stream_descriptor::wait_read,
+                    [this, fd, w = std::weak_ptr(s)](const boost::system::error_code& ec) {
+                        on_ready(fd, w, ec, CURL_CSELECT_IN);
+                    });
             }
-        });
-        return 0;
-    }
-
-    void arm(curl_socket_t fd, const std::shared_ptr<CurlSocket>& s) {
-        if ((s->want & CURL_POLL_IN) != 0 && !s->reading) {
-            s->reading = true;
-            s->descriptor.async_wait(
-                asio::posix::stream_descriptor::wait_read,
-                [this, fd, w = std::weak_ptr(s)](const boost::system::error_code& ec) {
-                    on_ready(fd, w, ec, CURL_CSELECT_IN);
-                });
-        }
-        if ((s->want & CURL_POLL_OUT) != 0 && !s->writing) {
-            s->writing = true;
-            s->descriptor.async_wait(
-                asio::posix::stream_descriptor::wait_write,
-                [this, fd, w = std::weak_ptr(s)](const boost::system::error_code& ec) {
-                    on_ready(fd, w, ec, CURL_CSELECT_OUT);
-                });
-        }
-    }
-
-    void on_ready(curl_socket_t fd, const std::weak_ptr<CurlSocket>& weak,
-                  const boost::system::error_code& ec, int flag) {
-        auto s = weak.lock();
-        if (!s) {
-            return;  // curl removed the socket meanwhile
-        }
-        (flag == CURL_CSELECT_IN ? s->reading : s->writing) = false;
-        if (ec) {
-            return;
-        }
-        curl_action(fd, flag);
-        auto it = sockets.find(fd);
-        if (it != sockets.end() && it->second == s) {
-            arm(fd, s);
-        }
-    }
-
-    void curl_action(curl_socket_t fd, int flags) {
-        int running = 0;
-        curl_multi_socket_action(multi, fd, flags, &running);
-        int left = 0;
-        while (CURLMsg* m = curl_multi_info_read(multi, &left)) {
-            if (m->msg != CURLMSG_DONE) {
-                continue;
+            if ((s->want & CURL_POLL_OUT) != 0 && !s->writing) {
+                s->writing = true;
+                s->descriptor.async_wait(
+                    asio::posix::stream_descriptor::wait_write,
+                    [this, fd, w = std::weak_ptr(s)](const boost::system::error_code& ec) {
+                        on_ready(fd, w, ec, CURL_CSELECT_OUT);
+                    });
             }
-            Target* t = nullptr;
-            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &t);
-            const CURLcode rc = m->data.result;
-            curl_multi_remove_handle(multi, m->easy_handle);
-            http_done(*t, rc);
         }
-    }
+
+        void on_ready(curl_socket_t fd, const std::weak_ptr<CurlSocket>& weak,
+                      const boost::system::error_code& ec, int flag) {
+            auto s = weak.lock();
+            if (!s) {
+                return;  // curl removed the socket meanwhile
+            }
+            (flag == CURL_CSELECT_IN ? s->reading : s->writing) = false;
+            if (ec) {
+                return;
+            }
+            action(fd, flag);
+            auto it = sockets.find(fd);
+            if (it != sockets.end() && it->second == s) {
+                arm(fd, s);
+            }
+        }
+
+        void action(curl_socket_t fd, int flags) {
+            int running = 0;
+            curl_multi_socket_action(multi, fd, flags, &running);
+            int left = 0;
+            while (CURLMsg* m = curl_multi_info_read(multi, &left)) {
+                if (m->msg != CURLMSG_DONE) {
+                    continue;
+                }
+                Target* t = nullptr;
+                curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &t);
+                const CURLcode rc = m->data.result;
+                curl_multi_remove_handle(multi, m->easy_handle);
+                engine.http_done(*t, rc);
+            }
+        }
+
+        Engine& engine;
+        asio::steady_timer timer;
+        CURLM* multi;
+        std::unordered_map<curl_socket_t, std::shared_ptr<CurlSocket>> sockets;
+    };
 
     // ---- probes ----
 
@@ -284,7 +306,8 @@ struct Prober::Engine {
         t->body.clear();
         t->body_full = false;
         t->errbuf[0] = 0;
-        if (curl_multi_add_handle(multi, t->easy.get()) != CURLM_OK) {
+        t->multi = shards[t->id % shards.size()]->multi;
+        if (curl_multi_add_handle(t->multi, t->easy.get()) != CURLM_OK) {
             ProbeResult r;
             r.reason = Reason::Internal;
             r.detail = "curl_multi_add_handle failed";
@@ -615,7 +638,7 @@ struct Prober::Engine {
         for (auto& [key, t] : old) {
             t->retired = true;  // an in-flight TCP probe ends quietly; HTTP ones are aborted now
             if (t->in_flight && t->easy) {
-                curl_multi_remove_handle(multi, t->easy.get());
+                curl_multi_remove_handle(t->multi, t->easy.get());
                 t->in_flight = false;
             }
         }
@@ -656,9 +679,10 @@ struct Prober::Engine {
             targets.push_back(t);
         }
         guard.reconfigure(std::move(pools_of), window, options.isolation_hold_ms, old_to_new);
-        // Every target's keep-alive connection stays in curl's cache: without this curl keeps
-        // 4 per transfer in flight and a probe evicts another target's connection.
-        curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, static_cast<long>(targets.size() + 64));
+        // Shards are added as the targets grow, never removed (transfers may be in flight).
+        while (shards.size() * kShardSize < targets.size() || shards.empty()) {
+            shards.push_back(std::make_unique<Shard>(*this));
+        }
         {
             // The targets of this configuration still waiting for their first result; a round
             // is over when the last configuration posted has been applied and they all answered.
@@ -700,9 +724,7 @@ struct Prober::Engine {
     ProberOptions options;
     asio::io_context io;
     asio::executor_work_guard<asio::io_context::executor_type> work;
-    CURLM* multi = nullptr;
-    std::unordered_map<curl_socket_t, std::shared_ptr<CurlSocket>> sockets;
-    asio::steady_timer curl_timer;
+    std::vector<std::unique_ptr<Shard>> shards;
     asio::steady_timer wake;
     asio::steady_timer tick;
     bool armed = false;
@@ -740,7 +762,9 @@ void Prober::stop() {
         e.stopping = true;
         e.wake.cancel();
         e.tick.cancel();
-        e.curl_timer.cancel();
+        for (auto& sh : e.shards) {
+            sh->timer.cancel();
+        }
         for (auto& t : e.targets) {
             if (t->socket) {
                 boost::system::error_code ignored;

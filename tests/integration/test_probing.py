@@ -516,6 +516,10 @@ def test_the_default_hold_down_keeps_a_healed_member_out(gateway_factory, gtmd_f
     assert addresses(g, "b") == set(members)
     gw.set_mode("503", victim, port)
     wait_answer(g, "b", lambda a: victim not in a.addresses, GONE_LIMIT_S, "the victim to go")
+    # Out of the answers at its first failure (suspect); wait for the verdict itself, so that
+    # the hold-down applies.
+    wait_for(lambda: [c.to for c in verdict_changes(g, victim)] == ["down"], timeout=GONE_LIMIT_S,
+             interval=0.1, what="the victim's down verdict")
     gw.set_mode("ok", victim, port)
     gw.reset_counters(victim, port)
 
@@ -544,6 +548,9 @@ def test_slow_start_ramps_the_share_of_a_returning_member(gateway_factory, gtmd_
 
     gw.set_mode("refuse", returning, port)
     wait_answer(g, "all", lambda a: returning not in a.addresses, GONE_LIMIT_S, "it to go")
+    # Out at its first failure (suspect); slow start follows a down verdict, so wait for it.
+    wait_for(lambda: "down" in [c.to for c in verdict_changes(g, returning)], timeout=GONE_LIMIT_S,
+             interval=0.1, what="the down verdict")
     gw.set_mode("ok", returning, port)
     wait_answer(g, "all", lambda a: returning in a.addresses, BACK_LIMIT_S, "it to come back")
     t_back = time.monotonic()
