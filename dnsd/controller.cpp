@@ -70,10 +70,24 @@ void Controller::set_state(store::DesiredState state, int64_t now_ms) {
     holder_.publish(current_);
 }
 
+void Controller::touch(const std::string& pool, std::set<size_t>& touched) const {
+    auto it = balancers_of_pool_.find(pool);
+    if (it != balancers_of_pool_.end()) {
+        touched.insert(it->second.begin(), it->second.end());
+    }
+}
+
+size_t Controller::publish_touched(const std::set<size_t>& touched, int64_t now_ms) {
+    if (!touched.empty()) {
+        current_ = recompile_balancers(*current_, input(now_ms), {touched.begin(), touched.end()});
+        holder_.publish(current_);
+    }
+    return touched.size();
+}
+
 size_t Controller::apply_verdicts(const std::vector<MemberVerdict>& changes, int64_t now_ms) {
     std::set<size_t> touched;
     for (const auto& c : changes) {
-        auto pool = balancers_of_pool_.find(c.pool);
         const health::MemberHealth before = verdicts_.get(c.pool, c.address);
         health::MemberHealth after = before;
         after.verdict = c.verdict;
@@ -87,15 +101,9 @@ size_t Controller::apply_verdicts(const std::vector<MemberVerdict>& changes, int
             }
         }
         verdicts_.set(c.pool, c.address, after);
-        if (pool != balancers_of_pool_.end()) {
-            touched.insert(pool->second.begin(), pool->second.end());
-        }
+        touch(c.pool, touched);
     }
-    if (touched.empty()) {
-        return 0;
-    }
-    publish_balancers({touched.begin(), touched.end()}, now_ms);
-    return touched.size();
+    return publish_touched(touched, now_ms);
 }
 
 size_t Controller::apply_suspects(const std::vector<std::pair<MemberVerdict, bool>>& changes,
@@ -108,38 +116,19 @@ size_t Controller::apply_suspects(const std::vector<std::pair<MemberVerdict, boo
         }
         h.suspect = suspect;
         verdicts_.set(m.pool, m.address, h);
-        auto pool = balancers_of_pool_.find(m.pool);
-        if (pool != balancers_of_pool_.end()) {
-            touched.insert(pool->second.begin(), pool->second.end());
-        }
+        touch(m.pool, touched);
     }
-    if (touched.empty()) {
-        return 0;
-    }
-    publish_balancers({touched.begin(), touched.end()}, now_ms);
-    return touched.size();
+    return publish_touched(touched, now_ms);
 }
 
 size_t Controller::tick(int64_t now_ms) {
     std::set<size_t> touched;
     for (auto it = ramping_.begin(); it != ramping_.end();) {
-        auto pool = balancers_of_pool_.find(it->first.first);
-        if (pool != balancers_of_pool_.end()) {
-            touched.insert(pool->second.begin(), pool->second.end());
-        }
+        touch(it->first.first, touched);
         // One last recompile at or after the end of the ramp sets the full weight.
         it = it->second <= now_ms ? ramping_.erase(it) : std::next(it);
     }
-    if (touched.empty()) {
-        return 0;
-    }
-    publish_balancers({touched.begin(), touched.end()}, now_ms);
-    return touched.size();
-}
-
-void Controller::publish_balancers(const std::vector<size_t>& which, int64_t now_ms) {
-    current_ = recompile_balancers(*current_, input(now_ms), which);
-    holder_.publish(current_);
+    return publish_touched(touched, now_ms);
 }
 
 }  // namespace gtm::dns

@@ -7,6 +7,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,7 +37,8 @@ class Controller {
 
     // Marks members suspect or not (see health::MemberHealth::suspect); recompiles what it
     // touches. Returns how many balancers were recompiled.
-    size_t apply_suspects(const std::vector<std::pair<MemberVerdict, bool>>& changes, int64_t now_ms);
+    size_t apply_suspects(const std::vector<std::pair<MemberVerdict, bool>>& changes,
+                          int64_t now_ms);
 
     // Recompiles balancers with members in slow start. Call it every second.
     size_t tick(int64_t now_ms);
@@ -46,7 +48,10 @@ class Controller {
     uint64_t generation() const { return generation_; }
 
   private:
-    void publish_balancers(const std::vector<size_t>& which, int64_t now_ms);
+    // Adds the balancers that use `pool` to `touched`.
+    void touch(const std::string& pool, std::set<size_t>& touched) const;
+    // Recompiles and publishes the touched balancers; returns how many.
+    size_t publish_touched(const std::set<size_t>& touched, int64_t now_ms);
     CompileInput input(int64_t now_ms);
 
     SnapshotHolder& holder_;

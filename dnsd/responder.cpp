@@ -487,39 +487,27 @@ size_t Responder::answer(const uint8_t* msg, size_t len, uint8_t* out, Transport
 
     for (int chain = 0;; ++chain) {
         const Node* node = found.node;
-        if (found.exact) {
-            // At a delegation (or below it), refer, except for DS, which the parent side owns.
-            if (node->cut != nullptr && !(node->is_cut() && q.qtype == kTypeDs)) {
-                if (chain > 0) {
-                    return finish();  // the resolver follows the CNAME itself
-                }
-                flags &= static_cast<uint16_t>(~kFlagAa);
-                const Node* cut = node->cut;
-                if (!w.rrset(cur.suffix(cut->wire.size()), *cut->find(kTypeNs), ns)) {
-                    return truncate();
-                }
-                if (!additional(*cut->find(kTypeNs), true)) {
-                    return truncate();
-                }
-                return finish();
-            }
-        } else if (node->cut != nullptr) {
+        // At or below a delegation, refer (AA=0, NS and glue), except for DS at the cut itself,
+        // which the parent side owns. After a CNAME the resolver follows the target itself.
+        const bool refer =
+            node->cut != nullptr && !(found.exact && node->is_cut() && q.qtype == kTypeDs);
+        if (refer) {
             if (chain > 0) {
                 return finish();
             }
             flags &= static_cast<uint16_t>(~kFlagAa);
-            const Node* cut = node->cut;
-            if (!w.rrset(cur.suffix(cut->wire.size()), *cut->find(kTypeNs), ns)) {
-                return truncate();
-            }
-            if (!additional(*cut->find(kTypeNs), true)) {
+            const RRset& cut_ns = *node->cut->find(kTypeNs);
+            if (!w.rrset(cur.suffix(node->cut->wire.size()), cut_ns, ns) ||
+                !additional(cut_ns, true)) {
                 return truncate();
             }
             return finish();
-        } else if (node->wildcard != nullptr) {
+        }
+        if (!found.exact) {
+            if (node->wildcard == nullptr) {
+                return negative(kRcodeNxDomain);
+            }
             node = node->wildcard;  // RFC 4592: synthesize from *.<closest encloser>, owner = qname
-        } else {
-            return negative(kRcodeNxDomain);
         }
 
         // `node` answers for the current name.
