@@ -446,9 +446,10 @@ struct Prober::Engine {
         const Verdict from = t.health.verdict();
         t.health.record(r, hysteresis(t), now);
         publish(guard.on_result(t.id, ok, from, t.health.verdict(), now), now);
-        // Suspicion: up (as published and as probed), with a failure being confirmed.
-        const bool suspect = t.published == Verdict::Up && t.health.verdict() == Verdict::Up &&
-                             t.health.confirming_failure();
+        // Suspicion: up (as published and as probed), with a failure being confirmed. Not while
+        // the isolation guard suspects our own network: failing probes then say nothing.
+        const bool suspect = !guard.isolated() && t.published == Verdict::Up &&
+                             t.health.verdict() == Verdict::Up && t.health.confirming_failure();
         if (suspect != t.suspect) {
             t.suspect = suspect;
             if (options.on_suspect) {
@@ -505,6 +506,7 @@ struct Prober::Engine {
         }
         if (g.entered) {
             owner.isolated_.store(true);
+            clear_suspicion();
             spdlog::warn(
                 "isolation guard: {} of {} monitored targets across several pools went down "
                 "at once; keeping their last verdicts for up to {} s (suspecting our own network)",
@@ -522,6 +524,20 @@ struct Prober::Engine {
         }
         if (!changes.empty() && options.on_change) {
             options.on_change(std::move(changes));
+        }
+    }
+
+    // Entering isolation: the suspicion raised by the failures of the wave is withdrawn too.
+    void clear_suspicion() {
+        std::vector<SuspectChange> cleared;
+        for (const auto& t : targets) {
+            if (t && t->suspect) {
+                t->suspect = false;
+                cleared.push_back({t->address, t->pools, false});
+            }
+        }
+        if (!cleared.empty() && options.on_suspect) {
+            options.on_suspect(std::move(cleared));
         }
     }
 
