@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <string_view>
+#include <unordered_map>
 
 #include "store/document.h"
 #include "store/encode.h"
@@ -177,22 +179,29 @@ struct Store::Impl {
             a.at_ms, a.token, a.source, a.action, a.object, a.before, a.after, a.result, a.status);
     }
 
-    // Upserts the rows of `table` (name, body) that differ, deletes those that are gone.
-    void sync_bodies(const char* table, const std::map<std::string, std::string>& before,
-                     const std::map<std::string, std::string>& after) {
-        for (const auto& [name, body] : after) {
-            auto it = before.find(name);
-            if (it == before.end() || it->second != body) {
+    // Upserts the rows of `table` (name, body) whose objects differ, deletes those that are
+    // gone. Only what changed is serialized: a drain in a pool of 1,000 members writes one row.
+    template <typename T, typename Same, typename Body>
+    void sync_rows(const char* table, const std::vector<T>& before, const std::vector<T>& after,
+                   Same same, Body body) {
+        std::unordered_map<std::string_view, const T*> old;
+        for (const auto& i : before) {
+            old.emplace(i.name, &i);
+        }
+        for (const auto& i : after) {
+            auto it = old.find(i.name);
+            if (it == old.end() || !same(*it->second, i)) {
                 run(std::string("INSERT INTO ") + table +
                         " (name, body) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET body = "
                         "excluded.body",
-                    name, body);
+                    i.name, body(i));
+            }
+            if (it != old.end()) {
+                old.erase(it);
             }
         }
-        for (const auto& [name, body] : before) {
-            if (after.count(name) == 0) {
-                run(std::string("DELETE FROM ") + table + " WHERE name = ?", name);
-            }
+        for (const auto& [name, item] : old) {
+            run(std::string("DELETE FROM ") + table + " WHERE name = ?", item->name);
         }
     }
 };
@@ -200,22 +209,19 @@ struct Store::Impl {
 namespace {
 
 template <typename T>
-std::map<std::string, std::string> bodies(const std::vector<T>& items) {
-    std::map<std::string, std::string> out;
-    for (const auto& i : items) {
-        out[i.name] = to_json(i).dump();
-    }
-    return out;
+std::string body(const T& item) {
+    return to_json(item).dump();
 }
 
-std::map<std::string, std::string> pool_bodies(const std::vector<Pool>& pools) {
-    std::map<std::string, std::string> out;
-    for (const auto& p : pools) {
-        json j = to_json(p);
-        j.erase("members");  // rows of their own: a drain writes one small row
-        out[p.name] = j.dump();
-    }
-    return out;
+std::string pool_body(const Pool& p) {
+    json j = to_json(Pool{p.name, p.monitor, p.min_healthy, p.slow_start_ms, {}});
+    j.erase("members");  // rows of their own: a drain writes one small row
+    return j.dump();
+}
+
+bool same_pool_row(const Pool& a, const Pool& b) {
+    return a.name == b.name && a.monitor == b.monitor && a.min_healthy == b.min_healthy &&
+           a.slow_start_ms == b.slow_start_ms;
 }
 
 }  // namespace
@@ -324,9 +330,11 @@ DesiredState Store::load_state() {
 void Store::save_state(const DesiredState& before, const DesiredState& after,
                        const AuditEntry& audit) {
     impl_->transaction([&] {
-        impl_->sync_bodies("zones", bodies(before.zones), bodies(after.zones));
-        impl_->sync_bodies("monitors", bodies(before.monitors), bodies(after.monitors));
-        impl_->sync_bodies("pools", pool_bodies(before.pools), pool_bodies(after.pools));
+        const auto same = [](const auto& a, const auto& b) { return a == b; };
+        const auto json_body = [](const auto& i) { return body(i); };
+        impl_->sync_rows("zones", before.zones, after.zones, same, json_body);
+        impl_->sync_rows("monitors", before.monitors, after.monitors, same, json_body);
+        impl_->sync_rows("pools", before.pools, after.pools, same_pool_row, pool_body);
         std::map<std::pair<std::string, std::string>, std::tuple<size_t, uint32_t, AdminState>> old;
         for (const auto& p : before.pools) {
             for (size_t i = 0; i < p.members.size(); ++i) {
@@ -356,7 +364,7 @@ void Store::save_state(const DesiredState& before, const DesiredState& after,
         for (const auto& [key, row] : old) {
             impl_->run("DELETE FROM members WHERE pool = ? AND address = ?", key.first, key.second);
         }
-        impl_->sync_bodies("balancers", bodies(before.balancers), bodies(after.balancers));
+        impl_->sync_rows("balancers", before.balancers, after.balancers, same, json_body);
         impl_->run("INSERT OR IGNORE INTO meta (key, value) VALUES ('state_saved', '1')");
         impl_->insert_audit(audit);
     });

@@ -22,6 +22,8 @@ struct RecordData {
     std::vector<uint8_t> rdata;  // uncompressed wire form
     std::string target;          // CNAME/NS/MX/SRV/DNAME target name, canonical; else empty
     std::string text;            // the record as written, for errors and export
+
+    bool operator==(const RecordData&) const = default;
 };
 
 struct Soa {
@@ -33,6 +35,8 @@ struct Soa {
     uint32_t expire_s = 604800;
     uint32_t minimum_s = 30;  // RFC 2308: the negative-caching TTL
     uint32_t ttl_s = 3600;
+
+    bool operator==(const Soa&) const = default;
 };
 
 struct Zone {
@@ -42,6 +46,8 @@ struct Zone {
     uint32_t ttl_s = 3600;             // TTL of the apex NS set and of records written without one
     std::vector<std::string> records;  // zone-file syntax, relative to the zone
     std::vector<RecordData> parsed;    // filled by validate()
+
+    bool operator==(const Zone&) const = default;
 };
 
 enum class MonitorType { Http, Https, Tcp };
@@ -49,6 +55,8 @@ enum class MonitorType { Http, Https, Tcp };
 struct StatusRange {
     int from = 200;
     int to = 399;
+
+    bool operator==(const StatusRange&) const = default;
 };
 
 struct Monitor {
@@ -68,6 +76,8 @@ struct Monitor {
     uint32_t fall = 2;
     uint32_t rise = 3;
     uint32_t hold_down_ms = 60000;  // a member that went down stays out at least this long
+
+    bool operator==(const Monitor&) const = default;
 };
 
 enum class AdminState { Auto, Up, Drain, Down };
@@ -76,6 +86,8 @@ struct Member {
     std::string address;    // canonical text form (inet_ntop)
     uint32_t weight = 100;  // 0-255; 0: served only when no non-zero member is eligible
     AdminState admin = AdminState::Auto;
+
+    bool operator==(const Member&) const = default;
 };
 
 struct Pool {
@@ -84,6 +96,8 @@ struct Pool {
     uint32_t min_healthy = 1;
     uint32_t slow_start_ms = 0;
     std::vector<Member> members;
+
+    bool operator==(const Pool&) const = default;
 };
 
 enum class WhenAllDown { FailOpen, FailClosed, Fallback };
@@ -92,6 +106,8 @@ struct BalancerPool {
     std::string pool;
     uint32_t priority = 1;  // lower serves first
     uint32_t weight = 100;  // 0-255
+
+    bool operator==(const BalancerPool&) const = default;
 };
 
 struct Balancer {
@@ -102,6 +118,8 @@ struct Balancer {
     WhenAllDown when_all_down = WhenAllDown::FailOpen;
     std::vector<std::string> fallback;  // addresses, canonical; for when_all_down: fallback
     std::vector<BalancerPool> pools;
+
+    bool operator==(const Balancer&) const = default;
 };
 
 struct DesiredState {
@@ -109,6 +127,8 @@ struct DesiredState {
     std::vector<Monitor> monitors;
     std::vector<Pool> pools;
     std::vector<Balancer> balancers;
+
+    bool operator==(const DesiredState&) const = default;
 };
 
 const char* to_string(MonitorType t);

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <string_view>
+#include <unordered_map>
 
 #include "store/document.h"
 #include "store/encode.h"
@@ -124,42 +126,94 @@ void sort_named(std::vector<T>& items) {
                      [](const T& a, const T& b) { return a.name < b.name; });
 }
 
+// A pool's change, as the diff shows it: its own fields, and of its members only those that
+// were added, removed or changed (a drain in a pool of 1,000 members is one member, not two
+// copies of the pool); `members_unchanged` counts the rest.
+std::pair<json, json> pool_change(const store::Pool& before, const store::Pool& after) {
+    json b = store::to_json(
+        store::Pool{before.name, before.monitor, before.min_healthy, before.slow_start_ms, {}});
+    json a = store::to_json(
+        store::Pool{after.name, after.monitor, after.min_healthy, after.slow_start_ms, {}});
+    std::unordered_map<std::string_view, const store::Member*> old;
+    for (const auto& m : before.members) {
+        old.emplace(m.address, &m);
+    }
+    size_t unchanged = 0;
+    for (const auto& m : after.members) {
+        auto it = old.find(m.address);
+        if (it == old.end()) {
+            a["members"].push_back(store::to_json(m));
+            continue;
+        }
+        if (*it->second == m) {
+            ++unchanged;
+        } else {
+            b["members"].push_back(store::to_json(*it->second));
+            a["members"].push_back(store::to_json(m));
+        }
+        old.erase(it);
+    }
+    for (const auto& m : before.members) {
+        if (old.count(m.address) != 0) {
+            b["members"].push_back(store::to_json(m));
+        }
+    }
+    for (json* j : {&b, &a}) {
+        if (!j->contains("members") || (*j)["members"].is_null()) {
+            (*j)["members"] = json::array();
+        }
+        (*j)["members_unchanged"] = unchanged;
+    }
+    return {std::move(b), std::move(a)};
+}
+
 // What a change does to the state, resource by resource: the dry-run answer and the audit's
-// before/after.
+// before/after. Objects are compared as values; only those that differ are turned into JSON.
 json diff(const store::DesiredState& before, const store::DesiredState& after) {
     json changes = json::array();
-    auto compare = [&](const char* kind, const auto& old_items, const auto& new_items) {
-        std::map<std::string, json> o;
-        std::map<std::string, json> n;
+    auto compare = [&](const char* kind, const auto& old_items, const auto& new_items,
+                       auto&& change) {
+        using T = typename std::decay_t<decltype(old_items)>::value_type;
+        std::map<std::string_view, const T*> o;
+        std::map<std::string_view, const T*> n;
         for (const auto& i : old_items) {
-            o[i.name] = store::to_json(i);
+            o.emplace(i.name, &i);
         }
         for (const auto& i : new_items) {
-            n[i.name] = store::to_json(i);
+            n.emplace(i.name, &i);
         }
-        for (const auto& [name, j] : n) {
+        for (const auto& [name, item] : n) {
             auto it = o.find(name);
             if (it == o.end()) {
-                changes.push_back({{"kind", kind}, {"name", name}, {"op", "add"}, {"after", j}});
-            } else if (it->second != j) {
                 changes.push_back({{"kind", kind},
-                                   {"name", name},
+                                   {"name", item->name},
+                                   {"op", "add"},
+                                   {"after", store::to_json(*item)}});
+            } else if (!(*it->second == *item)) {
+                auto [b, a] = change(*it->second, *item);
+                changes.push_back({{"kind", kind},
+                                   {"name", item->name},
                                    {"op", "change"},
-                                   {"before", it->second},
-                                   {"after", j}});
+                                   {"before", std::move(b)},
+                                   {"after", std::move(a)}});
             }
         }
-        for (const auto& [name, j] : o) {
+        for (const auto& [name, item] : o) {
             if (n.count(name) == 0) {
-                changes.push_back(
-                    {{"kind", kind}, {"name", name}, {"op", "remove"}, {"before", j}});
+                changes.push_back({{"kind", kind},
+                                   {"name", item->name},
+                                   {"op", "remove"},
+                                   {"before", store::to_json(*item)}});
             }
         }
     };
-    compare("zones", before.zones, after.zones);
-    compare("monitors", before.monitors, after.monitors);
-    compare("pools", before.pools, after.pools);
-    compare("balancers", before.balancers, after.balancers);
+    const auto whole = [](const auto& b, const auto& a) {
+        return std::pair<json, json>{store::to_json(b), store::to_json(a)};
+    };
+    compare("zones", before.zones, after.zones, whole);
+    compare("monitors", before.monitors, after.monitors, whole);
+    compare("pools", before.pools, after.pools, pool_change);
+    compare("balancers", before.balancers, after.balancers, whole);
     return changes;
 }
 

@@ -1110,8 +1110,11 @@ def test_audit_entry_holds_before_and_after(api_servers):
     before = {m["address"]: m["admin"] for m in e["before"][0]["value"]["members"]}
     after = {m["address"]: m["admin"] for m in e["after"][0]["value"]["members"]}
     assert (e["before"][0]["kind"], e["before"][0]["name"]) == ("pools", "hangzhou")
-    assert before == {"127.0.0.11": "auto", "127.0.0.12": "auto"}
-    assert after == {"127.0.0.11": "drain", "127.0.0.12": "auto"}
+    # A pool's change names the members that changed, and counts the others.
+    assert before == {"127.0.0.11": "auto"} and after == {"127.0.0.11": "drain"}
+    assert e["before"][0]["value"]["members_unchanged"] == 1
+    assert e["after"][0]["value"]["members_unchanged"] == 1
+    assert e["after"][0]["value"]["min_healthy"] == e["before"][0]["value"]["min_healthy"] == 1
     assert abs(e["at_ms"] / 1000 - time.time()) < 3600
 
 
