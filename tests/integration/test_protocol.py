@@ -620,12 +620,6 @@ def test_a_balancer_answer_has_the_balancer_ttl(server):
         assert r.flags & dns.flags.AA
 
 
-@pytest.mark.skip(reason="when_all_down: fallback needs members that are down: health checks "
-                         "arrive with the next issue")
-def test_when_every_tier_is_down_fallback_answers_the_fallback_addresses():
-    pass
-
-
 # ---------------------------------------------------------------------------------------------
 # IPv6 listening
 
