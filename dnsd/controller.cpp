@@ -106,15 +106,14 @@ size_t Controller::apply_verdicts(const std::vector<MemberVerdict>& changes, int
     return publish_touched(touched, now_ms);
 }
 
-size_t Controller::apply_suspects(const std::vector<std::pair<MemberVerdict, bool>>& changes,
-                                  int64_t now_ms) {
+size_t Controller::apply_suspects(const std::vector<MemberSuspicion>& changes, int64_t now_ms) {
     std::set<size_t> touched;
-    for (const auto& [m, suspect] : changes) {
+    for (const auto& m : changes) {
         health::MemberHealth h = verdicts_.get(m.pool, m.address);
-        if (h.suspect == suspect) {
+        if (h.suspect == m.suspect) {
             continue;
         }
-        h.suspect = suspect;
+        h.suspect = m.suspect;
         verdicts_.set(m.pool, m.address, h);
         touch(m.pool, touched);
     }

@@ -23,6 +23,12 @@ struct MemberVerdict {
     health::Verdict verdict = health::Verdict::Unknown;
 };
 
+struct MemberSuspicion {
+    std::string pool;
+    std::string address;
+    bool suspect = false;
+};
+
 class Controller {
   public:
     explicit Controller(SnapshotHolder& holder) : holder_(holder) {}
@@ -37,8 +43,7 @@ class Controller {
 
     // Marks members suspect or not (see health::MemberHealth::suspect); recompiles what it
     // touches. Returns how many balancers were recompiled.
-    size_t apply_suspects(const std::vector<std::pair<MemberVerdict, bool>>& changes,
-                          int64_t now_ms);
+    size_t apply_suspects(const std::vector<MemberSuspicion>& changes, int64_t now_ms);
 
     // Recompiles balancers with members in slow start. Call it every second.
     size_t tick(int64_t now_ms);

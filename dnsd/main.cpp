@@ -233,10 +233,10 @@ class Daemon {
         };
         o.on_suspect = [this](std::vector<health::SuspectChange> changes) {
             boost::asio::post(io_, [this, changes = std::move(changes)] {
-                std::vector<std::pair<MemberVerdict, bool>> members;
+                std::vector<MemberSuspicion> members;
                 for (const auto& c : changes) {
                     for (const auto& pool : c.pools) {
-                        members.push_back({{pool, c.address, health::Verdict::Up}, c.suspect});
+                        members.push_back({pool, c.address, c.suspect});
                     }
                 }
                 controller_.apply_suspects(members, now_ms());

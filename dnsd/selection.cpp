@@ -18,9 +18,9 @@ using store::Family;
 
 struct Pick {
     const store::Member* member;
-    double weight;          // member weight after slow start
-    double nominal;         // member weight before slow start
-    bool suspect = false;   // a failed probe not yet confirmed
+    double weight;         // member weight after slow start
+    double nominal;        // member weight before slow start
+    bool suspect = false;  // a failed probe not yet confirmed
 };
 
 struct UpPool {

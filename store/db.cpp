@@ -214,9 +214,7 @@ std::string body(const T& item) {
 }
 
 std::string pool_body(const Pool& p) {
-    json j = to_json(Pool{p.name, p.monitor, p.min_healthy, p.slow_start_ms, {}});
-    j.erase("members");  // rows of their own: a drain writes one small row
-    return j.dump();
+    return pool_fields_to_json(p).dump();  // members have rows of their own: a drain writes one
 }
 
 bool same_pool_row(const Pool& a, const Pool& b) {

@@ -146,8 +146,10 @@ json yaml_to_json(const YAML::Node& node, const std::string& path, Origins& orig
     return nullptr;
 }
 
+}  // namespace
+
 // Rejects duplicate keys in JSON objects, which nlohmann would silently overwrite.
-json parse_json_strict_impl(std::string_view text, const std::string& document) {
+json parse_json(std::string_view text, const std::string& document) {
     std::vector<std::set<std::string>> keys;
     std::string duplicate;
     json::parser_callback_t cb = [&](int depth, json::parse_event_t event, json& parsed) {
@@ -181,6 +183,8 @@ json parse_json_strict_impl(std::string_view text, const std::string& document) 
     }
     return j;
 }
+
+namespace {
 
 // Reads typed fields out of a JSON value, naming the path of every problem.
 class Decoder {
@@ -683,10 +687,6 @@ DesiredState state_from_json(const json& root, const std::string& document) {
     return state;
 }
 
-json parse_json(std::string_view text, const std::string& document) {
-    return parse_json_strict_impl(text, document);
-}
-
 std::optional<uint64_t> parse_duration_ms(std::string_view text) {
     uint64_t n = 0;
     auto r = std::from_chars(text.data(), text.data() + text.size(), n);
@@ -717,7 +717,7 @@ DesiredState parse_document(std::string_view text, const std::string& document) 
     json root;
     size_t first = text.find_first_not_of(" \t\r\n");
     if (first != std::string_view::npos && text[first] == '{') {
-        root = parse_json_strict_impl(text, document);
+        root = parse_json(text, document);
     } else {
         YAML::Node node;
         try {

@@ -66,18 +66,22 @@ json to_json(const Member& m) {
     return {{"address", m.address}, {"weight", m.weight}, {"admin", to_string(m.admin)}};
 }
 
-json to_json(const Pool& p) {
-    json members = json::array();
-    for (const auto& m : p.members) {
-        members.push_back(to_json(m));
-    }
+json pool_fields_to_json(const Pool& p) {
     json j = {{"name", p.name}};
     if (!p.monitor.empty()) {
         j["monitor"] = p.monitor;
     }
     j["min_healthy"] = p.min_healthy;
     j["slow_start"] = format_duration(p.slow_start_ms);
-    j["members"] = members;
+    return j;
+}
+
+json to_json(const Pool& p) {
+    json j = pool_fields_to_json(p);
+    j["members"] = json::array();
+    for (const auto& m : p.members) {
+        j["members"].push_back(to_json(m));
+    }
     return j;
 }
 

@@ -13,6 +13,8 @@ nlohmann::json to_json(const Zone& z);
 nlohmann::json to_json(const Monitor& m);
 nlohmann::json to_json(const Member& m);
 nlohmann::json to_json(const Pool& p);
+// A pool's own fields, without its members (the store keeps members in rows of their own).
+nlohmann::json pool_fields_to_json(const Pool& p);
 nlohmann::json to_json(const Balancer& b);
 nlohmann::json to_json(const DesiredState& s);
 

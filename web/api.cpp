@@ -130,10 +130,10 @@ void sort_named(std::vector<T>& items) {
 // were added, removed or changed (a drain in a pool of 1,000 members is one member, not two
 // copies of the pool); `members_unchanged` counts the rest.
 std::pair<json, json> pool_change(const store::Pool& before, const store::Pool& after) {
-    json b = store::to_json(
-        store::Pool{before.name, before.monitor, before.min_healthy, before.slow_start_ms, {}});
-    json a = store::to_json(
-        store::Pool{after.name, after.monitor, after.min_healthy, after.slow_start_ms, {}});
+    json b = store::pool_fields_to_json(before);
+    json a = store::pool_fields_to_json(after);
+    b["members"] = json::array();
+    a["members"] = json::array();
     std::unordered_map<std::string_view, const store::Member*> old;
     for (const auto& m : before.members) {
         old.emplace(m.address, &m);
@@ -158,12 +158,8 @@ std::pair<json, json> pool_change(const store::Pool& before, const store::Pool& 
             b["members"].push_back(store::to_json(m));
         }
     }
-    for (json* j : {&b, &a}) {
-        if (!j->contains("members") || (*j)["members"].is_null()) {
-            (*j)["members"] = json::array();
-        }
-        (*j)["members_unchanged"] = unchanged;
-    }
+    b["members_unchanged"] = unchanged;
+    a["members_unchanged"] = unchanged;
     return {std::move(b), std::move(a)};
 }
 

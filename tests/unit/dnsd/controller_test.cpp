@@ -111,9 +111,9 @@ TEST_CASE("suspicion recompiles the member's balancers; a verdict clears it") {
     dns::SnapshotHolder holder;
     dns::Controller c(holder);
     c.set_state(store::parse_document(kDoc, "d"), 0);
-    CHECK(c.apply_suspects({{{"east", "127.0.0.1", Verdict::Up}, true}}, 1000) == 2);
+    CHECK(c.apply_suspects({{"east", "127.0.0.1", true}}, 1000) == 2);
     CHECK(holder.get()->balancer(0)->v4.candidates.size() == 1);
-    CHECK(c.apply_suspects({{{"east", "127.0.0.1", Verdict::Up}, true}}, 1100) == 0);  // no change
+    CHECK(c.apply_suspects({{"east", "127.0.0.1", true}}, 1100) == 0);  // no change
     c.apply_verdicts({{"east", "127.0.0.1", Verdict::Down}}, 2000);
     CHECK_FALSE(c.verdicts().get("east", "127.0.0.1").suspect);
 }
