@@ -47,7 +47,7 @@ except ImportError:  # pragma: no cover - reported at start-up
     dns = None
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_GTMD = os.path.join(ROOT, "build", "dev", "dnsd", "gtmd")
+DEFAULT_GTMD = os.path.join(ROOT, "build", "dev", "gtmd", "gtmd")
 DEFAULT_GATEWAY = os.path.join(ROOT, "tests", "gateway", "gtm-test-gateway")
 
 SCENARIOS = ("region-down", "region-blackhole", "region-hang", "recover", "planned-drain")
@@ -170,7 +170,7 @@ def parse_args(argv):
     p.add_argument("--workdir", default=None,
                    help="where configs, logs and the database go (default: a new /tmp dir, kept)")
     p.add_argument("--gtmd", default=os.environ.get("GTMD_BIN", DEFAULT_GTMD),
-                   help="gtmd binary (default $GTMD_BIN or build/dev/dnsd/gtmd)")
+                   help="gtmd binary (default $GTMD_BIN or build/dev/gtmd/gtmd)")
     p.add_argument("--gateway", default=os.environ.get("GTM_TEST_GATEWAY", DEFAULT_GATEWAY),
                    help="gateway program (default tests/gateway/gtm-test-gateway)")
     p.add_argument("--unbound", default=shutil.which("unbound") or "/usr/sbin/unbound",

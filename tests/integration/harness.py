@@ -25,7 +25,7 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 
-GTMD_BIN = os.environ.get("GTMD_BIN", "/work/main/build/dev/dnsd/gtmd")
+GTMD_BIN = os.environ.get("GTMD_BIN", "/work/main/build/dev/gtmd/gtmd")
 
 START_DEADLINE_S = 20.0  # also covers a binary briefly missing during a rebuild
 QUERY_TIMEOUT_S = 3.0

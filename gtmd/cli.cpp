@@ -1,4 +1,4 @@
-#include "dnsd/cli.h"
+#include "gtmd/cli.h"
 
 #include <CLI/CLI.hpp>
 #include <cstdio>

@@ -1,4 +1,4 @@
-#include "dnsd/server_config.h"
+#include "gtmd/server_config.h"
 
 #include <yaml-cpp/yaml.h>
 

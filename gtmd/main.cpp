@@ -23,7 +23,7 @@
 #include <thread>
 
 #include "dnsd/asio.h"
-#include "dnsd/cli.h"
+#include "gtmd/cli.h"
 #include "dnsd/controller.h"
 #include "dnsd/listen.h"
 #include "dnsd/snapshot.h"

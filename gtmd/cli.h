@@ -2,7 +2,7 @@
 // slow to compile.
 #pragma once
 
-#include "dnsd/server_config.h"
+#include "gtmd/server_config.h"
 
 namespace gtm::dns {
 
