@@ -1,4 +1,4 @@
-// compile(): DesiredState + VerdictTable -> Snapshot. Runs on the control thread; allocation and
+// compile(): DesiredState + TargetTable -> Snapshot. Runs on the control thread; allocation and
 // exceptions are fine here, none of it is on the query path.
 #include <arpa/inet.h>
 
@@ -131,7 +131,7 @@ class Compiler {
         auto out = std::make_shared<Balancer>();
         out->name = b.name;
         out->max_answers = b.max_answers;
-        compute_answers(b, *in.state, *in.verdicts, in.now_ms, *out);
+        compute_answers(b, in, *out);
         return out;
     }
 
@@ -280,7 +280,7 @@ class Compiler {
 };
 
 std::shared_ptr<const Snapshot> compile(const CompileInput& in) {
-    assert(in.state != nullptr && in.verdicts != nullptr);
+    assert(in.state != nullptr && in.targets != nullptr);
     return Compiler(in).run();
 }
 

@@ -9,9 +9,10 @@
 
 namespace gtm::dns {
 
-// Fills out.v4 and out.v6 for balancer `b` from the pools of `state` and their verdicts.
-void compute_answers(const store::Balancer& b, const store::DesiredState& state,
-                     const health::VerdictTable& verdicts, int64_t now_ms, Balancer& out);
+// Fills out.v4 and out.v6 for balancer `b` from the pools of in.state and the decisions of
+// in.targets: the answer tables and, with them, their explanation. The one place where the
+// rules that choose answers live.
+void compute_answers(const store::Balancer& b, const CompileInput& in, Balancer& out);
 
 // The per-worker generator: splitmix64 seeding xoshiro256**. Small, fast, and reproducible from
 // a seed, so tests can draw 100,000 times and check the shares.

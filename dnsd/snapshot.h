@@ -1,15 +1,16 @@
 // The snapshot: the immutable, compiled table DNS workers answer from.
 //
-// Built by compile() on the control thread from a validated DesiredState and a VerdictTable;
-// published through SnapshotHolder; read concurrently by every DNS worker without locks.
-// Everything a query needs is prepared here: lower-case wire names in one hash table, RR bodies
-// (type, class, TTL, rdlength, rdata) ready to copy, and each balancer's eligible members with
-// their effective weights.
+// Built by compile() on the control thread from a validated DesiredState and the verdict
+// channel's TargetTable; published through SnapshotHolder; read concurrently by every DNS worker
+// without locks. Everything a query needs is prepared here: lower-case wire names in one hash
+// table, RR bodies (type, class, TTL, rdlength, rdata) ready to copy, and each balancer's eligible
+// members with their effective weights.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -50,6 +51,48 @@ enum class ServeMode : uint8_t {
     FailClosed,  // every tier down: NODATA
     NoMembers,   // no member of this family at all: NODATA
 };
+const char* to_string(ServeMode m);
+
+// Why a member is, or is not, in a family's answers. Written by the selection code together
+// with the answer table, so that explain, metrics and the page show what is served.
+enum class MemberStatus : uint8_t {
+    Serving,         // in the answer table
+    Avoided,         // suspect, while its tier has members above suspicion
+    Backup,          // weight 0, while members with a weight are eligible
+    PoolWeightZero,  // its pool has weight 0, while pools with a weight are up
+    PoolDown,        // eligible, but its pool is below min_healthy
+    TierIdle,        // eligible, but an earlier tier serves
+    AdminDrain,      // admin drain: no new answers
+    AdminDown,       // admin down: never served
+    VerdictDown,     // its probes say down
+};
+const char* to_string(MemberStatus s);
+
+struct MemberDecision {
+    const char* pool;     // points into the owning Balancer's strings
+    const char* address;  // idem
+    uint32_t priority;
+    store::AdminState admin;
+    health::Verdict verdict;
+    bool suspect;
+    bool held;          // the isolation guard keeps its verdict
+    bool eligible;      // counts for min_healthy
+    uint32_t weight;    // as configured
+    double slow_start;  // factor applied to the weight, 0.1 to 1
+    double share;       // of this family's answers; 0 when not served
+    MemberStatus status;
+};
+
+struct PoolDecision {
+    const char* pool;
+    uint32_t priority;
+    uint32_t weight;
+    uint32_t min_healthy;
+    uint32_t members;   // of this family
+    uint32_t eligible;  // of them
+    bool up;
+    double share;  // of this family's answers
+};
 
 // The computed answer of a balancer for one address family.
 struct AnswerTable {
@@ -59,6 +102,10 @@ struct AnswerTable {
     uint32_t negative_ttl_cap_s = 0xffffffffu;  // SOA TTL cap when answering NODATA
     ServeMode mode = ServeMode::NoMembers;
     uint32_t serving_priority = 0;
+    // The explanation: every pool and member of the balancer that has members of this family,
+    // in configuration order. Never read on the query path.
+    std::vector<PoolDecision> pools;
+    std::vector<MemberDecision> members;
 };
 
 struct Balancer {
@@ -139,10 +186,15 @@ uint32_t suffix_hashes(const uint8_t* wire, const uint8_t* label_offsets, size_t
                        uint32_t* hashes_out) noexcept;
 uint32_t name_hash(const uint8_t* wire, size_t len) noexcept;
 
+// When an admin state let a member back into the answers (drain or down -> auto or up), by
+// (pool, address), on the monotonic clock: slow start ramps it like a member coming back up.
+using AdminReturns = std::map<std::pair<std::string, std::string>, int64_t>;
+
 struct CompileInput {
     const store::DesiredState* state = nullptr;
-    const health::VerdictTable* verdicts = nullptr;
-    int64_t now_ms = 0;           // the clock of MemberHealth::eligible_since_ms
+    const health::TargetTable* targets = nullptr;  // decisions by (monitor, address)
+    const AdminReturns* admin_returns = nullptr;   // may be null
+    int64_t now_ms = 0;           // the clock of TargetState::returned_ms (monotonic)
     uint32_t default_serial = 0;  // SOA serial when the zone sets none
     uint64_t generation = 0;
 };

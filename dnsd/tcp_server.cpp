@@ -3,7 +3,7 @@
 #include <list>
 #include <vector>
 
-#include "dnsd/asio.h"
+#include "base/asio.h"
 #include "dnsd/wire.h"
 
 namespace gtm::dns {

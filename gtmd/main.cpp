@@ -1,9 +1,15 @@
 // gtmd: wires the parts together (the only file that does).
 //
-// Threads: the main (control) thread runs io_: TCP DNS, signals, the controller that turns
-// state and verdicts into snapshots, the slow-start tick. UDP workers, the prober, the web
-// thread (REST API + sqlite writes) and the event writer run on their own. Nothing on the DNS
-// path ever waits for the disk.
+// Threads, and who owns them here:
+//   main       signals (SIGHUP re-applies --apply through the core; SIGTERM stops everything)
+//   core       the control thread (decisions, slow start) and the store watcher (core/core.h)
+//   prober     probes and the judge (healthcheck/prober.h)
+//   web        the REST API; each change runs through the core on this thread
+//   dns-tcp    DNS over TCP, never behind a compile or an API call
+//   dns-udp    one worker per socket (SO_REUSEPORT)
+//   events     the event writer
+// Shutdown goes from the outside in: the web and the listeners stop first, then the prober,
+// then the core and the event writer, so nothing ever waits for a part that has stopped.
 #include <curl/curl.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -12,48 +18,32 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <future>
 #include <random>
 #include <thread>
 
-#include "dnsd/asio.h"
-#include "gtmd/cli.h"
-#include "dnsd/controller.h"
+#include "base/asio.h"
+#include "base/clock.h"
+#include "core/core.h"
 #include "dnsd/listen.h"
 #include "dnsd/snapshot.h"
 #include "dnsd/tcp_server.h"
 #include "dnsd/udp_server.h"
+#include "gtmd/cli.h"
 #include "healthcheck/prober.h"
-#include "store/db.h"
 #include "store/document.h"
 #include "store/event_writer.h"
-#include "store/validate.h"
+#include "store/sqlite_store.h"
 #include "web/api.h"
 #include "web/auth.h"
 #include "web/http_server.h"
 
 namespace gtm::dns {
 namespace {
-
-// The monotonic clock shared by the prober's results and the controller's slow start.
-int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-}
-
-// Wall-clock time for the audit log and health events.
-int64_t unix_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 
 // Probing thousands of members keeps thousands of sockets open.
 void raise_fd_limit() {
@@ -64,10 +54,11 @@ void raise_fd_limit() {
     }
 }
 
+uint64_t random_seed(std::random_device& rd) { return (uint64_t{rd()} << 32) | rd(); }
+
 class Daemon {
   public:
-    explicit Daemon(ServerConfig cfg)
-        : cfg_(std::move(cfg)), controller_(holder_), prober_(prober_options()) {}
+    explicit Daemon(ServerConfig cfg) : cfg_(std::move(cfg)) {}
 
     int run() {
         std::error_code ec;
@@ -76,14 +67,9 @@ class Daemon {
             spdlog::error("data_dir {}: {}", cfg_.data_dir, ec.message());
             return 2;
         }
-        db_path_ = (std::filesystem::path(cfg_.data_dir) / "gtmd.db").string();
-        store::DesiredState state;
+        const std::string db_path = (std::filesystem::path(cfg_.data_dir) / "gtmd.db").string();
         try {
-            store_ = std::make_unique<store::Store>(db_path_, cfg_.busy_timeout_ms);
-            if (store_->has_state()) {
-                state = store_->load_state();
-                store::validate(state, db_path_);
-            }
+            store_ = std::make_unique<store::SqliteStore>(db_path, cfg_.busy_timeout_ms);
             bootstrap_admin_token();
         } catch (const std::exception& e) {
             spdlog::error("store: {}", e.what());
@@ -111,61 +97,87 @@ class Daemon {
             return 2;
         }
 
-        // The state saved before, with the verdicts saved before: a restart does not flap.
-        restore_verdicts(state);
-        web::ApiDeps deps;
-        deps.store = store_.get();
-        deps.publish = [this](const store::DesiredState& s) { publish(s); };
-        deps.health = [this] { return prober_.status(); };
-        deps.isolated = [this] { return prober_.isolated(); };
-        deps.ready = [this] { return ready_.load(); };
-        deps.snapshots = &holder_;
-        publish(state);
-        api_ = std::make_unique<web::Api>(std::move(deps), std::move(state));
-        if (!cfg_.apply.empty()) {
-            try {
-                api_->apply_document(store::load_document(cfg_.apply), "--apply " + cfg_.apply,
-                                     unix_ms());
-            } catch (const std::exception& e) {
-                spdlog::error("--apply: {}", e.what());
-                return 2;
-            }
-        }
         events_ = std::make_unique<store::EventWriter>(
-            db_path_, store::Retention{cfg_.events_days, cfg_.audit_days});
-        prober_.start();
+            *store_, store::Retention{cfg_.events_days, cfg_.audit_days});
+        health::ProberOptions po;
+        po.isolation_hold_ms = cfg_.isolation_hold_ms;
+        po.on_update = [this](std::vector<health::TargetUpdate> u) {
+            core_->on_decisions(std::move(u));
+        };
+        prober_ = std::make_unique<health::Prober>(std::move(po));
+        core::CoreOptions co;
+        co.configure_prober = [this](const store::DesiredState& s,
+                                     std::unordered_map<std::string, health::Seed> seeds) {
+            prober_->configure(s, std::move(seeds));
+        };
+        co.record_events = [this](std::vector<store::HealthEvent> e) {
+            events_->push(std::move(e));
+        };
+        if (const char* fault = std::getenv("GTMD_TEST_FAIL_COMPILE")) {
+            co.fail_compile_of = fault;
+            spdlog::warn("GTMD_TEST_FAIL_COMPILE: compiling a state with balancer '{}' fails",
+                         fault);
+        }
+        core_ = std::make_unique<core::Core>(*store_, holder_, std::move(co));
+
+        // The state saved before, with the verdicts saved before: a restart does not flap.
+        try {
+            core_->load(monotonic_ms());
+            if (!cfg_.apply.empty()) {
+                apply_file("--apply");
+            }
+        } catch (const std::exception& e) {
+            spdlog::error("{}", e.what());
+            return 2;
+        }
+        prober_->start();
         first_round();
+        core_->start();
 
         std::random_device rd;
         UdpWorkers udp(holder_, cfg_.responder);
-        TcpServer tcp(io_, holder_, cfg_.responder, cfg_.tcp, (uint64_t{rd()} << 32) | rd());
+        boost::asio::io_context tcp_io;
+        auto tcp_work = boost::asio::make_work_guard(tcp_io);
+        TcpServer tcp(tcp_io, holder_, cfg_.responder, cfg_.tcp, random_seed(rd));
         for (auto& l : dns) {
             for (int fd : l.udp_fds) {
-                udp.start(fd, l.wildcard, (uint64_t{rd()} << 32) | rd());
+                udp.start(fd, l.wildcard, random_seed(rd));
             }
             tcp.listen(l.tcp_fd, l.endpoint.v6);
             spdlog::info("DNS on {} (UDP x{} workers, TCP)", l.endpoint.text(), l.udp_fds.size());
         }
+        std::thread tcp_thread([&tcp_io] { tcp_io.run(); });
+
+        web::ApiDeps deps;
+        deps.core = core_.get();
+        deps.health = [this] { return prober_->status(); };
+        deps.isolated = [this] { return prober_->isolated(); };
+        deps.ready = [this] { return ready_.load(); };
+        deps.snapshots = &holder_;
+        web::Api api(std::move(deps));
         web::HttpConfig hc;
         hc.body_limit = cfg_.body_limit;
         hc.tls_cert = cfg_.tls_cert;
         hc.tls_key = cfg_.tls_key;
+        boost::asio::io_context web_io;
         std::unique_ptr<web::HttpServer> web_server;
         try {
             web_server = std::make_unique<web::HttpServer>(
-                web_io_, http_fd, http.v6, hc,
-                [this](const web::Request& r) { return api_->handle(r, unix_ms()); });
+                web_io, http_fd, http.v6, hc,
+                [&api](const web::Request& r) { return api.handle(r, unix_ms()); });
         } catch (const std::exception& e) {
             spdlog::error("http: {}", e.what());
+            stop_dns(tcp, tcp_io, tcp_thread, udp);
+            stop_core();
             return 2;
         }
         web_server->start();
-        io_running_.store(true);  // from now on publish() hands its work to the control thread
-        std::thread web_thread([this] { web_io_.run(); });
+        std::thread web_thread([&web_io] { web_io.run(); });
         spdlog::info("REST API on {}://{}", cfg_.tls_cert.empty() ? "http" : "https", http.text());
 
         // Signal handling is in place before the ports file tells anyone we are up.
-        boost::asio::signal_set signals(io_, SIGTERM, SIGINT, SIGHUP);
+        boost::asio::io_context main_io;
+        boost::asio::signal_set signals(main_io, SIGTERM, SIGINT, SIGHUP);
         std::function<void(const boost::system::error_code&, int)> on_signal =
             [&](const boost::system::error_code& err, int sig) {
                 if (err) {
@@ -177,133 +189,69 @@ class Daemon {
                     return;
                 }
                 spdlog::info("{}: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-                tcp.stop();
-                slow_start_timer_.cancel();
-                io_.stop();
+                main_io.stop();
             };
         signals.async_wait(on_signal);
-        tick_slow_start();
         ready_.store(true);
+        int code = 0;
         if (!cfg_.ports_file.empty() && !write_ports_file(dns, http)) {
-            return 2;
+            code = 2;
+        } else {
+            main_io.run();
         }
-        io_.run();
 
-        boost::asio::post(web_io_, [&] {
+        // From the outside in: nothing stops while something may still wait for it.
+        ready_.store(false);
+        boost::asio::post(web_io, [&] {
             web_server->stop();
-            web_io_.stop();
+            web_io.stop();
         });
         web_thread.join();
-        prober_.stop();
-        events_->stop();
-        udp.stop();
+        stop_dns(tcp, tcp_io, tcp_thread, udp);
+        stop_core();
         spdlog::info("stopped");
-        return 0;
+        return code;
     }
 
   private:
-    health::ProberOptions prober_options() {
-        health::ProberOptions o;
-        o.isolation_hold_ms = cfg_.isolation_hold_ms;
-        o.on_change = [this](std::vector<health::VerdictChange> changes) {
-            // On the prober thread: the events go to the disk writer, the verdicts to the
-            // control thread.
-            std::vector<store::HealthEvent> events;
-            for (const auto& c : changes) {
-                store::HealthEvent e;
-                e.at_ms = unix_ms();
-                e.monitor = c.monitor;
-                e.address = c.address;
-                for (const auto& p : c.pools) {
-                    e.pools += (e.pools.empty() ? "" : ",") + p;
-                }
-                e.from = health::to_string(c.from);
-                e.to = health::to_string(c.to);
-                e.reason = health::to_string(c.evidence.reason);
-                e.detail = c.evidence.detail;
-                e.http_status = c.evidence.http_status;
-                e.latency_ms = c.evidence.latency_ms;
-                events.push_back(std::move(e));
-            }
-            if (events_) {
-                events_->push(std::move(events));
-            }
-            boost::asio::post(io_,
-                              [this, changes = std::move(changes)] { apply_verdicts(changes); });
-        };
-        o.on_suspect = [this](std::vector<health::SuspectChange> changes) {
-            boost::asio::post(io_, [this, changes = std::move(changes)] {
-                std::vector<MemberSuspicion> members;
-                for (const auto& c : changes) {
-                    for (const auto& pool : c.pools) {
-                        members.push_back({pool, c.address, c.suspect});
-                    }
-                }
-                controller_.apply_suspects(members, now_ms());
-            });
-        };
-        return o;
+    void stop_dns(TcpServer& tcp, boost::asio::io_context& tcp_io, std::thread& tcp_thread,
+                  UdpWorkers& udp) {
+        boost::asio::post(tcp_io, [&] {
+            tcp.stop();
+            tcp_io.stop();
+        });
+        tcp_thread.join();
+        udp.stop();
     }
 
-    void apply_verdicts(const std::vector<health::VerdictChange>& changes) {
-        std::vector<MemberVerdict> members;
-        for (const auto& c : changes) {
-            for (const auto& pool : c.pools) {
-                members.push_back({pool, c.address, c.to});
-            }
-        }
-        controller_.apply_verdicts(members, now_ms());
+    void stop_core() {
+        prober_->stop();
+        core_->stop();
+        events_->stop();
     }
 
-    void restore_verdicts(const store::DesiredState& state) {
-        std::vector<health::Prober::Restored> restored;
-        std::vector<MemberVerdict> members;
-        for (const auto& v : store_->verdicts()) {
-            const health::Verdict verdict = v.verdict == "up"     ? health::Verdict::Up
-                                            : v.verdict == "down" ? health::Verdict::Down
-                                                                  : health::Verdict::Unknown;
-            restored.push_back({v.monitor, v.address, verdict});
-        }
-        prober_.restore(restored);
-        for (const auto& p : state.pools) {
-            for (const auto& r : restored) {
-                if (p.monitor != r.monitor) {
-                    continue;
-                }
-                for (const auto& m : p.members) {
-                    if (m.address == r.address) {
-                        members.push_back({p.name, m.address, r.verdict});
-                    }
-                }
-            }
-        }
-        restored_members_ = std::move(members);
+    // Applies the --apply document through the core, audited under `how`.
+    void apply_file(const std::string& how) {
+        core::Actor who;
+        who.token = how + " " + cfg_.apply;
+        who.source = "local";
+        who.action = "apply " + who.token;
+        who.object = "config";
+        who.document = cfg_.apply;
+        core_->apply(store::load_document(cfg_.apply), who);
     }
 
-    // Makes a state live: the prober probes its members, the controller compiles and publishes
-    // it. From the web thread it runs on the control thread and returns once done (read your
-    // writes); before the control thread runs, it runs here.
-    void publish(const store::DesiredState& s) {
-        auto work = [this, &s] {
-            prober_.configure(s);
-            controller_.set_state(s, now_ms());
-            if (!restored_members_.empty()) {
-                controller_.apply_verdicts(restored_members_, now_ms());
-                restored_members_.clear();
-            }
-            spdlog::info("serving generation {}: {} zones, {} balancers", controller_.generation(),
-                         s.zones.size(), s.balancers.size());
-        };
-        if (!io_running_.load()) {
-            work();
+    void reload() {
+        if (cfg_.apply.empty()) {
+            spdlog::warn("SIGHUP: no --apply document to re-read");
             return;
         }
-        std::promise<void> done;
-        boost::asio::post(io_, [&] {
-            work();
-            done.set_value();
-        });
-        done.get_future().wait();
+        try {
+            apply_file("SIGHUP");
+        } catch (const std::exception& e) {
+            spdlog::error("reload failed, still serving generation {}: {}", core_->generation(),
+                          e.what());
+        }
     }
 
     // The first admin token: GTMD_ADMIN_TOKEN when set, else a new one written to
@@ -353,45 +301,16 @@ class Daemon {
     // member already dead at start is not handed out.
     void first_round() {
         uint32_t wait_ms = 0;
-        for (const auto& m : controller_.state().monitors) {
+        for (const auto& m : core_->current()->state.monitors) {
             wait_ms = std::max(wait_ms, m.timeout_ms);
         }
         if (wait_ms == 0) {
             return;
         }
-        const bool all = prober_.wait_first_round(wait_ms + 100);
-        io_.poll();  // the verdict changes the prober posted
-        io_.restart();
+        const bool all = prober_->wait_first_round(wait_ms + 100);
+        core_->sync(1000);  // the decisions of the round are served
         spdlog::info("first round of probes {}",
                      all ? "complete" : "incomplete; the rest stay as they were");
-    }
-
-    void tick_slow_start() {
-        slow_start_timer_.expires_after(std::chrono::seconds(1));
-        slow_start_timer_.async_wait([this](const boost::system::error_code& ec) {
-            if (ec) {
-                return;
-            }
-            controller_.tick(now_ms());
-            tick_slow_start();
-        });
-    }
-
-    void reload() {
-        if (cfg_.apply.empty()) {
-            spdlog::warn("SIGHUP: no --apply document to re-read");
-            return;
-        }
-        // The API owns the state and the store connection: the reload runs on the web thread.
-        boost::asio::post(web_io_, [this] {
-            try {
-                api_->apply_document(store::load_document(cfg_.apply), "SIGHUP " + cfg_.apply,
-                                     unix_ms());
-            } catch (const std::exception& e) {
-                spdlog::error("reload failed, still serving generation {}: {}",
-                              controller_.generation(), e.what());
-            }
-        });
     }
 
     bool write_ports_file(const std::vector<DnsListener>& dns, const Endpoint& http) {
@@ -418,19 +337,12 @@ class Daemon {
     }
 
     ServerConfig cfg_;
-    boost::asio::io_context io_;
-    boost::asio::io_context web_io_;
-    boost::asio::steady_timer slow_start_timer_{io_};
     SnapshotHolder holder_;
-    Controller controller_;
-    health::Prober prober_;
-    std::string db_path_;
-    std::unique_ptr<store::Store> store_;  // used by the web thread once it runs
+    std::unique_ptr<store::SqliteStore> store_;
     std::unique_ptr<store::EventWriter> events_;
-    std::unique_ptr<web::Api> api_;
-    std::vector<MemberVerdict> restored_members_;
+    std::unique_ptr<health::Prober> prober_;
+    std::unique_ptr<core::Core> core_;
     std::atomic<bool> ready_{false};
-    std::atomic<bool> io_running_{false};
 };
 
 }  // namespace

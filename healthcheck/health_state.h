@@ -7,35 +7,10 @@
 
 #include <cstdint>
 #include <deque>
-#include <string>
 
 #include "healthcheck/verdict.h"
 
 namespace gtm::health {
-
-enum class Reason : uint8_t {
-    Ok,
-    ConnectRefused,  // RST to the SYN
-    ConnectTimeout,  // no answer to the SYN within the timeout
-    ConnectError,    // unreachable, no route, ...
-    Timeout,         // connected, but the answer did not complete in time (hang, drip)
-    Tls,             // handshake or certificate verification failed
-    Status,          // HTTP status outside expect_status
-    Body,            // expect_body not in the first 64 KiB
-    Reset,           // connection reset or closed mid-exchange
-    Protocol,        // not HTTP, malformed answer
-    Internal,        // the prober could not run the probe
-};
-const char* to_string(Reason r);
-
-struct ProbeResult {
-    int64_t started_ms = 0;  // monotonic clock
-    uint32_t latency_ms = 0;
-    Reason reason = Reason::Ok;
-    int http_status = 0;  // 0 when there was no HTTP answer
-    std::string detail;   // the error text, for operators
-    bool ok() const { return reason == Reason::Ok; }
-};
 
 struct Hysteresis {
     uint32_t rise = 3;
@@ -53,8 +28,9 @@ class TargetHealth {
     // down from up: a flapping target changes verdict at most twice per hold-down period.
     bool record(const ProbeResult& r, const Hysteresis& h, int64_t now_ms);
 
-    // Sets the verdict from outside the hysteresis: restored state at start, the isolation
-    // guard's decisions. Counters restart from the new verdict.
+    // Sets the verdict from outside the hysteresis: a verdict restored or carried over when the
+    // target is created, the isolation guard's decisions. Counters restart from the new verdict,
+    // and no hold-down applies to it.
     void force(Verdict v, int64_t now_ms);
 
     Verdict verdict() const { return verdict_; }
@@ -75,14 +51,5 @@ class TargetHealth {
     bool was_up_ = false;  // the verdict before the last change was Up
     std::deque<ProbeResult> recent_;
 };
-
-// When to start the next probe of a target whose last probe started at `started_ms` and ended
-// at `finished_ms`. Regular probes follow the interval with +-5% jitter (`unit` uniform in
-// [0, 1)), which keeps a population of targets spread evenly over the interval; a failure still
-// to be confirmed is rechecked every second (or every interval, if shorter).
-int64_t next_probe_ms(int64_t started_ms, int64_t finished_ms, uint32_t interval_ms,
-                      bool fast_recheck, double unit);
-
-inline constexpr uint32_t kFastRecheckMs = 1000;
 
 }  // namespace gtm::health

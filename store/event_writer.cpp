@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include "base/clock.h"
+
 namespace gtm::store {
 
 namespace {
@@ -10,18 +12,10 @@ constexpr size_t kBatch = 500;
 constexpr auto kRetry = std::chrono::seconds(1);
 constexpr auto kPruneEvery = std::chrono::hours(1);
 
-int64_t unix_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
 }  // namespace
 
-EventWriter::EventWriter(std::string db_path, Retention retention, size_t max_queue)
-    : path_(std::move(db_path)),
-      retention_(retention),
-      max_queue_(max_queue),
-      thread_([this] { run(); }) {}
+EventWriter::EventWriter(Store& store, Retention retention, size_t max_queue)
+    : store_(store), retention_(retention), max_queue_(max_queue), thread_([this] { run(); }) {}
 
 EventWriter::~EventWriter() { stop(); }
 
@@ -31,6 +25,7 @@ void EventWriter::push(std::vector<HealthEvent> events) {
         for (auto& e : events) {
             if (queue_.size() >= max_queue_) {
                 queue_.pop_front();
+                ++front_seq_;
                 dropped_.fetch_add(1);
             }
             queue_.push_back(std::move(e));
@@ -54,37 +49,45 @@ void EventWriter::stop() {
 }
 
 void EventWriter::run() {
-    std::unique_ptr<Store> store;
     auto last_prune = std::chrono::steady_clock::now() - kPruneEvery;
     for (;;) {
+        // A copy of the oldest events: they leave the queue only once written, so that a failed
+        // attempt retries the same events, in order.
         std::vector<HealthEvent> batch;
+        uint64_t first = 0;  // sequence number of batch[0]
         bool stopping = false;
         {
             std::unique_lock lock(mu_);
             cv_.wait_for(lock, kPruneEvery, [&] { return stopping_ || !queue_.empty(); });
             stopping = stopping_;
             const size_t n = std::min(queue_.size(), kBatch);
-            batch.assign(std::make_move_iterator(queue_.begin()),
-                         std::make_move_iterator(queue_.begin() + static_cast<long>(n)));
+            batch.assign(queue_.begin(), queue_.begin() + static_cast<long>(n));
+            first = front_seq_;
         }
         try {
-            if (!store) {
-                store = std::make_unique<Store>(path_, 1000);
-            }
-            store->append_events(batch);
+            store_.append_events(batch);
             written_.fetch_add(batch.size());
             {
+                // The queue may have dropped its oldest meanwhile (it was full): erase what is
+                // still there of this batch, which is at its front.
                 std::lock_guard lock(mu_);
-                queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(std::min(
-                                                                  batch.size(), queue_.size())));
+                const uint64_t end = first + batch.size();
+                if (end > front_seq_) {
+                    const size_t n = std::min<size_t>(end - front_seq_, queue_.size());
+                    queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(n));
+                    front_seq_ += n;
+                }
             }
             if (std::chrono::steady_clock::now() - last_prune >= kPruneEvery) {
-                store->prune(retention_, unix_ms());
+                store_.prune(retention_, unix_ms());
                 last_prune = std::chrono::steady_clock::now();
             }
         } catch (const StoreError& e) {
-            // Locked or full: keep the events and try again shortly (or give up when stopping).
-            std::fprintf(stderr, "gtmd: health events not written yet: %s\n", e.what());
+            // Locked, full or read-only: keep the events and try again shortly (or give up when
+            // stopping: they stay unwritten, and the log says so).
+            failures_.fetch_add(1);
+            std::fprintf(stderr, "gtmd: %zu health events not written yet: %s\n", batch.size(),
+                         e.what());
             if (stopping) {
                 return;
             }

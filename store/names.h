@@ -27,6 +27,11 @@ std::string_view parent_name(std::string_view name);
 
 enum class Family { V4, V6 };
 
+// The family of a canonical address (an IPv6 address has a ':', an IPv4 one never does).
+inline Family family_of(std::string_view address) {
+    return address.find(':') == std::string_view::npos ? Family::V4 : Family::V6;
+}
+
 struct Address {
     std::string text;  // canonical
     Family family;

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "store/db.h"
+#include "store/store.h"
 
 namespace gtm::web {
 

@@ -43,7 +43,7 @@ balancers:
 
 struct Fixture {
     gtm::store::DesiredState state = gtm::store::parse_document(kZone, "fuzz.yaml");
-    gtm::health::VerdictTable verdicts;
+    gtm::health::TargetTable targets;
     gtm::dns::SnapshotHolder holder;
     gtm::dns::ResponderConfig config;
     std::unique_ptr<gtm::dns::Responder> responder;
@@ -52,7 +52,7 @@ struct Fixture {
     Fixture() {
         gtm::dns::CompileInput in;
         in.state = &state;
-        in.verdicts = &verdicts;
+        in.targets = &targets;
         in.generation = 1;
         holder.publish(gtm::dns::compile(in));
         config.nsid = "fuzz";

@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,10 +38,60 @@ struct PktDeleter {
 };
 using Pkt = std::unique_ptr<ldns_pkt, PktDeleter>;
 
+// Verdicts as the tests write them: by (pool, address). compile_input() gives every pool without
+// a monitor a monitor named after itself, so that the verdicts reach its members through the
+// verdict channel's (monitor, address) keys.
+struct MemberHealth {
+    health::Verdict verdict = health::Verdict::Unknown;
+    int64_t returned_ms = 0;  // slow start
+    bool suspect = false;
+};
+
+class TestVerdicts {
+  public:
+    void set(const std::string& pool, const std::string& address, MemberHealth h) {
+        set_[{pool, address}] = h;
+    }
+
+    // A compile input for `state` (`probed` receives the copy with monitors filled in).
+    dns::CompileInput input(const store::DesiredState& state, store::DesiredState& probed,
+                            int64_t now_ms) {
+        probed = state;
+        for (auto& p : probed.pools) {
+            if (p.monitor.empty()) {
+                p.monitor = p.name;
+            }
+        }
+        table_ = {};
+        for (const auto& [id, h] : set_) {
+            std::string monitor = id.first;
+            for (const auto& p : probed.pools) {
+                if (p.name == id.first) {
+                    monitor = p.monitor;
+                }
+            }
+            health::TargetState t;
+            t.verdict = h.verdict;
+            t.returned_ms = h.returned_ms;
+            t.suspect = h.suspect;
+            table_.set(health::target_key(monitor, id.second), t);
+        }
+        dns::CompileInput in;
+        in.state = &probed;
+        in.targets = &table_;
+        in.now_ms = now_ms;
+        return in;
+    }
+
+  private:
+    std::map<std::pair<std::string, std::string>, MemberHealth> set_;
+    health::TargetTable table_;
+};
+
 // A responder answering from `document` (YAML), compiled with `verdicts`.
 class TestServer {
   public:
-    explicit TestServer(const std::string& document, health::VerdictTable verdicts = {},
+    explicit TestServer(const std::string& document, TestVerdicts verdicts = {},
                         int64_t now_ms = 1000000, uint64_t seed = 42)
         : state_(store::parse_document(document, "test.yaml")), verdicts_(std::move(verdicts)) {
         recompile(now_ms);
@@ -48,16 +99,13 @@ class TestServer {
     }
 
     void recompile(int64_t now_ms) {
-        dns::CompileInput in;
-        in.state = &state_;
-        in.verdicts = &verdicts_;
-        in.now_ms = now_ms;
+        dns::CompileInput in = verdicts_.input(state_, probed_, now_ms);
         in.default_serial = 2026112201;
         in.generation = ++generation_;
         holder_.publish(dns::compile(in));
     }
 
-    health::VerdictTable& verdicts() { return verdicts_; }
+    TestVerdicts& verdicts() { return verdicts_; }
 
     Bytes ask(const Bytes& query, dns::Transport t = dns::Transport::Udp,
               dns::Outcome* outcome = nullptr) {
@@ -71,7 +119,8 @@ class TestServer {
 
   private:
     store::DesiredState state_;
-    health::VerdictTable verdicts_;
+    store::DesiredState probed_;
+    TestVerdicts verdicts_;
     dns::SnapshotHolder holder_;
     std::unique_ptr<dns::Responder> responder_;
     uint64_t generation_ = 0;

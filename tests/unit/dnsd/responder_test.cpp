@@ -476,7 +476,7 @@ TEST_CASE("qtype OPT in the question is FORMERR") {
 TEST_CASE("a new snapshot is picked up by the generation counter") {
     TestServer s(kZone);
     CHECK(rcode(s.ask(make_query("app.example.test", dns::kTypeA))) == 0);
-    s.verdicts().set("p1", "127.0.0.11", {health::Verdict::Down, 0});
+    s.verdicts().set("p1", "127.0.0.11", {health::Verdict::Down});
     s.recompile(1000000);
     // fail_open: still answered, now with the degraded TTL.
     Pkt p = parse(s.ask(make_query("app.example.test", dns::kTypeA)));

@@ -22,16 +22,14 @@ zones:
 
 struct Compiled {
     store::DesiredState state;
-    health::VerdictTable verdicts;
+    store::DesiredState probed;
+    TestVerdicts verdicts;
     std::shared_ptr<const dns::Snapshot> snap;
 
-    explicit Compiled(const std::string& rest, health::VerdictTable v = {}, int64_t now = 1000000)
+    explicit Compiled(const std::string& rest, TestVerdicts v = {}, int64_t now = 1000000)
         : state(store::parse_document(std::string(kZone) + rest, "test.yaml")),
           verdicts(std::move(v)) {
-        dns::CompileInput in;
-        in.state = &state;
-        in.verdicts = &verdicts;
-        in.now_ms = now;
+        dns::CompileInput in = verdicts.input(state, probed, now);
         in.generation = 1;
         snap = dns::compile(in);
     }
@@ -135,7 +133,7 @@ balancers:
     CHECK(n.size() == 1);
     CHECK(n["127.0.0.2"] == 20000);
 
-    health::VerdictTable v;
+    TestVerdicts v;
     v.set("a", "127.0.0.2", {Verdict::Down, 0});
     Compiled backup(doc, v);
     CHECK(addresses(backup.balancer().v4) == std::set<std::string>{"127.0.0.1", "127.0.0.3"});
@@ -157,7 +155,7 @@ balancers:
 )";
     Compiled unknown(doc);
     CHECK(addresses(unknown.balancer().v4) == std::set<std::string>{"127.0.0.1", "127.0.0.2"});
-    health::VerdictTable v;
+    TestVerdicts v;
     for (const char* a : {"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"}) {
         v.set("p", a, {Verdict::Down, 0});
     }
@@ -180,13 +178,13 @@ balancers:
     degraded_ttl: 7
     pools: [{pool: primary, priority: 1}, {pool: backup, priority: 2}]
 )";
-    health::VerdictTable one_down;
+    TestVerdicts one_down;
     one_down.set("primary", "127.0.0.1", {Verdict::Down, 0});
     Compiled still_up(doc, one_down);
     CHECK(addresses(still_up.balancer().v4) == std::set<std::string>{"127.0.0.2", "127.0.0.3"});
     CHECK(still_up.balancer().v4.ttl_s == 60);
 
-    health::VerdictTable two_down = one_down;
+    TestVerdicts two_down = one_down;
     two_down.set("primary", "127.0.0.2", {Verdict::Down, 0});
     Compiled failed_over(doc, two_down);
     CHECK(addresses(failed_over.balancer().v4) == std::set<std::string>{"127.0.0.9"});
@@ -212,8 +210,8 @@ balancers:
     pools: [{pool: p1, priority: 1}, {pool: p2, priority: 2}]
 )";
 }
-health::VerdictTable everything_down() {
-    health::VerdictTable v;
+TestVerdicts everything_down() {
+    TestVerdicts v;
     v.set("p1", "127.0.0.1", {Verdict::Down, 0});
     v.set("p1", "127.0.0.2", {Verdict::Down, 0});
     v.set("p1", "::1", {Verdict::Down, 0});
@@ -294,7 +292,7 @@ balancers:
 )";
     const int64_t now = 10'000'000;
     auto weight_of = [&](int64_t since) {
-        health::VerdictTable v;
+        TestVerdicts v;
         v.set("p", "127.0.0.2", {Verdict::Up, since});
         Compiled c(doc, v, now);
         for (const auto& cand : c.balancer().v4.candidates) {
@@ -354,7 +352,7 @@ balancers:
 )";
     const int64_t now = 10'000'000;
     auto share_of_r2 = [&](int64_t since) {
-        health::VerdictTable v;
+        TestVerdicts v;
         v.set("r2", "127.0.0.2", {Verdict::Up, since});
         Compiled c(doc, v, now);
         for (const auto& cand : c.balancer().v4.candidates) {
@@ -379,13 +377,13 @@ pools:
 balancers:
   - {name: app.lb.test, pools: [{pool: a}, {pool: b}]}
 )";
-    health::VerdictTable one;
+    TestVerdicts one;
     one.set("a", "127.0.0.1", {Verdict::Up, 0, true});
     Compiled c1(doc, one);
     CHECK(addresses(c1.balancer().v4) == std::set<std::string>{"127.0.0.2", "127.0.0.3"});
     CHECK(c1.balancer().v4.mode == dns::ServeMode::Normal);
 
-    health::VerdictTable all;
+    TestVerdicts all;
     all.set("a", "127.0.0.1", {Verdict::Up, 0, true});
     all.set("a", "127.0.0.2", {Verdict::Up, 0, true});
     all.set("b", "127.0.0.3", {Verdict::Up, 0, true});  // admin up: never avoided
@@ -399,7 +397,7 @@ pools:
 balancers:
   - {name: app.lb.test, pools: [{pool: a}]}
 )";
-    health::VerdictTable both;
+    TestVerdicts both;
     both.set("a", "127.0.0.1", {Verdict::Up, 0, true});
     both.set("a", "127.0.0.2", {Verdict::Up, 0, true});
     Compiled c3(single, both);

@@ -142,15 +142,3 @@ TEST_CASE("a flapping target changes verdict at most twice per minute") {
         CHECK(max_changes_per_minute(biased, h) <= 2);
     }
 }
-
-TEST_CASE("regular probes follow the interval within 5 percent; failures are rechecked after 1 s") {
-    for (double u : {0.0, 0.5, 0.999}) {
-        const int64_t next = next_probe_ms(10000, 10010, 5000, false, u);
-        CHECK(next >= 10000 + 4750);
-        CHECK(next <= 10000 + 5250);
-    }
-    CHECK(next_probe_ms(10000, 10010, 5000, true, 0.0) == 11000);
-    CHECK(next_probe_ms(10000, 10010, 5000, true, 0.99) == 11099);  // spread: no lockstep retries
-    CHECK(next_probe_ms(10000, 10600, 500, true, 0.5) == 10600);    // interval shorter than 1 s
-    CHECK(next_probe_ms(10000, 12000, 1000, true, 0.5) == 12000);   // never in the past
-}

@@ -1,6 +1,4 @@
 // The sqlite store on a temporary file: schema, round trips, diff saves, tokens, events, audit.
-#include "store/db.h"
-
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -9,6 +7,7 @@
 
 #include "store/document.h"
 #include "store/encode.h"
+#include "store/sqlite_store.h"
 
 using namespace gtm::store;
 
@@ -68,10 +67,10 @@ AuditEntry audit(const std::string& action) {
 
 TEST_CASE("a new database is created at the current schema, in WAL mode, and is ok") {
     TempDb t;
-    Store s(t.path);
+    SqliteStore s(t.path);
     CHECK_FALSE(s.has_state());
     CHECK(s.integrity_check() == "ok");
-    CHECK(s.load_state().zones.empty());
+    CHECK(s.load_state().state.zones.empty());
     sqlite3* db = nullptr;
     sqlite3_open(t.path.c_str(), &db);
     sqlite3_stmt* st = nullptr;
@@ -81,7 +80,7 @@ TEST_CASE("a new database is created at the current schema, in WAL mode, and is 
     sqlite3_finalize(st);
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr);
     sqlite3_step(st);
-    CHECK(sqlite3_column_int(st, 0) == Store::kSchemaVersion);
+    CHECK(sqlite3_column_int(st, 0) == SqliteStore::kSchemaVersion);
     sqlite3_finalize(st);
     sqlite3_close(db);
 }
@@ -90,12 +89,12 @@ TEST_CASE("a saved state loads back equal, with its audit entry") {
     TempDb t;
     const DesiredState doc = parse_document(kDoc, "d");
     {
-        Store s(t.path);
-        s.save_state({}, doc, audit("apply"));
+        SqliteStore s(t.path);
+        s.save_state({}, doc, audit("apply"), s.revision());
     }
-    Store s(t.path);
+    SqliteStore s(t.path);
     CHECK(s.has_state());
-    const DesiredState back = s.load_state();
+    const DesiredState back = s.load_state().state;
     CHECK(to_json(back) == to_json(doc));
     REQUIRE(s.audit(0, 10).size() == 1);
     CHECK(s.audit(0, 10)[0].action == "apply");
@@ -103,9 +102,9 @@ TEST_CASE("a saved state loads back equal, with its audit entry") {
 
 TEST_CASE("a drain writes one member row; unchanged rows are not touched") {
     TempDb t;
-    Store s(t.path);
+    SqliteStore s(t.path);
     const DesiredState doc = parse_document(kDoc, "d");
-    s.save_state({}, doc, audit("apply"));
+    s.save_state({}, doc, audit("apply"), s.revision());
     // Count the row writes with triggers the test adds.
     sqlite3* db = nullptr;
     sqlite3_open(t.path.c_str(), &db);
@@ -122,8 +121,8 @@ TEST_CASE("a drain writes one member row; unchanged rows are not touched") {
     sqlite3_close(db);
     DesiredState drained = doc;
     drained.pools[0].members[0].admin = AdminState::Drain;
-    s.save_state(doc, drained, audit("drain"));
-    CHECK(s.load_state().pools[0].members[0].admin == AdminState::Drain);
+    s.save_state(doc, drained, audit("drain"), s.revision());
+    CHECK(s.load_state().state.pools[0].members[0].admin == AdminState::Drain);
     CHECK(count_rows(t.path, "writes") == 1);
     CHECK(count_rows(t.path, "members") == 2);
     CHECK(count_rows(t.path, "audit") == 2);
@@ -131,31 +130,31 @@ TEST_CASE("a drain writes one member row; unchanged rows are not touched") {
 
 TEST_CASE("removing a pool removes its member rows") {
     TempDb t;
-    Store s(t.path);
+    SqliteStore s(t.path);
     const DesiredState doc = parse_document(kDoc, "d");
-    s.save_state({}, doc, audit("apply"));
-    s.save_state(doc, DesiredState{}, audit("clear"));
+    s.save_state({}, doc, audit("apply"), s.revision());
+    s.save_state(doc, DesiredState{}, audit("clear"), s.revision());
     CHECK(count_rows(t.path, "pools") == 0);
     CHECK(count_rows(t.path, "members") == 0);
     CHECK(s.has_state());  // an empty state saved is still a state
-    CHECK(s.load_state().zones.empty());
+    CHECK(s.load_state().state.zones.empty());
 }
 
 TEST_CASE("a failed save changes nothing, not even the audit log") {
     TempDb t;
-    Store s(t.path);
+    SqliteStore s(t.path);
     const DesiredState doc = parse_document(kDoc, "d");
-    s.save_state({}, doc, audit("apply"));
+    s.save_state({}, doc, audit("apply"), s.revision());
     DesiredState bad = doc;
     bad.pools[0].members[0].weight = 999;  // violates the CHECK constraint of the members table
-    CHECK_THROWS_AS(s.save_state(doc, bad, audit("bad")), StoreError);
-    CHECK(s.load_state().pools[0].members[0].weight == 10);
+    CHECK_THROWS_AS(s.save_state(doc, bad, audit("bad"), s.revision()), StoreError);
+    CHECK(s.load_state().state.pools[0].members[0].weight == 10);
     CHECK(s.audit(0, 10).size() == 1);
 }
 
 TEST_CASE("tokens are stored by hash and removed with an audit entry") {
     TempDb t;
-    Store s(t.path);
+    SqliteStore s(t.path);
     s.add_token({"ci", "viewer", "abc123", 5}, audit("token create"));
     REQUIRE(s.token("ci"));
     CHECK(s.token("ci")->hash == "abc123");
@@ -169,7 +168,7 @@ TEST_CASE("tokens are stored by hash and removed with an audit entry") {
 
 TEST_CASE("events keep the last verdict per target and are pruned by retention") {
     TempDb t;
-    Store s(t.path);
+    SqliteStore s(t.path);
     HealthEvent e;
     e.at_ms = 1000;
     e.monitor = "web";
@@ -194,12 +193,12 @@ TEST_CASE("events keep the last verdict per target and are pruned by retention")
 
 TEST_CASE("a database from a newer gtmd is refused") {
     TempDb t;
-    { Store s(t.path); }
+    { SqliteStore s(t.path); }
     sqlite3* db = nullptr;
     sqlite3_open(t.path.c_str(), &db);
     sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr);
     sqlite3_close(db);
-    CHECK_THROWS_AS(Store(t.path), StoreError);
+    CHECK_THROWS_AS(SqliteStore(t.path), StoreError);
 }
 
 TEST_CASE("a file that is not a database is refused with a clear error") {
@@ -209,9 +208,29 @@ TEST_CASE("a file that is not a database is refused with a clear error") {
     std::fputs("this is not sqlite, just text long enough to have a header of sorts.....", f);
     std::fclose(f);
     try {
-        Store s(t.path);
+        SqliteStore s(t.path);
         FAIL("opened a text file");
     } catch (const StoreError& e) {
         CHECK(e.kind() == StoreError::Kind::Corrupt);
     }
+}
+
+TEST_CASE("every saved change moves the revision; a writer behind it saves nothing") {
+    TempDb t;
+    SqliteStore s(t.path);
+    CHECK(s.revision() == 0);
+    const DesiredState doc = parse_document(kDoc, "d");
+    CHECK(s.save_state({}, doc, audit("apply"), 0) == 1);
+    CHECK(s.load_state().revision == 1);
+    DesiredState drained = doc;
+    drained.pools[0].members[0].admin = AdminState::Drain;
+    try {
+        s.save_state(doc, drained, audit("stale"), 0);
+        FAIL("a stale revision was saved");
+    } catch (const StoreError& e) {
+        CHECK(e.kind() == StoreError::Kind::Conflict);
+    }
+    CHECK(s.revision() == 1);
+    CHECK(s.load_state().state.pools[0].members[0].admin == AdminState::Auto);
+    CHECK(s.audit(0, 100).size() == 1);  // the refused write left no audit entry either
 }

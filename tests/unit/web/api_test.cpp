@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "store/document.h"
+#include "store/sqlite_store.h"
 #include "web/auth.h"
 
 using namespace gtm;
@@ -30,30 +31,38 @@ balancers:
 
 struct Fixture {
     std::string dir;
-    std::unique_ptr<store::Store> db;
-    std::vector<store::DesiredState> published;
+    std::unique_ptr<store::SqliteStore> db;
+    dns::SnapshotHolder holder;
+    std::unique_ptr<core::Core> core;
+    uint64_t generation0 = 0;
     std::unique_ptr<web::Api> api;
     std::map<std::string, std::string> secret;  // role -> token secret
 
     explicit Fixture(uint32_t busy_ms = 5000) {
         char tmpl[] = "/tmp/gtm-api-test-XXXXXX";
         dir = mkdtemp(tmpl);
-        db = std::make_unique<store::Store>(dir + "/gtmd.db", busy_ms);
+        db = std::make_unique<store::SqliteStore>(dir + "/gtmd.db", busy_ms);
         for (const char* role : {"viewer", "operator", "admin"}) {
             secret[role] = web::new_secret();
             store::AuditEntry a;
             a.action = "test";
             db->add_token({role, role, web::hash_secret(secret[role]), 0}, a);
         }
+        core = std::make_unique<core::Core>(*db, holder, core::CoreOptions{});
+        core->load(0);
+        core::Actor who;
+        who.token = "test";
+        who.document = "d";
+        core->apply(store::parse_document(kDoc, "d"), who);
         web::ApiDeps deps;
-        deps.store = db.get();
-        deps.publish = [this](const store::DesiredState& s) { published.push_back(s); };
-        api = std::make_unique<web::Api>(std::move(deps), store::DesiredState{});
-        api->apply_document(store::parse_document(kDoc, "d"), "test", 1);
-        published.clear();
+        deps.core = core.get();
+        deps.snapshots = &holder;
+        api = std::make_unique<web::Api>(std::move(deps));
+        generation0 = holder.generation();
     }
     ~Fixture() {
         api.reset();
+        core.reset();
         db.reset();
         std::filesystem::remove_all(dir);
     }
@@ -72,6 +81,9 @@ struct Fixture {
         r.source = source;
         return api->handle(r, 1000);
     }
+    // Snapshots published since the fixture was set up.
+    uint64_t published() const { return holder.generation() - generation0; }
+    const store::DesiredState& state() { return core->current()->state; }
     json last_audit() {
         auto all = db->audit(0, 1000);
         REQUIRE(!all.empty());
@@ -139,9 +151,9 @@ TEST_CASE("a change is saved, audited and published before the answer") {
     auto r = f.call("PUT", "/api/v1/pools/eu/members/127.0.0.1/admin", "operator",
                     R"({"admin": "drain"})");
     REQUIRE(r.status == 200);
-    REQUIRE(f.published.size() == 1);
-    CHECK(f.published[0].pools[0].members[0].admin == store::AdminState::Drain);
-    CHECK(f.db->load_state().pools[0].members[0].admin == store::AdminState::Drain);
+    REQUIRE(f.published() == 1);
+    CHECK(f.state().pools[0].members[0].admin == store::AdminState::Drain);
+    CHECK(f.db->load_state().state.pools[0].members[0].admin == store::AdminState::Drain);
     CHECK(f.last_audit()["result"] == "ok");
     CHECK(f.last_audit()["action"] == "PUT /api/v1/pools/eu/members/127.0.0.1/admin");
 }
@@ -170,8 +182,8 @@ TEST_CASE("a bad body changes nothing and names the field") {
         }
         CHECK(f.last_audit()["status"] == b.status);
     }
-    CHECK(f.published.empty());
-    CHECK(f.db->load_state().pools[0].members.size() == 2);
+    CHECK(f.published() == 0);
+    CHECK(f.db->load_state().state.pools[0].members.size() == 2);
 }
 
 TEST_CASE("a change that breaks the whole state is refused: deleting a pool a balancer uses") {
@@ -179,7 +191,7 @@ TEST_CASE("a change that breaks the whole state is refused: deleting a pool a ba
     auto r = f.call("DELETE", "/api/v1/pools/eu", "admin");
     CHECK(r.status == 422);
     CHECK(body(r)["field"] == "balancers[0].pools[0].pool");
-    CHECK(f.published.empty());
+    CHECK(f.published() == 0);
 }
 
 TEST_CASE("writes need application/json, shallow JSON, known paths and methods") {
@@ -203,10 +215,10 @@ TEST_CASE("config: dry run shows the diff and changes nothing; apply changes it"
     REQUIRE(dry.status == 200);
     CHECK(body(dry)["changes"].size() == 1);
     CHECK(body(dry)["changes"][0]["name"] == "eu");
-    CHECK(f.published.empty());
+    CHECK(f.published() == 0);
     auto real = f.call("PUT", "/api/v1/config", "admin", doc.dump());
     CHECK(real.status == 200);
-    CHECK(f.published.size() == 1);
+    CHECK(f.published() == 1);
     // Export then apply gives no change at all.
     auto again =
         f.call("PUT", "/api/v1/config", "admin", f.call("GET", "/api/v1/config", "viewer").body);
@@ -243,8 +255,8 @@ TEST_CASE("a locked database answers 503 with Retry-After and applies nothing") 
         retry_after |= k == "Retry-After";
     }
     CHECK(retry_after);
-    CHECK(f.published.empty());
-    CHECK(f.api->state().pools[0].members[0].admin == store::AdminState::Auto);
+    CHECK(f.published() == 0);
+    CHECK(f.state().pools[0].members[0].admin == store::AdminState::Auto);
     sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
     sqlite3_close(other);
     CHECK(f.call("PUT", "/api/v1/pools/eu/members/127.0.0.1/admin", "operator",

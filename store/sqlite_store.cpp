@@ -1,4 +1,4 @@
-#include "store/db.h"
+#include "store/sqlite_store.h"
 
 #include <sqlite3.h>
 
@@ -82,11 +82,17 @@ const char* const kMigrations[] = {
         monitor TEXT NOT NULL, address TEXT NOT NULL, verdict TEXT NOT NULL,
         changed_ms INTEGER NOT NULL, PRIMARY KEY (monitor, address));
     )sql",
+    // 1 -> 2: the state's revision (ETags, compare-and-swap); a saved state starts at 1.
+    R"sql(
+    INSERT INTO meta (key, value)
+        SELECT 'revision', CASE WHEN EXISTS (SELECT 1 FROM meta WHERE key = 'state_saved')
+                                THEN '1' ELSE '0' END;
+    )sql",
 };
 
 }  // namespace
 
-struct Store::Impl {
+struct SqliteStore::Impl {
     sqlite3* db = nullptr;
     std::map<std::string, Stmt> cache;
 
@@ -224,7 +230,8 @@ bool same_pool_row(const Pool& a, const Pool& b) {
 
 }  // namespace
 
-Store::Store(const std::string& path, uint32_t busy_timeout_ms) : impl_(std::make_unique<Impl>()) {
+SqliteStore::SqliteStore(const std::string& path, uint32_t busy_timeout_ms)
+    : impl_(std::make_unique<Impl>()) {
     const int rc = sqlite3_open_v2(
         path.c_str(), &impl_->db,
         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
@@ -238,7 +245,7 @@ Store::Store(const std::string& path, uint32_t busy_timeout_ms) : impl_(std::mak
     impl_->exec("PRAGMA journal_mode=WAL");
     impl_->exec("PRAGMA synchronous=FULL");
     impl_->exec("PRAGMA foreign_keys=ON");
-    const std::string integrity = integrity_check();
+    const std::string integrity = integrity_check_locked();
     if (integrity != "ok") {
         throw StoreError(StoreError::Kind::Corrupt, path + ": integrity_check: " + integrity);
     }
@@ -259,9 +266,14 @@ Store::Store(const std::string& path, uint32_t busy_timeout_ms) : impl_(std::mak
     }
 }
 
-Store::~Store() = default;
+SqliteStore::~SqliteStore() = default;
 
-std::string Store::integrity_check() {
+std::string SqliteStore::integrity_check() {
+    std::lock_guard lock(mu_);
+    return integrity_check_locked();
+}
+
+std::string SqliteStore::integrity_check_locked() {
     sqlite3_stmt* s = impl_->prepare("PRAGMA integrity_check");
     std::string out =
         sqlite3_step(s) == SQLITE_ROW ? Impl::text(s, 0) : "cannot run integrity_check";
@@ -269,15 +281,42 @@ std::string Store::integrity_check() {
     return out;
 }
 
-bool Store::has_state() {
+bool SqliteStore::has_state() {
+    std::lock_guard lock(mu_);
     sqlite3_stmt* s = impl_->prepare("SELECT 1 FROM meta WHERE key = 'state_saved'");
     const bool yes = sqlite3_step(s) == SQLITE_ROW;
     sqlite3_reset(s);
     return yes;
 }
 
-DesiredState Store::load_state() {
-    DesiredState state;
+uint64_t SqliteStore::revision() {
+    std::lock_guard lock(mu_);
+    return revision_locked();
+}
+
+uint64_t SqliteStore::revision_locked() {
+    sqlite3_stmt* s =
+        impl_->prepare("SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'revision'");
+    const int rc = sqlite3_step(s);
+    const uint64_t rev = rc == SQLITE_ROW ? static_cast<uint64_t>(sqlite3_column_int64(s, 0)) : 0;
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        impl_->fail(rc, "read");
+    }
+    return rev;
+}
+
+StoredState SqliteStore::load_state() {
+    std::lock_guard lock(mu_);
+    StoredState stored;
+    // One read transaction: the rows and the revision of the same commit.
+    impl_->exec("BEGIN");
+    struct End {
+        Impl& impl;
+        ~End() { sqlite3_exec(impl.db, "COMMIT", nullptr, nullptr, nullptr); }
+    } end{*impl_};
+    stored.revision = revision_locked();
+    DesiredState& state = stored.state;
     auto each = [&](const char* table, auto&& f) {
         sqlite3_stmt* s =
             impl_->prepare(std::string("SELECT name, body FROM ") + table + " ORDER BY name");
@@ -322,12 +361,21 @@ DesiredState Store::load_state() {
         }
     }
     sqlite3_reset(s);
-    return state;
+    return stored;
 }
 
-void Store::save_state(const DesiredState& before, const DesiredState& after,
-                       const AuditEntry& audit) {
+uint64_t SqliteStore::save_state(const DesiredState& before, const DesiredState& after,
+                                 const AuditEntry& audit, uint64_t expected_revision) {
+    std::lock_guard lock(mu_);
+    uint64_t revision = 0;
     impl_->transaction([&] {
+        const uint64_t stored = revision_locked();
+        if (stored != expected_revision) {
+            throw StoreError(StoreError::Kind::Conflict,
+                             "the state changed meanwhile (revision " + std::to_string(stored) +
+                                 ", expected " + std::to_string(expected_revision) + ")");
+        }
+        revision = stored + 1;
         const auto same = [](const auto& a, const auto& b) { return a == b; };
         const auto json_body = [](const auto& i) { return body(i); };
         impl_->sync_rows("zones", before.zones, after.zones, same, json_body);
@@ -364,15 +412,19 @@ void Store::save_state(const DesiredState& before, const DesiredState& after,
         }
         impl_->sync_rows("balancers", before.balancers, after.balancers, same, json_body);
         impl_->run("INSERT OR IGNORE INTO meta (key, value) VALUES ('state_saved', '1')");
+        impl_->run("UPDATE meta SET value = ? WHERE key = 'revision'", std::to_string(revision));
         impl_->insert_audit(audit);
     });
+    return revision;
 }
 
-void Store::append_audit(const AuditEntry& audit) {
+void SqliteStore::append_audit(const AuditEntry& audit) {
+    std::lock_guard lock(mu_);
     impl_->transaction([&] { impl_->insert_audit(audit); });
 }
 
-std::vector<AuditEntry> Store::audit(int64_t after_id, size_t limit) {
+std::vector<AuditEntry> SqliteStore::audit(int64_t after_id, size_t limit) {
+    std::lock_guard lock(mu_);
     sqlite3_stmt* s = impl_->prepare(
         "SELECT id, at_ms, token, source, action, object, before, after, result, status FROM audit "
         "WHERE id > ? ORDER BY id LIMIT ?");
@@ -397,7 +449,8 @@ std::vector<AuditEntry> Store::audit(int64_t after_id, size_t limit) {
     return out;
 }
 
-void Store::append_events(const std::vector<HealthEvent>& events) {
+void SqliteStore::append_events(const std::vector<HealthEvent>& events) {
+    std::lock_guard lock(mu_);
     if (events.empty()) {
         return;
     }
@@ -418,7 +471,8 @@ void Store::append_events(const std::vector<HealthEvent>& events) {
     });
 }
 
-std::vector<HealthEvent> Store::events(int64_t after_id, size_t limit) {
+std::vector<HealthEvent> SqliteStore::events(int64_t after_id, size_t limit) {
+    std::lock_guard lock(mu_);
     sqlite3_stmt* s = impl_->prepare(
         "SELECT id, at_ms, monitor, address, pools, from_verdict, to_verdict, reason, detail, "
         "http_status, "
@@ -445,7 +499,8 @@ std::vector<HealthEvent> Store::events(int64_t after_id, size_t limit) {
     return out;
 }
 
-std::vector<StoredVerdict> Store::verdicts() {
+std::vector<StoredVerdict> SqliteStore::verdicts() {
+    std::lock_guard lock(mu_);
     sqlite3_stmt* s = impl_->prepare("SELECT monitor, address, verdict, changed_ms FROM verdicts");
     std::vector<StoredVerdict> out;
     while (sqlite3_step(s) == SQLITE_ROW) {
@@ -456,7 +511,8 @@ std::vector<StoredVerdict> Store::verdicts() {
     return out;
 }
 
-std::vector<Token> Store::tokens() {
+std::vector<Token> SqliteStore::tokens() {
+    std::lock_guard lock(mu_);
     sqlite3_stmt* s =
         impl_->prepare("SELECT name, role, hash, created_ms FROM tokens ORDER BY name");
     std::vector<Token> out;
@@ -468,7 +524,8 @@ std::vector<Token> Store::tokens() {
     return out;
 }
 
-std::optional<Token> Store::token(const std::string& name) {
+std::optional<Token> SqliteStore::token(const std::string& name) {
+    std::lock_guard lock(mu_);
     sqlite3_stmt* s =
         impl_->prepare("SELECT name, role, hash, created_ms FROM tokens WHERE name = ?");
     Impl::bind(s, 1, name);
@@ -481,7 +538,8 @@ std::optional<Token> Store::token(const std::string& name) {
     return out;
 }
 
-void Store::add_token(const Token& token, const AuditEntry& audit) {
+void SqliteStore::add_token(const Token& token, const AuditEntry& audit) {
+    std::lock_guard lock(mu_);
     impl_->transaction([&] {
         impl_->run("INSERT INTO tokens (name, role, hash, created_ms) VALUES (?, ?, ?, ?)",
                    token.name, token.role, token.hash, token.created_ms);
@@ -489,7 +547,8 @@ void Store::add_token(const Token& token, const AuditEntry& audit) {
     });
 }
 
-bool Store::remove_token(const std::string& name, const AuditEntry& audit) {
+bool SqliteStore::remove_token(const std::string& name, const AuditEntry& audit) {
+    std::lock_guard lock(mu_);
     bool removed = false;
     impl_->transaction([&] {
         impl_->run("DELETE FROM tokens WHERE name = ?", name);
@@ -499,7 +558,8 @@ bool Store::remove_token(const std::string& name, const AuditEntry& audit) {
     return removed;
 }
 
-void Store::prune(const Retention& r, int64_t now_ms) {
+void SqliteStore::prune(const Retention& r, int64_t now_ms) {
+    std::lock_guard lock(mu_);
     constexpr int64_t kDay = 86400000;
     impl_->transaction([&] {
         impl_->run("DELETE FROM health_events WHERE at_ms < ?", now_ms - r.events_days * kDay);

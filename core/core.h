@@ -1,0 +1,175 @@
+// The control-plane core: the one path every change takes, and the verdict channel.
+//
+// A change (REST API, --apply, SIGHUP, gtmctl through the API) is an edit of the current desired
+// state: validated whole, diffed, compiled into a snapshot, saved with its audit entry in one
+// store transaction, then published, before change() returns (read your writes). The compile
+// comes before the save: a state that cannot be served is never stored, and a save that fails
+// publishes nothing. Changes are serialized; each runs on its caller's thread.
+//
+// The verdict channel: the prober's decisions, keyed by (monitor, address), arrive through
+// on_decisions() and are applied on the core's control thread, which recompiles what they touch,
+// records verdict changes as events, and ticks slow start. A watcher thread follows the store:
+// a revision written by someone else is loaded and served.
+//
+// Threads: change(), current(), explain() from any thread; the control thread applies decisions;
+// the store is used by the caller of change() and by the watcher, never by the control thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/controller.h"
+#include "dnsd/snapshot.h"
+#include "healthcheck/verdict.h"
+#include "store/model.h"
+#include "store/store.h"
+
+namespace gtm::core {
+
+// Who changes what, for the audit log.
+struct Actor {
+    std::string token;     // the token's name, or what applied a file ("--apply desired.yaml")
+    std::string source;    // client address, or "local"
+    std::string action;    // "PUT /api/v1/pools/eu"
+    std::string object;    // "pools/eu"
+    std::string document;  // names the input in errors: "request body", a file path
+    int status = 200;      // the status the API answers with when the change succeeds
+};
+
+// A change refused for a reason of the core's own (DocumentError and StoreError aside).
+class ChangeError : public std::runtime_error {
+  public:
+    enum class Kind {
+        Stale,        // If-Match names another revision
+        Unavailable,  // shutting down
+        Unservable,   // the state cannot be compiled
+    };
+    ChangeError(Kind kind, const std::string& what, uint64_t revision = 0)
+        : std::runtime_error(what), kind_(kind), revision_(revision) {}
+    Kind kind() const { return kind_; }
+    uint64_t revision() const { return revision_; }  // the current one, for Stale
+
+  private:
+    Kind kind_;
+    uint64_t revision_;
+};
+
+struct ChangeResult {
+    nlohmann::json changes;  // core::diff() of the change
+    // What the change does to the answers: every balancer family whose answer set or mode
+    // changes, before and after, with a warning when it leaves the balancer with no healthy
+    // member (see effects()).
+    nlohmann::json effects;
+    nlohmann::json result;  // what the edit returned
+    uint64_t revision = 0;  // of the state now served (unchanged by a dry run)
+    bool dry_run = false;
+};
+
+// The desired state being served, with its revision (the ETag of /config).
+struct Current {
+    store::DesiredState state;
+    uint64_t revision = 0;
+};
+
+// A balancer's answer for one family and why: read from the snapshot being served (the selection
+// code wrote it with the answer table) and the verdict channel's evidence.
+struct Explanation {
+    std::shared_ptr<const dns::Snapshot> snapshot;  // keeps balancer and table alive
+    const dns::Balancer* balancer = nullptr;
+    const dns::AnswerTable* table = nullptr;
+    store::Balancer config;
+    // The decision behind each member, by (pool, address).
+    std::map<std::pair<std::string, std::string>, health::TargetState> decisions;
+    std::map<std::string, std::string> monitor_of_pool;
+};
+
+struct CoreOptions {
+    // Hands the state to the prober with seeds for the targets new to it (Prober::configure).
+    std::function<void(const store::DesiredState&, std::unordered_map<std::string, health::Seed>)>
+        configure_prober;
+    // Records health events (the event writer).
+    std::function<void(std::vector<store::HealthEvent>)> record_events;
+    uint32_t watch_interval_ms = 1000;  // how often the store's revision is checked
+    // Test hook (GTMD_TEST_FAIL_COMPILE): compiling a state with a balancer of this name fails.
+    std::string fail_compile_of;
+};
+
+class Core {
+  public:
+    Core(store::Store& store, dns::SnapshotHolder& holder, CoreOptions options);
+    ~Core();
+    Core(const Core&) = delete;
+    Core& operator=(const Core&) = delete;
+
+    // Loads the stored state and the last verdicts, compiles and publishes them, configures the
+    // prober. Call once, before start(). Throws DocumentError (a stored state that no longer
+    // validates) or StoreError.
+    void load(int64_t now_ms);
+    // Starts the control and watcher threads.
+    void start();
+    // Stops them after the work queued; later changes get ChangeError Unavailable.
+    void stop();
+
+    // An edit of the current state; returns what it wants in the result. It may throw (e.g. the
+    // API's 404 and 409): nothing is applied then.
+    using Edit = std::function<nlohmann::json(store::DesiredState&)>;
+    // The one path of every change. `if_match`: the revision the caller read (stale: ChangeError
+    // Stale). Throws DocumentError (invalid), StoreError, ChangeError; applies nothing then.
+    ChangeResult change(const Actor& who, const Edit& edit, bool dry_run = false,
+                        std::optional<uint64_t> if_match = std::nullopt);
+    // Replaces the whole state with a document (apply, --apply, SIGHUP): change() with an edit
+    // that replaces everything.
+    ChangeResult apply(store::DesiredState document, const Actor& who, bool dry_run = false,
+                       std::optional<uint64_t> if_match = std::nullopt);
+
+    // The verdict channel: decisions from the prober, from its thread.
+    void on_decisions(std::vector<health::TargetUpdate> updates);
+    // Returns once the decisions handed to on_decisions() before the call are applied (or after
+    // `max_wait_ms`).
+    void sync(uint32_t max_wait_ms);
+
+    std::shared_ptr<const Current> current() const;
+    // nullopt: `name` is not a balancer.
+    std::optional<Explanation> explain(const std::string& name, bool v6) const;
+    uint64_t generation() const;
+    store::Store& store() { return store_; }
+
+  private:
+    void apply_decisions(const std::vector<health::TargetUpdate>& updates);
+    void tick();
+    void watch();
+    void set_current(store::DesiredState state, uint64_t revision);
+    void configure_prober(const Controller::Prepared& p);
+
+    store::Store& store_;
+    dns::SnapshotHolder& holder_;
+    CoreOptions options_;
+
+    mutable std::mutex ctl_mu_;  // guards controller_
+    Controller controller_;
+    std::mutex change_mu_;  // one change at a time
+    mutable std::mutex current_mu_;
+    std::shared_ptr<const Current> current_;
+    std::atomic<bool> stopping_{false};
+
+    struct Loop;  // the control thread's io_context and timers (asio stays in core.cpp)
+    std::unique_ptr<Loop> loop_;
+    std::thread control_;
+    std::thread watcher_;
+    std::mutex watch_mu_;
+    std::condition_variable watch_cv_;
+};
+
+}  // namespace gtm::core

@@ -1,0 +1,49 @@
+#include "healthcheck/targets.h"
+
+#include <map>
+
+#include "healthcheck/verdict.h"
+
+namespace gtm::health {
+
+std::vector<TargetSpec> targets_of(const store::DesiredState& state) {
+    std::map<std::string, const store::Monitor*> monitors;
+    for (const auto& m : state.monitors) {
+        monitors[m.name] = &m;
+    }
+    std::map<std::string, TargetSpec> by_key;
+    uint32_t pool_id = 0;
+    for (const auto& p : state.pools) {
+        auto mon = monitors.find(p.monitor);
+        if (p.monitor.empty() || mon == monitors.end()) {
+            continue;  // validate() rejects an unknown monitor; no monitor: nothing to probe
+        }
+        for (const auto& member : p.members) {
+            std::string key = target_key(p.monitor, member.address);
+            TargetSpec& t = by_key[key];
+            if (t.key.empty()) {
+                t.key = std::move(key);
+                t.monitor = *mon->second;
+                t.address = member.address;
+            }
+            t.pools.push_back(p.name);
+            t.pool_ids.push_back(pool_id);
+        }
+        ++pool_id;
+    }
+    std::vector<TargetSpec> out;
+    out.reserve(by_key.size());
+    for (auto& [key, t] : by_key) {
+        out.push_back(std::move(t));
+    }
+    return out;
+}
+
+bool same_probe(const store::Monitor& a, const store::Monitor& b) {
+    return a.type == b.type && a.port == b.port && a.path == b.path && a.host == b.host &&
+           a.method == b.method && a.headers == b.headers && a.tls_verify == b.tls_verify &&
+           a.ca_file == b.ca_file && a.timeout_ms == b.timeout_ms &&
+           a.expect_status == b.expect_status && a.expect_body == b.expect_body;
+}
+
+}  // namespace gtm::health

@@ -1,0 +1,257 @@
+// Read-only views: probe health, events, the audit log, the served state of every balancer, and
+// explain — which serializes the decisions the selection code wrote with the answer table, so
+// that what it says is what is served.
+#include <algorithm>
+#include <climits>
+
+#include "store/names.h"
+#include "web/api_call.h"
+
+namespace gtm::web {
+
+using nlohmann::json;
+
+namespace {
+
+json result_json(const health::ProbeResult& r) {
+    return {{"started_ms", r.started_ms},
+            {"ok", r.ok()},
+            {"reason", health::to_string(r.reason)},
+            {"http_status", r.http_status},
+            {"latency_ms", r.latency_ms},
+            {"detail", r.detail}};
+}
+
+json table_json(const dns::AnswerTable& t) {
+    json members = json::array();
+    for (const auto& c : t.candidates) {
+        members.push_back(
+            {{"pool", c.pool}, {"address", c.address}, {"share", c.weight / t.total_weight}});
+    }
+    return {{"mode", dns::to_string(t.mode)},
+            {"serving_priority", t.serving_priority},
+            {"ttl", t.ttl_s},
+            {"answers", members}};
+}
+
+// Why a member is where it is, in words.
+std::string why(const dns::MemberDecision& m, const dns::AnswerTable& t) {
+    switch (m.status) {
+        case dns::MemberStatus::Serving:
+            if (t.mode == dns::ServeMode::FailOpen) {
+                return "served: every tier is down and when_all_down is fail_open";
+            }
+            if (m.admin == store::AdminState::Up) {
+                return "served: admin up, whatever its probes say";
+            }
+            if (m.verdict == health::Verdict::Unknown) {
+                return "served: verdict unknown (served until probes decide)";
+            }
+            return m.slow_start < 1.0 ? "served, ramping up (slow start)" : "served";
+        case dns::MemberStatus::Avoided:
+            return "avoided: suspect (a failed probe not yet confirmed, or back up but held out by "
+                   "hold_down) while its tier has members above suspicion";
+        case dns::MemberStatus::Backup:
+            return "weight 0: a backup, served only when no member with a weight is eligible";
+        case dns::MemberStatus::PoolWeightZero:
+            return "its pool has weight 0: served only when no pool with a weight is up";
+        case dns::MemberStatus::PoolDown:
+            return "eligible, but its pool has fewer eligible members than min_healthy";
+        case dns::MemberStatus::TierIdle:
+            return "eligible; priority " + std::to_string(m.priority) +
+                   " does not serve while priority " + std::to_string(t.serving_priority) + " does";
+        case dns::MemberStatus::AdminDrain:
+            return "admin drain: no new answers";
+        case dns::MemberStatus::AdminDown:
+            return "admin down: never served";
+        case dns::MemberStatus::VerdictDown:
+            return "verdict down";
+    }
+    return "?";
+}
+
+}  // namespace
+
+Response health_view(Api::Call& c) {
+    const std::string* pool = c.param("pool");
+    json targets = json::array();
+    const auto statuses = c.deps.health ? c.deps.health() : std::vector<health::TargetStatus>{};
+    if (!statuses) {
+        throw ApiError{503, "the prober did not answer in time (overloaded?)", ""};
+    }
+    for (const auto& t : *statuses) {
+        if (pool != nullptr && std::find(t.pools.begin(), t.pools.end(), *pool) == t.pools.end()) {
+            continue;
+        }
+        json recent = json::array();
+        for (const auto& r : t.recent) {
+            recent.push_back(result_json(r));
+        }
+        targets.push_back({{"monitor", t.monitor},
+                           {"address", t.address},
+                           {"pools", t.pools},
+                           {"verdict", health::to_string(t.state.verdict)},
+                           {"suspect", t.state.suspect},
+                           {"held", t.state.held},
+                           {"pending", t.pending},
+                           {"raw_verdict", health::to_string(t.raw)},
+                           {"last_change_ms", t.last_change_ms},
+                           {"evidence", result_json(t.state.evidence)},
+                           {"recent", recent}});
+    }
+    return json_response(
+        200, {{"isolated", c.deps.isolated && c.deps.isolated()}, {"targets", targets}});
+}
+
+Response events_view(Api::Call& c) {
+    const int64_t after = c.number_param("after", 0, 0, INT64_MAX);
+    const int64_t limit = c.number_param("limit", 100, 1, 1000);
+    json list = json::array();
+    for (const auto& e : c.core().store().events(after, static_cast<size_t>(limit))) {
+        list.push_back({{"id", e.id},
+                        {"at_ms", e.at_ms},
+                        {"monitor", e.monitor},
+                        {"address", e.address},
+                        {"pools", e.pools},
+                        {"from", e.from},
+                        {"to", e.to},
+                        {"reason", e.reason},
+                        {"detail", e.detail},
+                        {"http_status", e.http_status},
+                        {"latency_ms", e.latency_ms}});
+    }
+    return json_response(200, {{"events", list}});
+}
+
+Response audit_view(Api::Call& c) {
+    const int64_t after = c.number_param("after", 0, 0, INT64_MAX);
+    const int64_t limit = c.number_param("limit", 100, 1, 1000);
+    json list = json::array();
+    for (const auto& a : c.core().store().audit(after, static_cast<size_t>(limit))) {
+        list.push_back(
+            {{"id", a.id},
+             {"at_ms", a.at_ms},
+             {"token", a.token},
+             {"source", a.source},
+             {"action", a.action},
+             {"object", a.object},
+             {"before", a.before.empty() ? json() : json::parse(a.before, nullptr, false)},
+             {"after", a.after.empty() ? json() : json::parse(a.after, nullptr, false)},
+             {"result", a.result},
+             {"status", a.status}});
+    }
+    return json_response(200, {{"audit", list}});
+}
+
+Response status_view(Api::Call& c) {
+    json balancers = json::array();
+    if (c.deps.snapshots != nullptr) {
+        auto snap = c.deps.snapshots->get();
+        if (snap) {
+            for (const auto& b : snap->balancers()) {
+                balancers.push_back(
+                    {{"name", b->name}, {"A", table_json(b->v4)}, {"AAAA", table_json(b->v6)}});
+            }
+        }
+    }
+    return json_response(
+        200, {{"balancers", balancers}, {"isolated", c.deps.isolated && c.deps.isolated()}});
+}
+
+Response explain_view(Api::Call& c) {
+    const std::string* raw = c.param("name");
+    if (raw == nullptr) {
+        throw ApiError{400, "is required", "name"};
+    }
+    std::string reason;
+    const auto name = store::canonical_name(*raw, &reason);
+    if (!name) {
+        throw ApiError{400, reason, "name"};
+    }
+    const std::string* type_param = c.param("type");
+    const std::string type = type_param == nullptr ? "A" : *type_param;
+    if (type != "A" && type != "AAAA") {
+        throw ApiError{400, "must be A or AAAA", "type"};
+    }
+    const auto ex = c.core().explain(*name, type == "AAAA");
+    if (!ex) {
+        throw ApiError{404, "'" + *name + "' is not a balancer", "name"};
+    }
+    const dns::AnswerTable& t = *ex->table;
+    // The latest probe of each member, beside the decision's evidence.
+    std::map<std::pair<std::string, std::string>, health::ProbeResult> latest;
+    if (c.deps.health) {
+        if (const auto statuses = c.deps.health()) {
+            for (const auto& s : *statuses) {
+                if (!s.recent.empty()) {
+                    for (const auto& p : s.pools) {
+                        latest[{p, s.address}] = s.recent.back();
+                    }
+                }
+            }
+        }
+    }
+    std::map<uint32_t, json> tiers;
+    for (const auto& p : t.pools) {
+        json members = json::array();
+        for (const auto& m : t.members) {
+            if (m.pool != p.pool) {
+                continue;
+            }
+            json mj = {{"address", m.address},
+                       {"weight", m.weight},
+                       {"admin", store::to_string(m.admin)},
+                       {"verdict", health::to_string(m.verdict)},
+                       {"suspect", m.suspect},
+                       {"held", m.held},
+                       {"eligible", m.eligible},
+                       {"status", dns::to_string(m.status)},
+                       {"why", why(m, t)},
+                       {"slow_start", m.slow_start},
+                       {"effective_weight", m.weight * m.slow_start},
+                       {"share", m.share}};
+            auto d = ex->decisions.find({m.pool, m.address});
+            if (d != ex->decisions.end() && d->second.verdict != health::Verdict::Unknown) {
+                mj["evidence"] = result_json(d->second.evidence);
+            }
+            if (auto l = latest.find({m.pool, m.address}); l != latest.end()) {
+                mj["last_result"] = result_json(l->second);
+            }
+            members.push_back(std::move(mj));
+        }
+        json& tier = tiers[p.priority];
+        if (tier.is_null()) {
+            tier = {{"priority", p.priority}, {"pools", json::array()}};
+        }
+        tier["pools"].push_back({{"pool", p.pool},
+                                 {"weight", p.weight},
+                                 {"min_healthy", p.min_healthy},
+                                 {"members_of_family", p.members},
+                                 {"eligible", p.eligible},
+                                 {"up", p.up},
+                                 {"share", p.share},
+                                 {"members", std::move(members)}});
+    }
+    json tier_list = json::array();
+    for (auto& [p, tier] : tiers) {
+        tier_list.push_back(std::move(tier));
+    }
+    const json table = table_json(t);
+    json out = {{"name", *name},
+                {"type", type},
+                {"generation", ex->snapshot->generation()},
+                {"when_all_down", store::to_string(ex->config.when_all_down)},
+                {"max_answers", ex->config.max_answers},
+                {"mode", table["mode"]},
+                {"serving_priority", t.serving_priority},
+                {"ttl", t.ttl_s},
+                {"answers", table["answers"]},
+                {"tiers", std::move(tier_list)}};
+    if (const std::string* client = c.param("client")) {
+        out["client"] = *client;
+        out["client_note"] = "answers do not depend on the client address (no geo or subnet rules)";
+    }
+    return json_response(200, out);
+}
+
+}  // namespace gtm::web
