@@ -117,6 +117,77 @@ struct Query {
 
 enum class Parse { Ok, Drop, FormErr, NotImp, BadVers };
 
+// Reads the question at msg[12]: an uncompressed name, QTYPE and QCLASS. Returns the offset
+// after it, or 0 when it is truncated or malformed.
+size_t read_question(const uint8_t* msg, size_t len, Query& q) noexcept {
+    const size_t pos = read_plain_name(msg, len, kHeaderSize, q.qname);
+    if (pos == 0 || pos + 4 > len) {
+        return 0;
+    }
+    q.qtype = rd16(msg + pos);
+    q.qclass = rd16(msg + pos + 2);
+    q.question_end = pos + 4;
+    return q.question_end;
+}
+
+// Reads the OPT record whose owner is at msg[name_at] and whose fixed part (type, class, TTL,
+// rdlength) is at msg[fixed_at], its rdata known to fit. RFC 6891 §6.1.1: one OPT, in the
+// additional section, owned by the root; every option must fit the rdata. Returns false if not.
+bool read_opt(const uint8_t* msg, size_t name_at, size_t fixed_at, bool in_additional,
+              Query& q) noexcept {
+    if (!in_additional || q.edns || msg[name_at] != 0) {
+        return false;
+    }
+    const uint32_t ttl = rd32(msg + fixed_at + 4);
+    q.edns = true;
+    q.udp_size = rd16(msg + fixed_at + 2);
+    q.edns_version = static_cast<uint8_t>(ttl >> 16);
+    q.dnssec_ok = (ttl & kEdnsDo) != 0;
+    const size_t rdata = fixed_at + 10;
+    const size_t end = rdata + rd16(msg + fixed_at + 8);
+    for (size_t o = rdata; o < end;) {
+        if (o + 4 > end) {
+            return false;
+        }
+        const uint16_t code = rd16(msg + o);
+        const uint16_t olen = rd16(msg + o + 2);
+        if (o + 4 + olen > end) {
+            return false;
+        }
+        if (code == kEdnsOptionNsid) {
+            q.nsid = true;
+        }
+        o += 4 + olen;
+    }
+    return true;
+}
+
+// Checks the `an + ns + ar` records from msg[pos] and reads the OPT among them. Returns the
+// offset after the last record, or 0 when a name, a record or the OPT is malformed.
+size_t read_records(const uint8_t* msg, size_t len, size_t pos, size_t an, size_t ns, size_t ar,
+                    Query& q) noexcept {
+    for (size_t i = 0; i < an + ns + ar; ++i) {
+        const size_t name_at = pos;
+        pos = skip_name(msg, len, pos);
+        if (pos == 0 || pos + 10 > len) {
+            return 0;
+        }
+        const uint16_t type = rd16(msg + pos);
+        const uint16_t rdlen = rd16(msg + pos + 8);
+        if (pos + 10 + rdlen > len) {
+            return 0;
+        }
+        if (type == kTypeOpt && !read_opt(msg, name_at, pos, i >= an + ns, q)) {
+            return 0;
+        }
+        pos += 10 + rdlen;
+    }
+    return pos;
+}
+
+// Parses a query: the header, the question and every record after it. Packets under 12 bytes
+// and responses are dropped (RFC 8906 §3.1.1); what does not parse is FORMERR (NOTIMP for
+// other opcodes).
 Parse parse(const uint8_t* msg, size_t len, Query& q) noexcept {
     if (len < kHeaderSize) {
         return Parse::Drop;
@@ -125,69 +196,19 @@ Parse parse(const uint8_t* msg, size_t len, Query& q) noexcept {
     if ((flags & kFlagQr) != 0) {
         return Parse::Drop;
     }
-    const uint16_t qd = rd16(msg + 4);
-    const uint16_t an = rd16(msg + 6);
-    const uint16_t ns = rd16(msg + 8);
-    const uint16_t ar = rd16(msg + 10);
     const bool query_opcode = ((flags >> 11) & 0xF) == 0;
-    if (qd != 1) {
+    if (rd16(msg + 4) != 1) {
         return query_opcode ? Parse::FormErr : Parse::NotImp;
     }
-    size_t pos = read_plain_name(msg, len, kHeaderSize, q.qname);
-    if (pos == 0 || pos + 4 > len) {
+    const size_t pos = read_question(msg, len, q);
+    if (pos == 0) {
         return query_opcode ? Parse::FormErr : Parse::NotImp;
     }
-    q.qtype = rd16(msg + pos);
-    q.qclass = rd16(msg + pos + 2);
-    pos += 4;
-    q.question_end = pos;
     if (!query_opcode) {
         return Parse::NotImp;
     }
-
-    const size_t records = static_cast<size_t>(an) + ns + ar;
-    for (size_t i = 0; i < records; ++i) {
-        const size_t name_at = pos;
-        pos = skip_name(msg, len, pos);
-        if (pos == 0 || pos + 10 > len) {
-            return Parse::FormErr;
-        }
-        const uint16_t type = rd16(msg + pos);
-        const uint16_t klass = rd16(msg + pos + 2);
-        const uint32_t ttl = rd32(msg + pos + 4);
-        const uint16_t rdlen = rd16(msg + pos + 8);
-        pos += 10;
-        if (pos + rdlen > len) {
-            return Parse::FormErr;
-        }
-        if (type == kTypeOpt) {
-            // RFC 6891 §6.1.1: one OPT, in the additional section, owned by the root.
-            if (i < static_cast<size_t>(an) + ns || q.edns || msg[name_at] != 0) {
-                return Parse::FormErr;
-            }
-            q.edns = true;
-            q.udp_size = klass;
-            q.edns_version = static_cast<uint8_t>(ttl >> 16);
-            q.dnssec_ok = (ttl & kEdnsDo) != 0;
-            for (size_t o = pos; o < pos + rdlen;) {
-                if (o + 4 > pos + rdlen) {
-                    return Parse::FormErr;
-                }
-                const uint16_t code = rd16(msg + o);
-                const uint16_t olen = rd16(msg + o + 2);
-                if (o + 4 + olen > pos + rdlen) {
-                    return Parse::FormErr;
-                }
-                if (code == kEdnsOptionNsid) {
-                    q.nsid = true;
-                }
-                o += 4 + olen;
-            }
-        }
-        pos += rdlen;
-    }
-    if (pos != len) {
-        return Parse::FormErr;  // trailing garbage
+    if (read_records(msg, len, pos, rd16(msg + 6), rd16(msg + 8), rd16(msg + 10), q) != len) {
+        return Parse::FormErr;  // a bad record, or trailing garbage
     }
     if (q.edns && q.edns_version > 0) {
         return Parse::BadVers;
