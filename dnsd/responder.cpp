@@ -117,6 +117,77 @@ struct Query {
 
 enum class Parse { Ok, Drop, FormErr, NotImp, BadVers };
 
+// Reads the question at msg[12]: an uncompressed name, QTYPE and QCLASS. Returns the offset
+// after it, or 0 when it is truncated or malformed.
+size_t read_question(const uint8_t* msg, size_t len, Query& q) noexcept {
+    const size_t pos = read_plain_name(msg, len, kHeaderSize, q.qname);
+    if (pos == 0 || pos + 4 > len) {
+        return 0;
+    }
+    q.qtype = rd16(msg + pos);
+    q.qclass = rd16(msg + pos + 2);
+    q.question_end = pos + 4;
+    return q.question_end;
+}
+
+// Reads the OPT record whose owner is at msg[name_at] and whose fixed part (type, class, TTL,
+// rdlength) is at msg[fixed_at], its rdata known to fit. RFC 6891 §6.1.1: one OPT, in the
+// additional section, owned by the root; every option must fit the rdata. Returns false if not.
+bool read_opt(const uint8_t* msg, size_t name_at, size_t fixed_at, bool in_additional,
+              Query& q) noexcept {
+    if (!in_additional || q.edns || msg[name_at] != 0) {
+        return false;
+    }
+    const uint32_t ttl = rd32(msg + fixed_at + 4);
+    q.edns = true;
+    q.udp_size = rd16(msg + fixed_at + 2);
+    q.edns_version = static_cast<uint8_t>(ttl >> 16);
+    q.dnssec_ok = (ttl & kEdnsDo) != 0;
+    const size_t rdata = fixed_at + 10;
+    const size_t end = rdata + rd16(msg + fixed_at + 8);
+    for (size_t o = rdata; o < end;) {
+        if (o + 4 > end) {
+            return false;
+        }
+        const uint16_t code = rd16(msg + o);
+        const uint16_t olen = rd16(msg + o + 2);
+        if (o + 4 + olen > end) {
+            return false;
+        }
+        if (code == kEdnsOptionNsid) {
+            q.nsid = true;
+        }
+        o += 4 + olen;
+    }
+    return true;
+}
+
+// Checks the `an + ns + ar` records from msg[pos] and reads the OPT among them. Returns the
+// offset after the last record, or 0 when a name, a record or the OPT is malformed.
+size_t read_records(const uint8_t* msg, size_t len, size_t pos, size_t an, size_t ns, size_t ar,
+                    Query& q) noexcept {
+    for (size_t i = 0; i < an + ns + ar; ++i) {
+        const size_t name_at = pos;
+        pos = skip_name(msg, len, pos);
+        if (pos == 0 || pos + 10 > len) {
+            return 0;
+        }
+        const uint16_t type = rd16(msg + pos);
+        const uint16_t rdlen = rd16(msg + pos + 8);
+        if (pos + 10 + rdlen > len) {
+            return 0;
+        }
+        if (type == kTypeOpt && !read_opt(msg, name_at, pos, i >= an + ns, q)) {
+            return 0;
+        }
+        pos += 10 + rdlen;
+    }
+    return pos;
+}
+
+// Parses a query: the header, the question and every record after it. Packets under 12 bytes
+// and responses are dropped (RFC 8906 §3.1.1); what does not parse is FORMERR (NOTIMP for
+// other opcodes).
 Parse parse(const uint8_t* msg, size_t len, Query& q) noexcept {
     if (len < kHeaderSize) {
         return Parse::Drop;
@@ -125,69 +196,19 @@ Parse parse(const uint8_t* msg, size_t len, Query& q) noexcept {
     if ((flags & kFlagQr) != 0) {
         return Parse::Drop;
     }
-    const uint16_t qd = rd16(msg + 4);
-    const uint16_t an = rd16(msg + 6);
-    const uint16_t ns = rd16(msg + 8);
-    const uint16_t ar = rd16(msg + 10);
     const bool query_opcode = ((flags >> 11) & 0xF) == 0;
-    if (qd != 1) {
+    if (rd16(msg + 4) != 1) {
         return query_opcode ? Parse::FormErr : Parse::NotImp;
     }
-    size_t pos = read_plain_name(msg, len, kHeaderSize, q.qname);
-    if (pos == 0 || pos + 4 > len) {
+    const size_t pos = read_question(msg, len, q);
+    if (pos == 0) {
         return query_opcode ? Parse::FormErr : Parse::NotImp;
     }
-    q.qtype = rd16(msg + pos);
-    q.qclass = rd16(msg + pos + 2);
-    pos += 4;
-    q.question_end = pos;
     if (!query_opcode) {
         return Parse::NotImp;
     }
-
-    const size_t records = static_cast<size_t>(an) + ns + ar;
-    for (size_t i = 0; i < records; ++i) {
-        const size_t name_at = pos;
-        pos = skip_name(msg, len, pos);
-        if (pos == 0 || pos + 10 > len) {
-            return Parse::FormErr;
-        }
-        const uint16_t type = rd16(msg + pos);
-        const uint16_t klass = rd16(msg + pos + 2);
-        const uint32_t ttl = rd32(msg + pos + 4);
-        const uint16_t rdlen = rd16(msg + pos + 8);
-        pos += 10;
-        if (pos + rdlen > len) {
-            return Parse::FormErr;
-        }
-        if (type == kTypeOpt) {
-            // RFC 6891 §6.1.1: one OPT, in the additional section, owned by the root.
-            if (i < static_cast<size_t>(an) + ns || q.edns || msg[name_at] != 0) {
-                return Parse::FormErr;
-            }
-            q.edns = true;
-            q.udp_size = klass;
-            q.edns_version = static_cast<uint8_t>(ttl >> 16);
-            q.dnssec_ok = (ttl & kEdnsDo) != 0;
-            for (size_t o = pos; o < pos + rdlen;) {
-                if (o + 4 > pos + rdlen) {
-                    return Parse::FormErr;
-                }
-                const uint16_t code = rd16(msg + o);
-                const uint16_t olen = rd16(msg + o + 2);
-                if (o + 4 + olen > pos + rdlen) {
-                    return Parse::FormErr;
-                }
-                if (code == kEdnsOptionNsid) {
-                    q.nsid = true;
-                }
-                o += 4 + olen;
-            }
-        }
-        pos += rdlen;
-    }
-    if (pos != len) {
-        return Parse::FormErr;  // trailing garbage
+    if (read_records(msg, len, pos, rd16(msg + 6), rd16(msg + 8), rd16(msg + 10), q) != len) {
+        return Parse::FormErr;  // a bad record, or trailing garbage
     }
     if (q.edns && q.edns_version > 0) {
         return Parse::BadVers;
@@ -259,13 +280,183 @@ class Writer {
         }
     }
 
-    uint8_t* at(size_t offset) { return out_ + offset; }
+    // Drops what was written after `pos`.
+    void rewind(size_t pos) noexcept { pos_ = pos; }
 
   private:
     uint8_t* out_;
     size_t pos_;
     size_t limit_;
 };
+
+// The answer under construction, on the worker's stack: the header's fields, the writer of the
+// sections and what the OPT record will hold.
+struct Reply {
+    uint8_t* out;
+    Writer w;
+    size_t sections_at;  // after the echoed question, or after the header without one
+    uint16_t flags;
+    uint16_t rcode = kRcodeNoError;
+    uint16_t an = 0;
+    uint16_t ns = 0;
+    uint16_t ar = 0;
+    bool question;  // QDCOUNT 1
+    bool edns;      // an OPT record ends the answer
+    bool dnssec_ok;
+    bool nsid;        // the OPT carries dns.nsid
+    size_t opt_size;  // the room kept for it after the sections
+};
+
+// Starts the answer: the ID and the question as received (letter case kept: 0x20); QR, with
+// the query's opcode, RD and CD; room for the sections under the size limit less the OPT. The
+// limit over UDP: max(512, min(the client's EDNS size, dns.udp_max_size)), 512 without EDNS.
+Reply begin_reply(const uint8_t* msg, const Query& q, Parse parsed, Transport transport,
+                  const ResponderConfig& config, uint8_t* out) noexcept {
+    std::memcpy(out, msg, 2);
+    size_t sections_at = kHeaderSize;
+    if (q.question_end != 0) {
+        std::memcpy(out + kHeaderSize, msg + kHeaderSize, q.question_end - kHeaderSize);
+        sections_at = q.question_end;
+    }
+    const bool edns = parsed != Parse::FormErr && q.edns;  // no OPT in a FORMERR
+    size_t limit = kMaxMessage;
+    if (transport == Transport::Udp) {
+        limit = edns ? std::max<size_t>(kMaxUdpNoEdns,
+                                        std::min<size_t>(q.udp_size, config.udp_max_size))
+                     : kMaxUdpNoEdns;
+    }
+    const bool nsid = edns && q.nsid && !config.nsid.empty();
+    const size_t opt_size = edns ? kOptFixed + (nsid ? 4 + config.nsid.size() : 0) : 0;
+    const uint16_t qflags = rd16(msg + 2);
+    return Reply{
+        .out = out,
+        .w = Writer(out, sections_at, limit - opt_size),
+        .sections_at = sections_at,
+        .flags = static_cast<uint16_t>(kFlagQr | (qflags & (0x7800 | kFlagRd | kFlagCd))),
+        .question = q.question_end != 0,
+        .edns = edns,
+        .dnssec_ok = q.dnssec_ok,
+        .nsid = nsid,
+        .opt_size = opt_size,
+    };
+}
+
+// The answer does not fit: TC=1 and no records; the OPT is kept. The client asks again over TCP.
+void truncate(Reply& r) noexcept {
+    r.w.rewind(r.sections_at);
+    r.an = r.ns = r.ar = 0;
+    r.flags |= kFlagTc;
+}
+
+// Our OPT record at `o` (RFC 6891 §6.1.2): our UDP size, the rcode's upper bits, DO echoed
+// (RFC 3225 §3), and NSID when the query asked for it and dns.nsid is set (RFC 5001).
+void write_opt(const Reply& r, const ResponderConfig& config, uint8_t* o) noexcept {
+    o[0] = 0;
+    wr16(o + 1, kTypeOpt);
+    wr16(o + 3, config.udp_max_size);
+    wr32(o + 5, static_cast<uint32_t>(r.rcode >> 4) << 24 | (r.dnssec_ok ? kEdnsDo : 0));
+    wr16(o + 9, static_cast<uint16_t>(r.opt_size - kOptFixed));
+    if (r.nsid) {
+        wr16(o + 11, kEdnsOptionNsid);
+        wr16(o + 13, static_cast<uint16_t>(config.nsid.size()));
+        std::memcpy(o + 15, config.nsid.data(), config.nsid.size());
+    }
+}
+
+// The header after the ID, once the flags, the rcode and the counts are known.
+void write_header(const Reply& r) noexcept {
+    wr16(r.out + 2, static_cast<uint16_t>(r.flags | (r.rcode & 0xF)));
+    wr16(r.out + 4, r.question ? 1 : 0);
+    wr16(r.out + 6, r.an);
+    wr16(r.out + 8, r.ns);
+    wr16(r.out + 10, r.ar);
+}
+
+// Ends the answer: the OPT after the sections, then the header; reports the outcome. Returns the
+// answer's size.
+size_t finish(Reply& r, const ResponderConfig& config, Outcome& oc) noexcept {
+    size_t size = r.w.pos();
+    if (r.edns) {
+        write_opt(r, config, r.out + size);
+        size += r.opt_size;
+        ++r.ar;
+    }
+    write_header(r);
+    oc.rcode = r.rcode;
+    oc.truncated = (r.flags & kFlagTc) != 0;
+    return size;
+}
+
+// The rcode of a query that did not parse as one we answer (Parse::Ok and Drop never get here).
+uint16_t error_rcode(Parse parsed) noexcept {
+    switch (parsed) {
+        case Parse::NotImp:
+            return kRcodeNotImp;
+        case Parse::BadVers:
+            return kRcodeBadVers;  // RFC 6891 §6.1.3, answered with OPT version 0
+        default:
+            return kRcodeFormErr;
+    }
+}
+
+// Whether `n` is the lower-case wire name `wire` of `size` bytes.
+bool ch_name_is(const Name& n, const char* wire, size_t size) noexcept {
+    return n.len == size && std::memcmp(n.wire, wire, size) == 0;
+}
+
+// The text class CH asks for by name: dns.version for version.bind and version.server,
+// dns.identity for hostname.bind and id.server; null for any other name.
+const std::string* chaos_text(const Name& n, const ResponderConfig& config) noexcept {
+    if (ch_name_is(n, "\7version\4bind", 14) || ch_name_is(n, "\7version\6server", 16)) {
+        return &config.version;
+    }
+    if (ch_name_is(n, "\10hostname\4bind", 15) || ch_name_is(n, "\2id\6server", 11)) {
+        return &config.identity;
+    }
+    return nullptr;
+}
+
+// Class CH: the TXT of chaos_text() for TXT and ANY, NODATA for other types; REFUSED when the
+// name is unknown or its text is not configured.
+void answer_chaos(Reply& r, const Query& q, const ResponderConfig& config) noexcept {
+    const std::string* text = chaos_text(q.qname, config);
+    if (text == nullptr || text->empty()) {
+        r.rcode = kRcodeRefused;
+        return;
+    }
+    r.flags |= kFlagAa;
+    if (q.qtype != kTypeTxt && q.qtype != kTypeAny) {
+        return;
+    }
+    uint8_t body[10 + 256];
+    const size_t tlen = std::min<size_t>(text->size(), 255);  // one character-string
+    wr16(body, kTypeTxt);
+    wr16(body + 2, kClassCh);
+    wr32(body + 4, 0);
+    wr16(body + 8, static_cast<uint16_t>(tlen + 1));
+    body[10] = static_cast<uint8_t>(tlen);
+    std::memcpy(body + 11, text->data(), tlen);
+    if (!r.w.rr(kHeaderSize, body, 11 + tlen)) {
+        truncate(r);
+        return;
+    }
+    ++r.an;
+}
+
+// What the zones do not answer: other classes and zone transfers are refused, QTYPE OPT is a
+// FORMERR. Returns that rcode, or NOERROR when the zones answer.
+uint16_t screen(const Query& q) noexcept {
+    if (q.qclass != kClassIn) {
+        return kRcodeRefused;
+    }
+    if (q.qtype == kTypeOpt) {
+        return kRcodeFormErr;
+    }
+    if (q.qtype == kTypeAxfr || q.qtype == kTypeIxfr) {
+        return kRcodeRefused;  // zone transfers are not offered
+    }
+    return kRcodeNoError;
+}
 
 // Where the current owner name sits in the message, uncompressed: the question (offset 12) or
 // the rdata of the last CNAME written. Suffixes of it are reachable by pointer.
@@ -293,8 +484,176 @@ Found find(const Snapshot& s, const Name& n) noexcept {
     return {};
 }
 
-bool ch_name_is(const Name& n, const char* wire, size_t size) {
-    return n.len == size && std::memcmp(n.wire, wire, size) == 0;
+// The name being answered, the question or a CNAME target: its closest encloser in the snapshot
+// and where it sits in the message.
+struct Owner {
+    Found found;
+    Current at;
+};
+
+// At or below a delegation the answer is a referral, except for DS at the cut itself, which the
+// parent side answers (RFC 4035 §3.1.4.1).
+bool below_cut(const Found& f, uint16_t qtype) noexcept {
+    return f.node->cut != nullptr && !(f.exact && f.node->is_cut() && qtype == kTypeDs);
+}
+
+// The A and AAAA records of the in-zone targets of `set` (NS, MX, SRV) in additional. Returns
+// false at the first RR that does not fit; those before it stay.
+bool write_additional(Reply& r, const RRset& set) noexcept {
+    for (const Node* t : set.additional) {
+        for (uint16_t type : {kTypeA, kTypeAaaa}) {
+            const RRset* glue = t->find(type);
+            if (glue != nullptr && !r.w.rrset_named(t->wire, *glue, r.ar)) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+// A referral: AA=0, the delegation's NS in authority and their glue in additional; TC when the
+// glue does not fit.
+void write_referral(Reply& r, const Node& cut, Current at) noexcept {
+    r.flags &= static_cast<uint16_t>(~kFlagAa);
+    const RRset& ns = *cut.find(kTypeNs);
+    if (!r.w.rrset(at.suffix(cut.wire.size()), ns, r.ns) || !write_additional(r, ns)) {
+        truncate(r);
+    }
+}
+
+// NXDOMAIN or NODATA: the zone's SOA in authority with the negative TTL, min(SOA TTL, minimum)
+// (RFC 2308 §5), lowered to `ttl_cap_s`.
+void write_negative(Reply& r, const Zone& zone, Current at, uint16_t rcode,
+                    uint32_t ttl_cap_s = 0xffffffffu) noexcept {
+    r.rcode = rcode;
+    const size_t size = zone.soa_negative.size();
+    if (!r.w.rr(at.suffix(zone.wire_len), zone.soa_negative.data(), size)) {
+        truncate(r);
+        return;
+    }
+    r.w.cap_last_ttl(size, ttl_cap_s);
+    ++r.ns;
+}
+
+// The type to answer: `qtype`, except that ANY gets one RRset (RFC 8482): a balancer's A (AAAA
+// when it has no IPv4 member), else the node's lowest type. ANY at a node without data stays ANY,
+// which finds nothing: NODATA.
+uint16_t answer_type(const Snapshot& snap, const Node& node, uint16_t qtype) noexcept {
+    if (qtype != kTypeAny) {
+        return qtype;
+    }
+    if (node.balancer >= 0) {
+        return snap.balancer(node.balancer)->v4.mode != ServeMode::NoMembers ? kTypeA : kTypeAaaa;
+    }
+    if (!node.rrsets.empty()) {
+        return node.rrsets.front().type;
+    }
+    return qtype;
+}
+
+// A balancer's A or AAAA records: up to max_answers weighted draws (selection.cpp). No
+// candidate is NODATA, its SOA TTL capped by the table (degraded_ttl when every tier is down).
+void write_balancer(Reply& r, const Zone& zone, Current at, const Balancer& b, uint16_t qtype,
+                    Rng& rng) noexcept {
+    const AnswerTable& t = qtype == kTypeA ? b.v4 : b.v6;
+    uint16_t picks[kMaxAnswers];
+    const size_t n = draw(t, b.max_answers, rng, picks);
+    if (n == 0) {
+        write_negative(r, zone, at, kRcodeNoError, t.negative_ttl_cap_s);
+        return;
+    }
+    for (size_t i = 0; i < n; ++i) {
+        const Candidate& c = t.candidates[picks[i]];
+        if (!r.w.rr(at.offset, c.body, c.size)) {
+            truncate(r);
+            return;
+        }
+        ++r.an;
+    }
+}
+
+// A static RRset in answer, then what fits of its targets' addresses in additional.
+void write_rrset(Reply& r, Current at, const RRset& set) noexcept {
+    if (!r.w.rrset(at.offset, set, r.an)) {
+        truncate(r);
+        return;
+    }
+    write_additional(r, set);
+}
+
+// Writes the CNAME of the current name and, when its target is in the same zone and the chain
+// is shorter than kMaxChain, makes the target the current name. Elsewhere the resolver follows
+// it. Returns false when the answer ends here.
+bool chase_cname(Reply& r, const Snapshot& snap, const RRset& cname, int chain,
+                 Owner& name) noexcept {
+    const size_t rdata_at = r.w.pos() + 2 + 10;
+    if (!r.w.rr(name.at.offset, cname.bodies.data(), cname.bodies.size())) {
+        truncate(r);
+        return false;
+    }
+    ++r.an;
+    if (chain + 1 >= kMaxChain || rdata_at > 0x3FFF) {
+        return false;  // too long, or the target is out of a pointer's reach
+    }
+    Name target;
+    if (read_plain_name(r.out, r.w.pos(), rdata_at, target) == 0) {
+        return false;
+    }
+    const Found next = find(snap, target);
+    if (next.node == nullptr || next.node->zone != name.found.node->zone) {
+        return false;
+    }
+    name.found = next;
+    name.at = Current{static_cast<uint16_t>(rdata_at), static_cast<uint16_t>(target.len)};
+    return true;
+}
+
+// A class IN query, answered from the zones per RFC 1034 §4.3.2: referral, wildcard synthesis
+// (RFC 4592), a balancer's addresses, static RRsets, the CNAME chain inside the zone, NXDOMAIN
+// and NODATA. REFUSED, without AA, outside every zone.
+void answer_from_zones(Reply& r, const Query& q, const Snapshot& snap, Rng& rng) noexcept {
+    Owner name{find(snap, q.qname),
+               Current{static_cast<uint16_t>(kHeaderSize), static_cast<uint16_t>(q.qname.len)}};
+    if (name.found.node == nullptr) {
+        r.rcode = kRcodeRefused;  // not authoritative: AA=0, question echoed
+        return;
+    }
+    const Zone& zone = *name.found.node->zone;
+    r.flags |= kFlagAa;
+    for (int chain = 0;; ++chain) {
+        const Node* node = name.found.node;
+        if (below_cut(name.found, q.qtype)) {
+            // A CNAME into a delegation ends the answer: the resolver follows it itself.
+            if (chain == 0) {
+                write_referral(r, *node->cut, name.at);
+            }
+            return;
+        }
+        if (!name.found.exact) {
+            if (node->wildcard == nullptr) {
+                write_negative(r, zone, name.at, kRcodeNxDomain);
+                return;
+            }
+            node = node->wildcard;  // RFC 4592: synthesize from *.<closest encloser>, owner = qname
+        }
+        const uint16_t qtype = answer_type(snap, *node, q.qtype);
+        if (node->balancer >= 0 && (qtype == kTypeA || qtype == kTypeAaaa)) {
+            write_balancer(r, zone, name.at, *snap.balancer(node->balancer), qtype, rng);
+            return;
+        }
+        if (const RRset* set = node->find(qtype)) {
+            write_rrset(r, name.at, *set);
+            return;
+        }
+        const RRset* cname = qtype == kTypeCname ? nullptr : node->find(kTypeCname);
+        if (cname == nullptr) {
+            write_negative(r, zone, name.at, kRcodeNoError);  // NODATA
+            return;
+        }
+        if (!chase_cname(r, snap, *cname, chain, name)) {
+            return;
+        }
+    }
 }
 
 }  // namespace
@@ -310,12 +669,14 @@ void Responder::refresh_if_stale() noexcept {
     }
 }
 
+// Parses the query, starts the reply, lets the first step that applies answer it, and finishes
+// it with the OPT and the header.
 size_t Responder::answer(const uint8_t* msg, size_t len, uint8_t* out, Transport transport,
                          Outcome* outcome) noexcept {
     Outcome local;
     Outcome& oc = outcome != nullptr ? *outcome : local;
     oc = Outcome{};
-    refresh_if_stale();
+    refresh_if_stale();  // one atomic load of the generation
 
     Query q;
     const Parse parsed = parse(msg, len, q);
@@ -323,257 +684,19 @@ size_t Responder::answer(const uint8_t* msg, size_t len, uint8_t* out, Transport
         oc.dropped = true;
         return 0;
     }
-    const uint16_t qflags = rd16(msg + 2);
-    uint16_t flags = static_cast<uint16_t>(kFlagQr | (qflags & (0x7800 | kFlagRd | kFlagCd)));
-    uint16_t rcode = kRcodeNoError;
-    uint16_t an = 0;
-    uint16_t ns = 0;
-    uint16_t ar = 0;
-
-    // The header and the question as received: ID, and the question's letter case (0x20).
-    std::memcpy(out, msg, 2);
-    size_t question_end = kHeaderSize;
-    if (q.question_end != 0) {
-        std::memcpy(out + kHeaderSize, msg + kHeaderSize, q.question_end - kHeaderSize);
-        question_end = q.question_end;
+    Reply r = begin_reply(msg, q, parsed, transport, config_, out);
+    if (parsed != Parse::Ok) {
+        r.rcode = error_rcode(parsed);
+    } else if (q.qclass == kClassCh) {
+        answer_chaos(r, q, config_);
+    } else if (const uint16_t refused = screen(q); refused != kRcodeNoError) {
+        r.rcode = refused;
+    } else if (snap_ == nullptr) {
+        r.rcode = kRcodeRefused;  // nothing published yet
+    } else {
+        answer_from_zones(r, q, *snap_, rng_);
     }
-    const bool edns = parsed != Parse::FormErr && q.edns;
-    size_t limit = kMaxMessage;
-    if (transport == Transport::Udp) {
-        limit = edns ? std::max<size_t>(kMaxUdpNoEdns,
-                                        std::min<size_t>(q.udp_size, config_.udp_max_size))
-                     : kMaxUdpNoEdns;
-    }
-    const bool send_nsid = edns && q.nsid && !config_.nsid.empty();
-    const size_t opt_size = edns ? kOptFixed + (send_nsid ? 4 + config_.nsid.size() : 0) : 0;
-    Writer w(out, question_end, limit - opt_size);
-
-    auto finish = [&]() -> size_t {
-        size_t pos = w.pos();
-        if (edns) {
-            uint8_t* o = out + pos;
-            o[0] = 0;
-            wr16(o + 1, kTypeOpt);
-            wr16(o + 3, config_.udp_max_size);
-            const uint32_t ttl =
-                static_cast<uint32_t>(rcode >> 4) << 24 | (q.dnssec_ok ? kEdnsDo : 0);
-            wr32(o + 5, ttl);
-            wr16(o + 9, static_cast<uint16_t>(opt_size - kOptFixed));
-            if (send_nsid) {
-                wr16(o + 11, kEdnsOptionNsid);
-                wr16(o + 13, static_cast<uint16_t>(config_.nsid.size()));
-                std::memcpy(o + 15, config_.nsid.data(), config_.nsid.size());
-            }
-            pos += opt_size;
-            ++ar;
-        }
-        wr16(out + 2, static_cast<uint16_t>(flags | (rcode & 0xF)));
-        wr16(out + 4, q.question_end != 0 ? 1 : 0);
-        wr16(out + 6, an);
-        wr16(out + 8, ns);
-        wr16(out + 10, ar);
-        oc.rcode = rcode;
-        oc.truncated = (flags & kFlagTc) != 0;
-        return pos;
-    };
-    auto truncate = [&]() -> size_t {
-        w = Writer(out, question_end, limit - opt_size);
-        an = ns = ar = 0;
-        flags |= kFlagTc;
-        return finish();
-    };
-
-    switch (parsed) {
-        case Parse::FormErr:
-            // RFC 8906: answer whenever a header can be built; echo the question only when it
-            // parsed as one.
-            if (q.question_end == 0 || rd16(msg + 4) != 1) {
-                q.question_end = 0;
-                question_end = kHeaderSize;
-                w = Writer(out, kHeaderSize, limit);
-            }
-            rcode = kRcodeFormErr;
-            return finish();
-        case Parse::NotImp:
-            if (q.question_end == 0) {
-                w = Writer(out, kHeaderSize, limit - opt_size);
-            }
-            rcode = kRcodeNotImp;
-            return finish();
-        case Parse::BadVers:
-            rcode = kRcodeBadVers;  // RFC 6891 §6.1.3, answered with OPT version 0
-            return finish();
-        default:
-            break;
-    }
-
-    if (q.qclass == kClassCh) {
-        const std::string* text = nullptr;
-        if (ch_name_is(q.qname, "\7version\4bind", 14) ||
-            ch_name_is(q.qname, "\7version\6server", 16)) {
-            text = &config_.version;
-        } else if (ch_name_is(q.qname, "\10hostname\4bind", 15) ||
-                   ch_name_is(q.qname, "\2id\6server", 11)) {
-            text = &config_.identity;
-        }
-        if (text == nullptr || text->empty()) {
-            rcode = kRcodeRefused;
-            return finish();
-        }
-        flags |= kFlagAa;
-        if (q.qtype == kTypeTxt || q.qtype == kTypeAny) {
-            uint8_t body[10 + 256];
-            const size_t tlen = std::min<size_t>(text->size(), 255);
-            wr16(body, kTypeTxt);
-            wr16(body + 2, kClassCh);
-            wr32(body + 4, 0);
-            wr16(body + 8, static_cast<uint16_t>(tlen + 1));
-            body[10] = static_cast<uint8_t>(tlen);
-            std::memcpy(body + 11, text->data(), tlen);
-            if (!w.rr(kHeaderSize, body, 11 + tlen)) {
-                return truncate();
-            }
-            ++an;
-        }
-        return finish();
-    }
-    if (q.qclass != kClassIn) {
-        rcode = kRcodeRefused;
-        return finish();
-    }
-    if (q.qtype == kTypeOpt) {
-        rcode = kRcodeFormErr;
-        return finish();
-    }
-    if (q.qtype == kTypeAxfr || q.qtype == kTypeIxfr || snap_ == nullptr) {
-        rcode = kRcodeRefused;  // zone transfers are not offered
-        return finish();
-    }
-
-    Found found = find(*snap_, q.qname);
-    if (found.node == nullptr) {
-        rcode = kRcodeRefused;  // not authoritative: AA=0, question echoed
-        return finish();
-    }
-
-    const Zone* zone = found.node->zone;
-    Current cur{static_cast<uint16_t>(kHeaderSize), static_cast<uint16_t>(q.qname.len)};
-    uint32_t negative_cap = 0xffffffffu;  // lowered for a balancer's all-down NODATA
-    flags |= kFlagAa;
-
-    // Negative answers: the SOA in authority, its TTL per RFC 2308 §5.
-    auto negative = [&](uint16_t code) -> size_t {
-        rcode = code;
-        const size_t size = zone->soa_negative.size();
-        if (!w.rr(cur.suffix(zone->wire_len), zone->soa_negative.data(), size)) {
-            return truncate();
-        }
-        w.cap_last_ttl(size, negative_cap);
-        ++ns;
-        return finish();
-    };
-    // Additional-section records for the targets of `set`; `required` for referral glue.
-    auto additional = [&](const RRset& set, bool required) -> bool {
-        for (const Node* t : set.additional) {
-            for (uint16_t type : {kTypeA, kTypeAaaa}) {
-                const RRset* glue = t->find(type);
-                if (glue != nullptr && !w.rrset_named(t->wire, *glue, ar)) {
-                    return !required;
-                }
-            }
-        }
-        return true;
-    };
-
-    for (int chain = 0;; ++chain) {
-        const Node* node = found.node;
-        // At or below a delegation, refer (AA=0, NS and glue), except for DS at the cut itself,
-        // which the parent side owns. After a CNAME the resolver follows the target itself.
-        const bool refer =
-            node->cut != nullptr && !(found.exact && node->is_cut() && q.qtype == kTypeDs);
-        if (refer) {
-            if (chain > 0) {
-                return finish();
-            }
-            flags &= static_cast<uint16_t>(~kFlagAa);
-            const RRset& cut_ns = *node->cut->find(kTypeNs);
-            if (!w.rrset(cur.suffix(node->cut->wire.size()), cut_ns, ns) ||
-                !additional(cut_ns, true)) {
-                return truncate();
-            }
-            return finish();
-        }
-        if (!found.exact) {
-            if (node->wildcard == nullptr) {
-                return negative(kRcodeNxDomain);
-            }
-            node = node->wildcard;  // RFC 4592: synthesize from *.<closest encloser>, owner = qname
-        }
-
-        // `node` answers for the current name.
-        uint16_t qtype = q.qtype;
-        if (qtype == kTypeAny) {
-            // RFC 8482: one RRset. A balancer's addresses first, else the lowest type.
-            if (node->balancer >= 0) {
-                qtype = snap_->balancer(node->balancer)->v4.mode != ServeMode::NoMembers
-                            ? kTypeA
-                            : kTypeAaaa;
-            } else if (!node->rrsets.empty()) {
-                qtype = node->rrsets.front().type;
-            } else {
-                return negative(kRcodeNoError);
-            }
-        }
-        if (node->balancer >= 0 && (qtype == kTypeA || qtype == kTypeAaaa)) {
-            const Balancer& b = *snap_->balancer(node->balancer);
-            const AnswerTable& t = qtype == kTypeA ? b.v4 : b.v6;
-            uint16_t picks[kMaxAnswers];
-            const size_t n = draw(t, b.max_answers, rng_, picks);
-            if (n == 0) {
-                negative_cap = t.negative_ttl_cap_s;
-                return negative(kRcodeNoError);
-            }
-            for (size_t i = 0; i < n; ++i) {
-                const Candidate& c = t.candidates[picks[i]];
-                if (!w.rr(cur.offset, c.body, c.size)) {
-                    return truncate();
-                }
-                ++an;
-            }
-            return finish();
-        }
-        if (const RRset* set = node->find(qtype)) {
-            if (!w.rrset(cur.offset, *set, an)) {
-                return truncate();
-            }
-            additional(*set, false);
-            return finish();
-        }
-        const RRset* cname = qtype == kTypeCname ? nullptr : node->find(kTypeCname);
-        if (cname == nullptr) {
-            return negative(kRcodeNoError);  // NODATA
-        }
-
-        const size_t rdata_at = w.pos() + 2 + 10;
-        if (!w.rr(cur.offset, cname->bodies.data(), cname->bodies.size())) {
-            return truncate();
-        }
-        ++an;
-        if (chain + 1 >= kMaxChain || rdata_at > 0x3FFF) {
-            return finish();
-        }
-        // Follow the target inside the same zone; elsewhere the resolver follows it.
-        Name target;
-        if (read_plain_name(out, w.pos(), rdata_at, target) == 0) {
-            return finish();
-        }
-        Found next = find(*snap_, target);
-        if (next.node == nullptr || next.node->zone != zone) {
-            return finish();
-        }
-        found = next;
-        cur = Current{static_cast<uint16_t>(rdata_at), static_cast<uint16_t>(target.len)};
-    }
+    return finish(r, config_, oc);
 }
 
 }  // namespace gtm::dns
