@@ -1,0 +1,185 @@
+"""The command line of scripts/drill:
+
+    scripts/drill SCENARIO [options]          run a drill (scenarios.SCENARIOS)
+
+Exit codes: 0 done; 2 set-up failed; 3 done, but gtmd misbehaved (listed under `problems`);
+130 interrupted."""
+
+import argparse
+import asyncio
+import atexit
+import ipaddress
+import json
+import os
+import random
+import shutil
+import signal
+import sys
+
+from .analysis import analyse
+from .common import DrillError, log, loopback, parse_duration
+from .environment import DEFAULT_GATEWAY, DEFAULT_GTMD
+from .report import report_text
+from .runner import Drill
+from .scenarios import SCENARIOS
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="drill",
+        description="Region failover drill for gtmd, on loopback: regions (gateways on 127.0.0.x), "
+                    "gtmd, unbound and a load client that resolves through unbound and honours "
+                    "the TTL. See scripts/DRILL.md.")
+    p.add_argument("scenario", choices=tuple(SCENARIOS))
+    p.add_argument("--duration", type=parse_duration, default=300.0,
+                   help="load duration (default 300s)")
+    p.add_argument("--rate", type=float, default=100.0, help="requests per second (default 100)")
+    p.add_argument("--ttl", type=int, default=5, help="balancer TTL in seconds (default 5)")
+    p.add_argument("--regions", type=int, default=2, help="number of regions, 2-8 (default 2)")
+    p.add_argument("--weights", default=None,
+                   help="comma-separated pool weights, one per region (default equal: 50,50)")
+    p.add_argument("--json", dest="json_file", default=None, help="write the JSON report here")
+    p.add_argument("--victim", type=int, default=None,
+                   help="which region (1-based) fails or is drained (default: the one the "
+                        "client is using at the fault time)")
+    p.add_argument("--fault-at", type=parse_duration, default=None,
+                   help="when the fault is injected, seconds into the load (default: half the "
+                        "duration plus a random offset within one TTL; recover: a fifth of it)")
+    p.add_argument("--return-at", type=parse_duration, default=None,
+                   help="when the region comes back (recover: default half the duration; other "
+                        "scenarios: never unless given)")
+    p.add_argument("--fault-anytime", dest="fault_when_used", action="store_false",
+                   help="with --victim: fault at --fault-at whatever address the client uses "
+                        "(default: wait, at most 60s, for a random moment at which the client's "
+                        "answer is the victim's; without --victim the victim is the region in "
+                        "use)")
+    p.add_argument("--drain-wait", type=parse_duration, default=None,
+                   help="planned-drain: wait this long after the drain before stopping the "
+                        "gateway (default TTL + 2s: one TTL, plus the resolver's 1-second clock "
+                        "and one request timeout)")
+    p.add_argument("--interval", type=parse_duration, default=1.0,
+                   help="monitor interval (default 1s)")
+    p.add_argument("--fall", type=int, default=2, help="monitor fall (default 2)")
+    p.add_argument("--rise", type=int, default=3, help="monitor rise (default 3)")
+    p.add_argument("--probe-timeout", type=parse_duration, default=1.0,
+                   help="monitor timeout (default 1s)")
+    p.add_argument("--hold-down", type=parse_duration, default=60.0,
+                   help="monitor hold_down (default 60s, gtmd's default)")
+    p.add_argument("--slow-start", type=parse_duration, default=60.0,
+                   help="pools' slow_start (default 60s)")
+    p.add_argument("--one-pool", action="store_true",
+                   help="put every region in one pool as members weighted like the regions "
+                        "(default: one pool per region, as DESIGN.md models regions)")
+    p.add_argument("--max-answers", type=int, default=1,
+                   help="balancer max_answers (default 1); with more, the client falls back to "
+                        "the next address when a connect fails, as most HTTP clients do")
+    p.add_argument("--timeout", type=parse_duration, default=1.0,
+                   help="per-request timeout: resolution, connect and answer (default 1s)")
+    p.add_argument("--no-keepalive", action="store_true",
+                   help="one connection per request (default: HTTP/1.1 keep-alive, as fortio)")
+    p.add_argument("--first-address", type=loopback, default="127.0.0.101",
+                   help="region N listens on this address + N-1 (default 127.0.0.101)")
+    p.add_argument("--port", type=int, default=0,
+                   help="the gateways' HTTP port (default: a free random port)")
+    p.add_argument("--seed", type=int, default=None, help="seed for the fault-time offset")
+    p.add_argument("--workdir", default=None,
+                   help="where configs, logs and the database go (default: a new /tmp dir, "
+                        "kept)")
+    p.add_argument("--gtmd", default=os.environ.get("GTMD_BIN", DEFAULT_GTMD),
+                   help="gtmd binary (default $GTMD_BIN or build/dev/gtmd/gtmd)")
+    p.add_argument("--gateway", default=os.environ.get("GTM_TEST_GATEWAY", DEFAULT_GATEWAY),
+                   help="gateway program (default tests/gateway/gtm-test-gateway)")
+    p.add_argument("--unbound", default=shutil.which("unbound") or "/usr/sbin/unbound",
+                   help="unbound binary")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--no-timeline", action="store_true",
+                   help="leave the per-second timeline out of the printed report (JSON keeps it)")
+    a = p.parse_args(argv)
+    if not 2 <= a.regions <= 8:
+        p.error("--regions must be 2-8")
+    if a.victim is not None and not 1 <= a.victim <= a.regions:
+        p.error("--victim must name one of the regions")
+    if a.rate <= 0 or a.rate > 2000:
+        p.error("--rate must be in (0, 2000]")
+    if a.duration <= 0 or a.duration > 3600:
+        p.error("--duration must be in (0, 3600] seconds")
+    if a.ttl < 0 or a.ttl > 3600:
+        p.error("--ttl must be 0-3600")
+    if a.timeout <= 0 or a.timeout > 30:
+        p.error("--timeout must be in (0, 30] seconds")
+    if a.weights is None:
+        a.weights = [50] * a.regions
+    else:
+        try:
+            a.weights = [int(w) for w in a.weights.split(",")]
+        except ValueError:
+            p.error("--weights: integers, comma-separated")
+        if len(a.weights) != a.regions:
+            p.error(f"--weights needs {a.regions} values")
+    last = ipaddress.ip_address(a.first_address) + (a.regions - 1)
+    if not last.is_loopback:
+        p.error("the region addresses must stay in 127.0.0.0/8")
+    rng = random.Random(a.seed)
+    if a.seed is None:
+        a.seed = random.SystemRandom().randrange(1 << 30)
+        rng = random.Random(a.seed)
+    if a.fault_at is None:
+        base = a.duration / 5 if a.scenario == "recover" else a.duration / 2
+        a.fault_at = round(base + rng.uniform(0, max(a.ttl, 1)), 2)
+    if a.scenario == "recover" and a.return_at is None:
+        a.return_at = a.duration / 2
+    if a.return_at is not None and a.return_at <= a.fault_at:
+        p.error("--return-at must come after --fault-at")
+    if a.fault_at >= a.duration:
+        p.error("--fault-at must fall inside the duration")
+    if a.drain_wait is None:
+        a.drain_wait = a.ttl + 2.0
+    return a
+
+
+def write_json(path, report):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(report, f, indent=1)
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    for ip in [str(ipaddress.ip_address(args.first_address) + i) for i in range(args.regions)]:
+        loopback(ip)
+    drill = Drill(args)
+    atexit.register(drill.env.cleanup)
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, on_signal)
+    code = 0
+    rec = report = None
+    try:
+        async def go():
+            loop = asyncio.get_running_loop()
+            task = asyncio.current_task()
+            for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                loop.add_signal_handler(s, task.cancel)
+            await drill.run()
+        asyncio.run(go())
+        rec = drill.records()
+        report = analyse(rec)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        log("interrupted: cleaning up")
+        code = 130
+    except DrillError as e:
+        log(f"error: {e}")
+        code = 2
+    finally:
+        drill.env.cleanup()
+    if report is not None:
+        print(report_text(rec, report))
+        if args.json_file:
+            write_json(args.json_file, report)
+        if report["problems"]:
+            code = 3
+    return code
