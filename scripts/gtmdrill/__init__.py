@@ -10,7 +10,7 @@ Modules, in the order a run uses them:
   cli          the command line, exit codes, output
   common       names, constants, DrillError, log, durations
   environment  the parts and their removal: processes (PR_SET_PDEATHSIG), the nft table, the
-               gateways, gtmd, unbound
+               gateways, gtmd (which binary, built when missing), unbound
   net          small asyncio HTTP/1.1 and DNS clients
   load         the load client: an application's resolver cache and its HTTP requests
   watchers     what unbound and gtmd answer while the load runs; gtmd and unbound stay alive

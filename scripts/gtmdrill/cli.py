@@ -18,7 +18,7 @@ import sys
 
 from .analysis import analyse
 from .common import DrillError, log, loopback, parse_duration
-from .environment import DEFAULT_GATEWAY, DEFAULT_GTMD
+from .environment import DEFAULT_GATEWAY, find_gtmd
 from .report import report_text
 from .runner import Drill
 from .scenarios import SCENARIOS
@@ -85,8 +85,10 @@ def parse_args(argv):
     p.add_argument("--workdir", default=None,
                    help="where configs, logs and the database go (default: a new /tmp dir, "
                         "kept)")
-    p.add_argument("--gtmd", default=os.environ.get("GTMD_BIN", DEFAULT_GTMD),
-                   help="gtmd binary (default $GTMD_BIN or build/dev/gtmd/gtmd)")
+    p.add_argument("--gtmd", default=None,
+                   help="gtmd binary (default $GTMD_BIN, else build/dev/gtmd/gtmd or "
+                        "build/release/gtmd/gtmd, whichever exists first, else the release "
+                        "preset is built: scripts/build release gtmd)")
     p.add_argument("--gateway", default=os.environ.get("GTM_TEST_GATEWAY", DEFAULT_GATEWAY),
                    help="gateway program (default tests/gateway/gtm-test-gateway)")
     p.add_argument("--unbound", default=shutil.which("unbound") or "/usr/sbin/unbound",
@@ -159,6 +161,9 @@ def main(argv=None):
     code = 0
     rec = report = None
     try:
+        args.gtmd, how = find_gtmd(args.gtmd)
+        log(f"gtmd binary: {args.gtmd} ({how})")
+
         async def go():
             loop = asyncio.get_running_loop()
             task = asyncio.current_task()

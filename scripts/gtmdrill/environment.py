@@ -16,17 +16,21 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 from . import net
 from .common import BODY_MARK, NAME, PATH, ROOT, ZONE, DrillError, dur_text, log
 from .net import dns, dns_query, http_call, pick_port, port_free
 
-DEFAULT_GTMD = os.path.join(ROOT, "build", "dev", "gtmd", "gtmd")
 DEFAULT_GATEWAY = os.path.join(ROOT, "tests", "gateway", "gtm-test-gateway")
+# an existing build of gtmd, in this order, when neither --gtmd nor $GTMD_BIN names one
+GTMD_BUILDS = [("dev", os.path.join(ROOT, "build", "dev", "gtmd", "gtmd")),
+               ("release", os.path.join(ROOT, "build", "release", "gtmd", "gtmd"))]
 
 START_DEADLINE_S = 30.0
 BINARY_DEADLINE_S = 180.0  # the engineer may be relinking gtmd
+BUILD_DEADLINE_S = 3600.0
 
 # ---------------------------------------------------------------------------------------------
 # Processes and the nft table: everything started is tracked and removed by cleanup()
@@ -207,6 +211,36 @@ class Region:
 
 # ---------------------------------------------------------------------------------------------
 # gtmd
+
+
+def find_gtmd(given):
+    """Which gtmd the drill starts: --gtmd, else $GTMD_BIN, else an existing dev or release
+    build, else the release preset built now (scripts/build release gtmd).
+    Returns (path, where it came from)."""
+    if given:
+        return given, "--gtmd"
+    if os.environ.get("GTMD_BIN"):
+        return os.environ["GTMD_BIN"], "$GTMD_BIN"
+    for preset, path in GTMD_BUILDS:
+        if os.access(path, os.X_OK):
+            return path, f"the {preset} build"
+    preset, path = GTMD_BUILDS[-1]
+    build = os.path.join(ROOT, "scripts", "build")
+    log(f"no gtmd binary ($GTMD_BIN is not set, no {os.path.relpath(GTMD_BUILDS[0][1], ROOT)} "
+        f"or {os.path.relpath(path, ROOT)}): building it with scripts/build {preset} gtmd")
+    try:
+        # its output goes to stderr: stdout is the report's
+        r = subprocess.run(["nice", "-n", "10", build, preset, "gtmd"], cwd=ROOT,
+                           stdin=subprocess.DEVNULL, stdout=sys.stderr, stderr=sys.stderr,
+                           timeout=BUILD_DEADLINE_S)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise DrillError(f"scripts/build {preset} gtmd failed: {e}") from None
+    if r.returncode != 0:
+        raise DrillError(f"scripts/build {preset} gtmd failed (exit {r.returncode}); after "
+                         f"scripts/setup, build it or point GTMD_BIN at a gtmd binary")
+    if not os.access(path, os.X_OK):
+        raise DrillError(f"scripts/build {preset} gtmd did not produce {path}")
+    return path, f"built now: scripts/build {preset} gtmd"
 
 
 def desired_state(args, regions):
