@@ -1,9 +1,10 @@
 """The command line of scripts/drill:
 
     scripts/drill SCENARIO [options]          run a drill (scenarios.SCENARIOS)
+    scripts/drill analyse RECORDS [options]   the report again from a run's saved records
 
-Exit codes: 0 done; 2 set-up failed; 3 done, but gtmd misbehaved (listed under `problems`);
-130 interrupted."""
+Exit codes: 0 done; 2 set-up failed (or the records could not be read); 3 done, but gtmd
+misbehaved (listed under `problems`); 130 interrupted."""
 
 import argparse
 import asyncio
@@ -19,9 +20,12 @@ import sys
 from .analysis import analyse
 from .common import DrillError, log, loopback, parse_duration
 from .environment import DEFAULT_GATEWAY, find_gtmd
+from .records import Records
 from .report import report_text
 from .runner import Drill
 from .scenarios import SCENARIOS
+
+RECORDS_FILE = "records.json"  # in the workdir, unless --records says otherwise
 
 
 def parse_args(argv):
@@ -29,7 +33,9 @@ def parse_args(argv):
         prog="drill",
         description="Region failover drill for gtmd, on loopback: regions (gateways on 127.0.0.x), "
                     "gtmd, unbound and a load client that resolves through unbound and honours "
-                    "the TTL. See scripts/DRILL.md.")
+                    "the TTL. See scripts/DRILL.md.",
+        epilog="scripts/drill analyse RECORDS [--json FILE] prints the report of a finished "
+               "drill again from its saved records (WORKDIR/records.json, or --records).")
     p.add_argument("scenario", choices=tuple(SCENARIOS))
     p.add_argument("--duration", type=parse_duration, default=300.0,
                    help="load duration (default 300s)")
@@ -39,6 +45,9 @@ def parse_args(argv):
     p.add_argument("--weights", default=None,
                    help="comma-separated pool weights, one per region (default equal: 50,50)")
     p.add_argument("--json", dest="json_file", default=None, help="write the JSON report here")
+    p.add_argument("--records", dest="records_file", default=None,
+                   help="write the raw records here, for scripts/drill analyse (default "
+                        f"WORKDIR/{RECORDS_FILE})")
     p.add_argument("--victim", type=int, default=None,
                    help="which region (1-based) fails or is drained (default: the one the "
                         "client is using at the fault time)")
@@ -83,8 +92,8 @@ def parse_args(argv):
                    help="the gateways' HTTP port (default: a free random port)")
     p.add_argument("--seed", type=int, default=None, help="seed for the fault-time offset")
     p.add_argument("--workdir", default=None,
-                   help="where configs, logs and the database go (default: a new /tmp dir, "
-                        "kept)")
+                   help="where configs, logs, the database and the records go (default: a new "
+                        "/tmp dir, kept)")
     p.add_argument("--gtmd", default=None,
                    help="gtmd binary (default $GTMD_BIN, else build/dev/gtmd/gtmd or "
                         "build/release/gtmd/gtmd, whichever exists first, else the release "
@@ -139,6 +148,20 @@ def parse_args(argv):
     return a
 
 
+def parse_analyse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="drill analyse",
+        description="The report of a finished drill, again, from its saved records (the "
+                    "records.json in the drill's workdir, or its --records file): the same "
+                    "printed report and the same --json document as the run itself. Offline: "
+                    "nothing is started or sent.")
+    p.add_argument("records", help="a records file written by scripts/drill")
+    p.add_argument("--json", dest="json_file", default=None, help="write the JSON report here")
+    p.add_argument("--timeline", action=argparse.BooleanOptionalAction, default=None,
+                   help="print the per-second timeline or not (default: as the run did)")
+    return p.parse_args(argv)
+
+
 def write_json(path, report):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -146,8 +169,27 @@ def write_json(path, report):
     os.replace(tmp, path)
 
 
+def main_analyse(argv):
+    a = parse_analyse_args(argv)
+    try:
+        rec = Records.load(a.records)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        log(f"error: cannot read {a.records}: {e}")
+        return 2
+    if a.timeline is not None:
+        rec.args.no_timeline = not a.timeline
+    report = analyse(rec)
+    print(report_text(rec, report))
+    if a.json_file:
+        write_json(a.json_file, report)
+    return 3 if report["problems"] else 0
+
+
 def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["analyse"], ["analyze"]):
+        return main_analyse(argv[1:])
+    args = parse_args(argv)
     for ip in [str(ipaddress.ip_address(args.first_address) + i) for i in range(args.regions)]:
         loopback(ip)
     drill = Drill(args)
@@ -182,6 +224,13 @@ def main(argv=None):
     finally:
         drill.env.cleanup()
     if report is not None:
+        path = args.records_file or os.path.join(drill.workdir, RECORDS_FILE)
+        try:
+            rec.save(path)
+            if not args.quiet:
+                log(f"records: {path} (scripts/drill analyse {path} prints this report again)")
+        except OSError as e:
+            log(f"could not write the records to {path}: {e}")
         print(report_text(rec, report))
         if args.json_file:
             write_json(args.json_file, report)
