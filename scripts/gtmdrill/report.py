@@ -1,0 +1,135 @@
+"""The printed report: fortio's shape (calls, histogram, percentiles, error cases, sockets,
+addresses, codes), then the per-second timeline with the events marked, then the figures that
+matter. Made from the records' set-up and the analysis (analysis.analyse) alone."""
+
+from .analysis import PERCENTILES
+from .common import NAME, PATH, dur_text
+
+
+def fmt_s(x, nd=2):
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
+def report_text(rec, r):
+    """rec: records.Records (its args.no_timeline leaves the timeline out); r: its analysis."""
+    a = rec.args
+    L = []
+    p = r["params"]
+    L.append(f"gtm-drill {r['scenario']}: {a.rate:g} queries per second, {a.duration:g}s: "
+             f"http://{NAME}:{p['port']}{PATH} resolved through {p['resolver']} "
+             f"(gtmd at {p['gtmd_dns']}, TTL {a.ttl}s)")
+    L.append("Regions: " + ", ".join(f"{rg.name} {rg.address} (weight {rg.weight})"
+                                     for rg in rec.regions)
+             + f"; monitor http every {dur_text(a.interval)}, timeout {dur_text(a.probe_timeout)},"
+               f" fall {a.fall}, rise {a.rise}, hold_down {dur_text(a.hold_down)}; "
+               f"slow_start {dur_text(a.slow_start)}; max_answers {a.max_answers}")
+    for e in r["events"]:
+        L.append(f"  t={e['t']:7.2f}s {e['kind']}: {e['detail']}")
+    lat = r["latency"]["all"]
+    L.append(f"Ended after {a.duration:g}s : {r['total']} calls. qps="
+             f"{r['total'] / a.duration:.2f}")
+    if lat["count"]:
+        L.append(f"Aggregated Function Time : count {lat['count']} avg {lat['avg']:.6f} +/- "
+                 f"{lat['stddev']:.4g} min {lat['min']:.6f} max {lat['max']:.6f} sum "
+                 f"{lat['sum']:.3f}")
+        L.append("# range, mid point, percentile, count")
+        for h in r["latency"]["histogram"]:
+            L.append(f">= {h['start']:.6g} <= {h['end']:.6g} , {h['mid']:.6g} , "
+                     f"{h['percent']:.2f}, {h['count']}")
+        for pc in PERCENTILES:
+            L.append(f"# target {pc:g}% {r['latency']['percentiles'][str(pc)]:.6g}")
+    el = r["latency"]["errors"]
+    if el["count"]:
+        L.append(f"Error cases : count {el['count']} avg {el['avg']:.6f} +/- {el['stddev']:.4g} "
+                 f"min {el['min']:.6f} max {el['max']:.6f} sum {el['sum']:.3f}")
+    else:
+        L.append("Error cases : no data")
+    L.append(f"Sockets used: {r['sockets_used']} (for perfect keepalive, would be "
+             f"{len(rec.regions)})" if not a.no_keepalive else
+             f"Sockets used: {r['sockets_used']} (one per request)")
+    L.append("IP addresses distribution:")
+    for addr, e in sorted(r["by_address"].items()):
+        L.append(f"{addr}:{p['port']}: {e['requests']}"
+                 + (f" ({e['errors']} errors)" if e["errors"] else ""))
+    for code, n in r["codes"].items():
+        pct = 100.0 * n / r["total"] if r["total"] else 0
+        if code.isdigit():
+            L.append(f"Code {code} : {n} ({pct:.1f} %)")
+        else:
+            L.append(f"Code -1 : {n} ({pct:.1f} %) [{code}]")
+    avg_ms = lat["avg"] * 1000 if lat["count"] else 0
+    L.append(f"All done {r['total']} calls (plus 0 warmup) {avg_ms:.3f} ms avg, "
+             f"{r['total'] / a.duration:.1f} qps")
+
+    if not a.no_timeline:
+        L.append("")
+        L.append("Timeline (per second; requests per address; x = errors):")
+        addrs = [rg.address for rg in rec.regions]
+        L.append("     t     ok  err  " + "  ".join(f"{x:>15}" for x in addrs))
+        marks = {}
+        for e in r["events"]:
+            marks.setdefault(int(e["t"]), []).append(e["kind"])
+        if r["gtmd_removed_at_s"] is not None:
+            marks.setdefault(int(r["gtmd_removed_at_s"]), []).append("gtmd-removed")
+        if r["dead_address_gone_at_s"] is not None and r["fault_at_s"] is not None:
+            marks.setdefault(int(r["dead_address_gone_at_s"]), []).append("resolver-gone")
+        if r["back_in_answers_at_s"] is not None:
+            marks.setdefault(int(r["back_in_answers_at_s"]), []).append("back-in-answers")
+        for row in r["timeline"]:
+            cells = []
+            for x in addrs:
+                n = row["by_address"].get(x, 0)
+                en = row["errors_by_address"].get(x, 0)
+                cells.append(f"{n:>15}" if not en else f"{f'{n} ({en}x)':>15}")
+            note = ("  <- " + ", ".join(marks[row["t"]])) if row["t"] in marks else ""
+            L.append(f"{row['t']:6d} {row['ok']:6d} {row['errors']:4d}  " + "  ".join(cells)
+                     + note)
+
+    L.append("")
+    L.append(f"=== {r['scenario']}: the figures that matter")
+    if r["errors"]:
+        L.append(f"client-visible error window : {r['error_window_s']} s (seconds "
+                 f"{int(r['first_error_s'])}..{int(r['last_error_s'])})")
+    else:
+        L.append("client-visible error window : 0 s (no failed request)")
+    L.append(f"errors                      : {r['errors']} of {r['total']} "
+             f"({r['error_pct']:.2f} %)" + (f"; {r['errors_after_return']} after the region "
+                                              f"returned" if r["errors_after_return"] is not None
+                                              else ""))
+    if r["fault_at_s"] is not None:
+        L.append(f"dead address gone           : {fmt_s(r['dead_address_gone_s'])} s after the "
+                 f"fault (no new resolution through unbound returned {r['dead_address']} after "
+                 f"t={fmt_s(r['dead_address_gone_at_s'])} s)")
+        L.append(f"gtmd stopped answering it   : {fmt_s(r['gtmd_removed_s'])} s after the fault")
+        if r["last_request_to_dead_s"] is not None:
+            L.append(f"last request sent to it     : "
+                     f"{r['last_request_to_dead_s'] - r['fault_at_s']:.2f} s after the fault")
+        if r["back_in_answers_at_s"] is not None:
+            back = r["back_in_answers_at_s"] - r["return_at_s"]
+            L.append(f"back in gtmd's answers      : {back:.2f} s after it returned")
+    rp = r.get("slow_start_ramp")
+    if rp is not None and rp["first_share"] is not None:
+        if rp["first_share"] < rp["full_share"] - 1e-3:
+            L.append(f"slow start                  : gtmd's share for it began at "
+                     f"{100 * rp['first_share']:.1f} % and reached its full "
+                     f"{100 * rp['full_share']:.0f} % after {fmt_s(rp['full_share_after_s'], 1)} s")
+        else:
+            L.append(f"slow start                  : NO RAMP: gtmd gave it its full "
+                     f"{100 * rp['full_share']:.0f} % share at once (slow_start "
+                     f"{dur_text(a.slow_start)})")
+        L.append("its share of requests, per 10 s after it returned: "
+                 + " ".join(f"{b['share']:.0f}%" for b in rp["request_share_per_10s"]))
+    L.append("share of traffic per region  " + "  ".join(f"{ph:>20}" for ph in r["shares"]))
+    for rg in rec.regions:
+        cells = []
+        for ph, s in r["shares"].items():
+            cells.append(f"{s['share'][rg.address]:>19.1f}%")
+        L.append(f"  {rg.name} {rg.address:<15}" + "  ".join(cells))
+    L.append("  (phase, seconds)          " + "  ".join(
+        f"{s['from_s']:>8.1f}-{s['to_s']:<8.1f}   " for s in r["shares"].values()))
+    for k, ok in r["goals"].items():
+        L.append(f"goal: {k:<45} {'met' if ok else 'MISSED'}")
+    for prob in r["problems"]:
+        L.append(f"problem: {prob}")
+    L.append(f"logs and configs: {rec.workdir}")
+    return "\n".join(L)
