@@ -1,7 +1,6 @@
 #include "store/decoder.h"
 
 #include <charconv>
-#include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -115,10 +114,6 @@ uint64_t Decoder::integer(const json& v, const std::string& path, uint64_t lo, u
         return static_cast<uint64_t>(x);
     }
     if (v.is_number_float()) {
-        double d = v.get<double>();
-        if (std::isfinite(d) && d == std::floor(d)) {
-            fail(path, "must be an integer" + range + ", got " + number_text(v, path));
-        }
         fail(path, "must be an integer" + range + ", got " + number_text(v, path));
     }
     fail(path, "must be an integer" + range + ", got " + type_of(v));

@@ -144,8 +144,7 @@ json yaml_to_json(const YAML::Node& node, const std::string& path, Origins& orig
 json parse_json(std::string_view text, const std::string& document) {
     std::vector<std::set<std::string>> keys;
     std::string duplicate;
-    json::parser_callback_t cb = [&](int depth, json::parse_event_t event, json& parsed) {
-        (void)depth;
+    json::parser_callback_t cb = [&](int /*depth*/, json::parse_event_t event, json& parsed) {
         switch (event) {
             case json::parse_event_t::object_start:
                 keys.emplace_back();
