@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dnsd/responder.h"
@@ -30,8 +31,13 @@ struct ServerConfig {
     TcpConfig tcp;
 };
 
-// Reads `path` into `cfg`. Throws std::runtime_error "file: key: reason" on unknown keys and
-// bad values.
+// Reads `path` into `cfg` with the desired-state document's reader and decoder (store/reader.h,
+// store/decoder.h): YAML (or JSON when it starts with '{'), unknown keys rejected, numbers and
+// durations range-checked. Keys absent from the file leave `cfg` as it was. Throws
+// store::DocumentError (a std::runtime_error), "gtmd.yaml:7: health.isolation_hold: reason".
 void load_server_config(const std::string& path, ServerConfig& cfg);
+
+// The same for text already read; `file` names it in errors.
+void parse_server_config(std::string_view text, const std::string& file, ServerConfig& cfg);
 
 }  // namespace gtm::dns

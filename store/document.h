@@ -1,13 +1,16 @@
 // The desired-state document (DESIGN.md "Interfaces"): YAML or JSON text to a validated
-// DesiredState. The REST API decodes its bodies with the same functions.
+// DesiredState. The REST API decodes its bodies with the same functions. The text is read by
+// reader.h (parse_json is part of this API) and decoded with decoder.h (so is parse_duration_ms).
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 
+#include "store/decoder.h"
 #include "store/errors.h"
 #include "store/model.h"
+#include "store/reader.h"
 
 namespace gtm::store {
 
@@ -32,14 +35,7 @@ Member member_from_json(const nlohmann::json& j, const std::string& document,
                         const std::string& path = "");
 Balancer balancer_from_json(const nlohmann::json& j, const std::string& document,
                             const std::string& path = "");
-// JSON text to a value, refusing duplicate keys (nlohmann alone keeps the last one silently).
-// Throws DocumentError.
-nlohmann::json parse_json(std::string_view text, const std::string& document);
-
 // A whole document already parsed as JSON: decoded and validated.
 DesiredState state_from_json(const nlohmann::json& root, const std::string& document);
-
-// Parses "500ms", "5s", "2m", "1h" or a bare number of seconds. nullopt when malformed.
-std::optional<uint64_t> parse_duration_ms(std::string_view text);
 
 }  // namespace gtm::store

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "store/names.h"
@@ -287,4 +288,43 @@ TEST_CASE("durations") {
     CHECK_FALSE(parse_duration_ms("5 s").has_value());
     CHECK_FALSE(parse_duration_ms("-1s").has_value());
     CHECK_FALSE(parse_duration_ms("s").has_value());
+}
+
+TEST_CASE("the reader and the decoder work on any YAML or JSON, as gtmd.yaml is read") {
+    Origins origins;
+    const nlohmann::json j =
+        parse_text("limits:\n  sizes: [1, two]\n  base: &b 5\n  copy: *b\n", "f.yaml", origins);
+    const Decoder d("f.yaml", origins);
+    CHECK(d.line_of("limits.sizes[1]") == 2);
+    CHECK(j["limits"]["copy"] == 5);  // aliases are expanded
+    std::string what;
+    try {
+        d.integer(j["limits"]["sizes"][1], "limits.sizes[1]", 0, 9);
+    } catch (const DocumentError& e) {
+        what = e.what();
+    }
+    CHECK(what == "f.yaml:2: limits.sizes[1]: must be an integer between 0 and 9, got a string");
+    try {
+        d.duration_ms(j["limits"]["base"], "limits.base", 0, 1000);
+    } catch (const DocumentError& e) {
+        what = e.what();
+    }
+    CHECK(what == "f.yaml:3: limits.base: must be between 0s and 1s");
+    try {
+        d.object(j["limits"], "limits", {"sizes", "base"});
+    } catch (const DocumentError& e) {
+        what = e.what();
+    }
+    // yaml-cpp gives an alias the mark of its anchor: the line is where the value was written.
+    CHECK(what == "f.yaml:3: limits.copy: unknown key (expected one of: sizes, base)");
+    // JSON has no lines here; the rest of the line is the same.
+    Origins none;
+    const nlohmann::json k = parse_text(R"({"limits": {"base": "5 s"}})", "f.json", none);
+    try {
+        Decoder("f.json", none).duration_ms(k["limits"]["base"], "limits.base", 0, 1000);
+    } catch (const DocumentError& e) {
+        what = e.what();
+    }
+    CHECK(what == "f.json: limits.base: must be a duration like 500ms, 5s or 2m, got '5 s'");
+    CHECK(parse_text("", "empty.yaml", none) == nlohmann::json::object());
 }

@@ -1,0 +1,180 @@
+// gtmd's server settings (gtmd.yaml): read by the desired-state document's reader and decoder,
+// so every mistake is one line "file:line: key.path: reason".
+#include "gtmd/server_config.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "store/errors.h"
+
+using gtm::dns::load_server_config;
+using gtm::dns::parse_server_config;
+using gtm::dns::ServerConfig;
+using gtm::store::DocumentError;
+
+namespace {
+
+ServerConfig parse(const std::string& text) {
+    ServerConfig cfg;
+    parse_server_config(text, "gtmd.yaml", cfg);
+    return cfg;
+}
+
+// The whole error line for `text`, failing the test if there is none.
+std::string error_of(const std::string& text) {
+    try {
+        parse(text);
+    } catch (const DocumentError& e) {
+        return e.what();
+    }
+    FAIL("no error for:\n" << text);
+    return "";
+}
+
+}  // namespace
+
+TEST_CASE("configs/gtmd.yaml holds every key with its default") {
+    ServerConfig cfg;
+    load_server_config(std::string(GTM_SOURCE_DIR) + "/configs/gtmd.yaml", cfg);
+    const ServerConfig def;
+    CHECK(cfg.dns_listen == std::vector<std::string>{"127.0.0.1:5300"});
+    CHECK(cfg.http_listen == "127.0.0.1:8053");
+    CHECK(cfg.workers == def.workers);
+    CHECK(cfg.responder.udp_max_size == def.responder.udp_max_size);
+    CHECK(cfg.tcp.idle_timeout_ms == def.tcp.idle_timeout_ms);
+    CHECK(cfg.tcp.max_connections == def.tcp.max_connections);
+    CHECK(cfg.responder.nsid.empty());
+    CHECK(cfg.responder.version.empty());
+    CHECK(cfg.responder.identity.empty());
+    CHECK(cfg.isolation_hold_ms == def.isolation_hold_ms);
+    CHECK(cfg.tls_cert.empty());
+    CHECK(cfg.tls_key.empty());
+    CHECK(cfg.body_limit == def.body_limit);
+    CHECK(cfg.busy_timeout_ms == def.busy_timeout_ms);
+    CHECK(cfg.events_days == def.events_days);
+    CHECK(cfg.audit_days == def.audit_days);
+    CHECK(cfg.data_dir == def.data_dir);
+    CHECK(cfg.apply == "configs/demo.yaml");
+    CHECK(cfg.log_level == def.log_level);
+}
+
+TEST_CASE("an empty file changes nothing and keys left out keep what was there") {
+    ServerConfig cfg;
+    cfg.data_dir = "/var/lib/gtmd";
+    parse_server_config("", "gtmd.yaml", cfg);
+    parse_server_config("# only a comment\n", "gtmd.yaml", cfg);
+    parse_server_config("dns:\n  workers: 3\n", "gtmd.yaml", cfg);
+    CHECK(cfg.data_dir == "/var/lib/gtmd");
+    CHECK(cfg.workers == 3);
+    CHECK(cfg.isolation_hold_ms == 60000);
+}
+
+TEST_CASE("values are decoded with their units") {
+    ServerConfig cfg = parse(
+        "dns:\n  listen: 127.0.0.1:53\n  tcp_idle_timeout: 500ms\n  nsid: node-1\n"
+        "health: {isolation_hold: 5}\n"
+        "http: {tls_cert: a.pem, tls_key: a.key, body_limit: 4096}\n"
+        "store: {busy_timeout: 2m, events_retention_days: 2}\n"
+        "log_level: debug\n");
+    CHECK(cfg.dns_listen == std::vector<std::string>{"127.0.0.1:53"});
+    CHECK(cfg.tcp.idle_timeout_ms == 500);
+    CHECK(cfg.responder.nsid == "node-1");
+    CHECK(cfg.isolation_hold_ms == 5000);  // a bare number is seconds
+    CHECK(cfg.tls_cert == "a.pem");
+    CHECK(cfg.body_limit == 4096);
+    CHECK(cfg.busy_timeout_ms == 120000);
+    CHECK(cfg.events_days == 2);
+    CHECK(cfg.log_level == "debug");
+    cfg = parse("dns:\n  listen: [\"127.0.0.1:53\", \"[::1]:53\"]\n");
+    CHECK(cfg.dns_listen == std::vector<std::string>{"127.0.0.1:53", "[::1]:53"});
+}
+
+TEST_CASE("an unknown key names file, line, path and the keys expected") {
+    CHECK(error_of("dns:\n  workers: 1\n  bogus_key: 3\n") ==
+          "gtmd.yaml:3: dns.bogus_key: unknown key (expected one of: listen, workers, "
+          "udp_max_size, tcp_idle_timeout, tcp_max_connections, nsid, version, identity)");
+    CHECK(error_of("log_level: info\nlisten: 127.0.0.1:53\n") ==
+          "gtmd.yaml:2: listen: unknown key (expected one of: dns, http, health, store, "
+          "data_dir, apply, log_level)");
+    CHECK(error_of("health:\n  isolation: 5s\n") ==
+          "gtmd.yaml:2: health.isolation: unknown key (expected one of: isolation_hold)");
+}
+
+TEST_CASE("a bad duration names file, line, path and what was written") {
+    CHECK(error_of("dns:\n  workers: 1\nhealth:\n  isolation_hold: soon\n") ==
+          "gtmd.yaml:4: health.isolation_hold: must be a duration like 500ms, 5s or 2m, got "
+          "'soon'");
+    CHECK(error_of("store:\n  busy_timeout: 5 s\n") ==
+          "gtmd.yaml:2: store.busy_timeout: must be a duration like 500ms, 5s or 2m, got '5 s'");
+    CHECK(error_of("health:\n  isolation_hold: 2h\n") ==
+          "gtmd.yaml:2: health.isolation_hold: must be between 0s and 3600s");
+    CHECK(error_of("dns:\n  tcp_idle_timeout: 0\n") ==
+          "gtmd.yaml:2: dns.tcp_idle_timeout: must be between 100ms and 3600s");
+    CHECK(error_of("store: {busy_timeout: -1}\n") ==
+          "gtmd.yaml:1: store.busy_timeout: must be a duration like 500ms, 5s or 2m, got a number");
+}
+
+TEST_CASE("an out-of-range number names file, line, path and the range") {
+    CHECK(error_of("dns:\n  udp_max_size: 8192\n") ==
+          "gtmd.yaml:2: dns.udp_max_size: 8192 is out of range: must be between 512 and 4096");
+    CHECK(error_of("dns:\n  workers: 257\n") ==
+          "gtmd.yaml:2: dns.workers: 257 is out of range: must be between 0 and 256");
+    CHECK(error_of("dns:\n  tcp_max_connections: 0\n") ==
+          "gtmd.yaml:2: dns.tcp_max_connections: 0 is out of range: must be between 1 and "
+          "1000000");
+    CHECK(error_of("http:\n  body_limit: 100\n") ==
+          "gtmd.yaml:2: http.body_limit: 100 is out of range: must be between 1024 and 67108864");
+    CHECK(error_of("store:\n  audit_retention_days: -1\n") ==
+          "gtmd.yaml:2: store.audit_retention_days: -1 is out of range: must be between 1 and "
+          "36500");
+    CHECK(error_of("store:\n  events_retention_days: 1.5\n") ==
+          "gtmd.yaml:2: store.events_retention_days: must be an integer between 1 and 36500, got "
+          "1.5");
+    CHECK(error_of("dns:\n  nsid: " + std::string(129, 'n') + "\n") ==
+          "gtmd.yaml:2: dns.nsid: must be at most 128 bytes, got 129");
+    CHECK(error_of("dns:\n  identity: " + std::string(256, 'i') + "\n") ==
+          "gtmd.yaml:2: dns.identity: must be at most 255 bytes, got 256");
+}
+
+TEST_CASE("a value of the wrong type names file, line, path and the type found") {
+    CHECK(error_of("dns:\n  workers: [1]\n") ==
+          "gtmd.yaml:2: dns.workers: must be an integer between 0 and 256, got a list");
+    // YAML 1.2 core schema, as in documents: a quoted number is a string.
+    CHECK(error_of("dns:\n  tcp_max_connections: \"1024\"\n") ==
+          "gtmd.yaml:2: dns.tcp_max_connections: must be an integer between 1 and 1000000, got "
+          "a string");
+    CHECK(error_of("http: 8053\n") == "gtmd.yaml:1: http: must be a mapping, got a number");
+    CHECK(error_of("data_dir:\n  path: /var/lib\n") ==
+          "gtmd.yaml:2: data_dir: must be a string, got a mapping");
+    CHECK(error_of("dns:\n  listen: {address: 127.0.0.1}\n") ==
+          "gtmd.yaml:2: dns.listen: must be an address:port or a list of them, got a mapping");
+    CHECK(error_of("dns:\n  listen: []\n") ==
+          "gtmd.yaml:2: dns.listen: must name at least one address:port");
+    CHECK(error_of("dns:\n  listen: [127.0.0.1:53, [a]]\n") ==
+          "gtmd.yaml:2: dns.listen[1]: must be a string, got a list");
+    CHECK(error_of("- dns\n") == "gtmd.yaml:1: must be a mapping, got a list");
+    // A plain scalar YAML reads as a number is still a string where one is expected.
+    CHECK(parse("data_dir: 2024\n").data_dir == "2024");
+}
+
+TEST_CASE("other mistakes get the same one line") {
+    CHECK(error_of("log_level: loud\n") ==
+          "gtmd.yaml:1: log_level: 'loud' is not one of: trace, debug, info, warn, error, off");
+    CHECK(error_of("http:\n  listen: 127.0.0.1:8053\n  tls_cert: a.pem\n") ==
+          "gtmd.yaml:3: http.tls_key: must be set together with http.tls_cert");
+    CHECK(error_of("http:\n  tls_cert: a.pem\n  tls_key: \"\"\n") ==
+          "gtmd.yaml:3: http.tls_key: must be set together with http.tls_cert");
+    CHECK(error_of("dns:\n  workers: 1\n  workers: 2\n") ==
+          "gtmd.yaml:3: dns.workers: duplicate key");
+    std::string e = error_of("dns: {listen: [\n");
+    CHECK(e.rfind("gtmd.yaml:2: malformed YAML: ", 0) == 0);
+    ServerConfig cfg;
+    try {
+        load_server_config("/nonexistent/gtmd.yaml", cfg);
+        FAIL("no error for a missing file");
+    } catch (const DocumentError& err) {
+        CHECK(std::string(err.what()) ==
+              "/nonexistent/gtmd.yaml: cannot read: No such file or directory");
+    }
+}
