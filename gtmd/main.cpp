@@ -11,6 +11,7 @@
 // Shutdown goes from the outside in: the web and the listeners stop first, then the prober,
 // then the core and the event writer, so nothing ever waits for a part that has stopped.
 #include <curl/curl.h>
+#include <pthread.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -55,6 +57,18 @@ void raise_fd_limit() {
 }
 
 uint64_t random_seed(std::random_device& rd) { return (uint64_t{rd()} << 32) | rd(); }
+
+const sigset_t& handled_signals() {
+    static const sigset_t set = [] {
+        sigset_t s;
+        sigemptyset(&s);
+        sigaddset(&s, SIGHUP);
+        sigaddset(&s, SIGTERM);
+        sigaddset(&s, SIGINT);
+        return s;
+    }();
+    return set;
+}
 
 class Daemon {
   public:
@@ -123,12 +137,17 @@ class Daemon {
         // The state saved before, with the verdicts saved before: a restart does not flap.
         try {
             core_->load(monotonic_ms());
-            if (!cfg_.apply.empty()) {
-                apply_file("--apply");
-            }
         } catch (const std::exception& e) {
-            spdlog::error("{}", e.what());
+            spdlog::error("store: {}", e.what());
             return 2;
+        }
+        if (!cfg_.apply.empty()) {
+            try {
+                apply_file("--apply");
+            } catch (const std::exception& e) {
+                spdlog::error("--apply: {}", e.what());
+                return 2;
+            }
         }
         prober_->start();
         first_round();
@@ -175,29 +194,26 @@ class Daemon {
         std::thread web_thread([&web_io] { web_io.run(); });
         spdlog::info("REST API on {}://{}", cfg_.tls_cert.empty() ? "http" : "https", http.text());
 
-        // Signal handling is in place before the ports file tells anyone we are up.
-        boost::asio::io_context main_io;
-        boost::asio::signal_set signals(main_io, SIGTERM, SIGINT, SIGHUP);
-        std::function<void(const boost::system::error_code&, int)> on_signal =
-            [&](const boost::system::error_code& err, int sig) {
-                if (err) {
-                    return;
-                }
-                if (sig == SIGHUP) {
-                    reload();
-                    signals.async_wait(on_signal);
-                    return;
-                }
-                spdlog::info("{}: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-                main_io.stop();
-            };
-        signals.async_wait(on_signal);
+        // SIGHUP, SIGTERM and SIGINT are blocked in every thread (main() did it before any
+        // thread started) and taken here with sigwait: one that arrives before the loop waits
+        // for it, and one that arrives during the shutdown stays pending and harmless.
         ready_.store(true);
         int code = 0;
         if (!cfg_.ports_file.empty() && !write_ports_file(dns, http)) {
             code = 2;
         } else {
-            main_io.run();
+            for (;;) {
+                int sig = 0;
+                if (sigwait(&handled_signals(), &sig) != 0) {
+                    continue;
+                }
+                if (sig == SIGHUP) {
+                    reload();
+                    continue;
+                }
+                spdlog::info("{}: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+                break;
+            }
         }
 
         // From the outside in: nothing stops while something may still wait for it.
@@ -357,6 +373,9 @@ int main(int argc, char** argv) {
     spdlog::set_level(spdlog::level::from_str(cfg.log_level));
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
     curl_global_init(CURL_GLOBAL_DEFAULT);  // once, before any thread starts
+    // Blocked before any thread starts, so that every thread inherits it: Daemon::run() takes
+    // them with sigwait.
+    pthread_sigmask(SIG_BLOCK, &gtm::dns::handled_signals(), nullptr);
     gtm::dns::raise_fd_limit();
     const int code = gtm::dns::Daemon(std::move(cfg)).run();
     curl_global_cleanup();

@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -185,14 +186,59 @@ int explain(const Client& c, const std::string& name, const std::string& type) {
     return kOk;
 }
 
+// Prints what an admin change does to the answers (the server's "effects"); returns true when
+// it leaves some balancer with no healthy member.
+bool print_effects(const json& effects) {
+    bool harmful = false;
+    for (const auto& e : effects) {
+        const json& after = e["after"];
+        std::cout << "  " << e["balancer"].get<std::string>() << " " << e["type"].get<std::string>()
+                  << ": " << after["mode"].get<std::string>() << ", " << e["healthy"].get<size_t>()
+                  << " healthy member(s) served";
+        std::string answers;
+        for (const auto& a : after["answers"]) {
+            answers += (answers.empty() ? "" : ", ") + a["address"].get<std::string>();
+        }
+        std::cout << (answers.empty() ? " (no answer)" : " (" + answers + ")") << "\n";
+        if (e.contains("warning")) {
+            std::cout << "  warning: " << e["warning"].get<std::string>() << "\n";
+            harmful = true;
+        }
+    }
+    return harmful;
+}
+
+// Sets a member's admin state. A change that would leave a balancer with no healthy member
+// (answering fail-open on dead addresses, NODATA or the fallback) is shown and refused unless
+// `force`: the server's dry run says what it would do.
 int set_admin(const Client& c, const std::string& pool, const std::string& address,
-              const std::string& state) {
-    auto r = c.call("PUT", "/api/v1/pools/" + pool + "/members/" + address + "/admin",
-                    json{{"admin", state}}.dump());
+              const std::string& state, bool force) {
+    const std::string path = "/api/v1/pools/" + pool + "/members/" + address + "/admin";
+    const std::string body = json{{"admin", state}}.dump();
+    if (!force && state != "auto" && state != "up") {
+        auto dry = c.call("PUT", path + "?dry_run=true", body);
+        if (int code = outcome(dry)) {
+            return code;
+        }
+        const json effects = body_of(dry)["effects"];
+        std::ostringstream shown;
+        auto* old = std::cout.rdbuf(shown.rdbuf());
+        const bool harmful = print_effects(effects);
+        std::cout.rdbuf(old);
+        if (harmful) {
+            std::cerr << "gtmctl: " << pool << " " << address << ": admin " << state
+                      << " would leave a balancer with no healthy member:\n"
+                      << shown.str()
+                      << "gtmctl: nothing changed; run again with --force to do it\n";
+            return kRefused;
+        }
+    }
+    auto r = c.call("PUT", path, body);
     if (int code = outcome(r)) {
         return code;
     }
     std::cout << pool << " " << address << ": admin " << state << "\n";
+    print_effects(body_of(r)["effects"]);
     return kOk;
 }
 
@@ -241,18 +287,36 @@ int simple_get(const Client& c, const std::string& path, bool raw) {
     return kOk;
 }
 
-int events(const Client& c, long after, long limit) {
+// Unix milliseconds as local ISO 8601 time with the offset: 2026-12-01T21:04:05.123+0000.
+std::string local_time(int64_t unix_ms) {
+    const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
+    std::tm tm{};
+    localtime_r(&secs, &tm);
+    char date[32];
+    char zone[8];
+    std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    std::strftime(zone, sizeof zone, "%z", &tm);
+    char ms[8];
+    std::snprintf(ms, sizeof ms, ".%03d", static_cast<int>(unix_ms % 1000));
+    return std::string(date) + ms + zone;
+}
+
+int events(const Client& c, long after, long limit, bool raw_json) {
     auto r = c.call(
         "GET", "/api/v1/events?after=" + std::to_string(after) + "&limit=" + std::to_string(limit));
     if (int code = outcome(r)) {
         return code;
     }
     const json body = body_of(r);  // a named value: iterating a temporary's member dangles
+    if (raw_json) {
+        std::cout << body.dump(2) << "\n";  // at_ms stays the number
+        return kOk;
+    }
     for (const auto& e : body["events"]) {
-        std::cout << e["id"] << "  " << e["at_ms"] << "  " << e["monitor"].get<std::string>() << " "
-                  << e["address"].get<std::string>() << " [" << e["pools"].get<std::string>()
-                  << "] " << e["from"].get<std::string>() << " -> " << e["to"].get<std::string>()
-                  << " (" << e["reason"].get<std::string>()
+        std::cout << e["id"] << "  " << local_time(e["at_ms"].get<int64_t>()) << "  "
+                  << e["monitor"].get<std::string>() << " " << e["address"].get<std::string>()
+                  << " [" << e["pools"].get<std::string>() << "] " << e["from"].get<std::string>()
+                  << " -> " << e["to"].get<std::string>() << " (" << e["reason"].get<std::string>()
                   << (e["detail"].get<std::string>().empty() ? "" : ": ")
                   << e["detail"].get<std::string>() << ")\n";
     }
@@ -283,9 +347,14 @@ int main(int argc, char** argv) {
     auto* undrain =
         app.add_subcommand("undrain", "serve a member again (admin auto, through slow start)");
     auto* admin = app.add_subcommand("admin", "set a member's admin state");
+    bool force = false;
     for (auto* s : {drain, undrain, admin}) {
         s->add_option("pool", pool, "pool")->required();
         s->add_option("address", address, "member address")->required();
+    }
+    for (auto* s : {drain, admin}) {
+        s->add_flag("--force", force,
+                    "do it even when it leaves a balancer with no healthy member");
     }
     admin->add_option("state", state, "auto, up, drain or down")->required();
     auto* ap = app.add_subcommand("apply", "apply a desired-state document (YAML or JSON)");
@@ -296,6 +365,8 @@ int main(int argc, char** argv) {
     auto* ev = app.add_subcommand("events", "health events (verdict changes)");
     ev->add_option("--after", after, "events after this id");
     ev->add_option("--limit", limit, "at most this many");
+    bool events_json = false;
+    ev->add_flag("--json", events_json, "the API's JSON (times as unix milliseconds)");
     auto* hl = app.add_subcommand("health", "verdicts and recent probe results");
     hl->add_option("--pool", pool, "only this pool");
     auto* tok = app.add_subcommand("token", "API tokens");
@@ -341,13 +412,13 @@ int main(int argc, char** argv) {
         code = explain(client, name, type);
     }
     if (drain->parsed()) {
-        code = set_admin(client, pool, address, "drain");
+        code = set_admin(client, pool, address, "drain", force);
     }
     if (undrain->parsed()) {
-        code = set_admin(client, pool, address, "auto");
+        code = set_admin(client, pool, address, "auto", force);
     }
     if (admin->parsed()) {
-        code = set_admin(client, pool, address, state);
+        code = set_admin(client, pool, address, state, force);
     }
     if (ap->parsed()) {
         code = apply(client, file, dry_run);
@@ -363,7 +434,7 @@ int main(int argc, char** argv) {
         }
     }
     if (ev->parsed()) {
-        code = events(client, after, limit);
+        code = events(client, after, limit, events_json);
     }
     if (hl->parsed()) {
         code = simple_get(client, "/api/v1/health" + (pool.empty() ? "" : "?pool=" + pool), false);

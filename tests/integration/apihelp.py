@@ -170,9 +170,10 @@ class ApiGtmd(Gtmd):
     with --apply the first time and, with apply=False, without it (the store's state)."""
 
     def __init__(self, workdir, document=BASE_DOC, config=None, admin_secret=ADMIN_SECRET,
-                 **kwargs):
+                 env=None, **kwargs):
         super().__init__(workdir, document, config=config, **kwargs)
         self.admin_secret = admin_secret
+        self.extra_env = dict(env or {})
         self.apply = True
         self.api = None
 
@@ -201,6 +202,7 @@ class ApiGtmd(Gtmd):
         env.pop("GTMD_ADMIN_TOKEN", None)
         if self.admin_secret is not None:
             env["GTMD_ADMIN_TOKEN"] = self.admin_secret
+        env.update(self.extra_env)
         self._out = open(self.stdout_path, "ab")
         self._err = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=self._out,

@@ -8,6 +8,7 @@ authentications a minute: each server here sees only a few failures.
 """
 
 import json
+import time
 import sqlite3
 import subprocess
 
@@ -97,12 +98,15 @@ def test_usage_errors_exit_1(shared_server):
 def test_drain_undrain_and_admin(api_servers):
     g = api_servers.start()
     p = expect(ctl(g, "drain", "hangzhou", "127.0.0.11"), 0)
-    assert p.stdout.strip() == "hangzhou 127.0.0.11: admin drain"
+    assert p.stdout.splitlines()[0] == "hangzhou 127.0.0.11: admin drain"
+    # ... followed by what it did to the answers.
+    assert "bookinfo.gtm.example.com A: normal, 1 healthy member(s) served (127.0.0.12)" in \
+        p.stdout, p.stdout
     assert g.a(BAL) == ["127.0.0.12"]
     expect(ctl(g, "drain", "hangzhou", "127.0.0.12"), 0)
     assert g.a(BAL) == ["127.0.0.21"]
     p = expect(ctl(g, "undrain", "hangzhou", "127.0.0.11"), 0)
-    assert p.stdout.strip() == "hangzhou 127.0.0.11: admin auto"
+    assert p.stdout.splitlines()[0] == "hangzhou 127.0.0.11: admin auto"
     assert g.a(BAL) == ["127.0.0.11"]
     expect(ctl(g, "admin", "hangzhou", "127.0.0.12", "up"), 0)
     assert g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
@@ -204,6 +208,22 @@ def test_export_yaml_and_json_round_trip(api_servers, tmp_path):
         assert h.answer(name, t) == g.answer(name, t)
 
 
+def test_a_drain_that_leaves_no_healthy_member_needs_force(api_servers):
+    g = api_servers.start()
+    expect(ctl(g, "drain", "hangzhou", "127.0.0.11"), 0)
+    expect(ctl(g, "drain", "hangzhou", "127.0.0.12"), 0)  # frankfurt (tier 2) serves
+    assert g.a(BAL) == ["127.0.0.21"]
+    # The last healthy member: fail-open would answer with drained and dead addresses.
+    p = expect(ctl(g, "drain", "frankfurt", "127.0.0.21"), 2)
+    assert "would leave a balancer with no healthy member" in p.stderr, p.stderr
+    assert "fail_open" in p.stderr and "--force" in p.stderr, p.stderr
+    assert g.a(BAL) == ["127.0.0.21"]  # nothing changed
+    assert g.api.ok("GET", f"{V1}/pools/frankfurt/members/127.0.0.21")["admin"] == "auto"
+    p = expect(ctl(g, "drain", "frankfurt", "127.0.0.21", "--force"), 0)
+    assert "warning:" in p.stdout and "no healthy member" in p.stdout, p.stdout
+    assert g.api.ok("GET", f"{V1}/pools/frankfurt/members/127.0.0.21")["admin"] == "drain"
+
+
 def test_events_and_health(api_servers):
     t11 = TcpTarget("127.0.0.11")
     try:
@@ -218,6 +238,12 @@ def test_events_and_health(api_servers):
                                  f"while GET /api/v1/events holds {events}")
         line12 = [l for l in lines if "127.0.0.12" in l][0]
         assert "tcpcheck 127.0.0.12 [hangzhou] unknown -> down (connect_refused" in line12, line12
+        # Local ISO time, as operators read it; --json keeps the API's milliseconds.
+        event12 = [e for e in events if e["address"] == "127.0.0.12"][0]
+        local = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(event12["at_ms"] / 1000))
+        assert line12.split()[1].startswith(local), line12
+        raw = json.loads(expect(ctl(g, "events", "--json"), 0).stdout)
+        assert {e["at_ms"] for e in raw["events"]} == {e["at_ms"] for e in events}
         first = min(e["id"] for e in events)
         p = expect(ctl(g, "events", "--after", str(first)), 0)
         assert len(p.stdout.splitlines()) == 1

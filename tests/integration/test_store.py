@@ -30,7 +30,7 @@ def test_database_is_wal_versioned_and_holds_only_token_hashes(api_servers):
     g = api_servers.start()
     r = g.api.ok("POST", f"{V1}/tokens", {"name": "ci", "role": "viewer"})
     assert g.sqlite("PRAGMA journal_mode;").strip() == "wal"
-    assert g.sqlite("PRAGMA user_version;").strip() == "1"
+    assert g.sqlite("PRAGMA user_version;").strip() == "2"
     assert g.sqlite("PRAGMA integrity_check;").strip() == "ok"
     assert g.sqlite("PRAGMA foreign_key_check;").strip() == ""
     hashes = dict(line.split("|") for line in g.sqlite(
@@ -80,9 +80,11 @@ def test_apply_at_start_and_sighup_go_through_one_audited_transaction(api_server
     applied = [e for e in entries if e["object"] == "config"]
     assert [(e["action"], e["token"], e["status"]) for e in applied] == [
         (f"apply --apply {path}", f"--apply {path}", 200)]
-    assert {(c["kind"], c["name"], c["op"]) for c in applied[0]["after"]} == {
-        ("zones", "gtm.example.com", "add"), ("pools", "hangzhou", "add"),
-        ("pools", "frankfurt", "add"), ("balancers", BAL, "add")}
+    # The same before/after as every change through the API: what was added, nothing before.
+    assert applied[0]["before"] == []
+    assert {(c["kind"], c["name"]) for c in applied[0]["after"]} == {
+        ("zones", "gtm.example.com"), ("pools", "hangzhou"), ("pools", "frankfurt"),
+        ("balancers", BAL)}
 
     # SIGHUP re-reads the document into the store, like PUT /api/v1/config.
     since = g.api.last_audit_id()
