@@ -191,15 +191,27 @@ ChangeResult Core::change(const Actor& who, const Edit& edit, bool dry_run,
     return out;
 }
 
-ChangeResult Core::apply(store::DesiredState document, const Actor& who, bool dry_run,
-                         std::optional<uint64_t> if_match) {
+ChangeResult Core::apply(store::DesiredState document, const Actor& who,
+                         const ApplyOptions& options) {
     return change(
         who,
-        [&document](store::DesiredState& s) {
+        [&](store::DesiredState& s) {
+            if (document.zones.empty() && !s.zones.empty() && !options.prune) {
+                throw ChangeError(ChangeError::Kind::Empty,
+                                  "the document has no zone: applied, it would delete every zone, "
+                                  "pool and balancer; refused (prune to mean that)");
+            }
+            json kept = json::array();
+            if (options.source != nullptr) {
+                for (const auto& [pool, address] :
+                     keep_admin_states(document, s, *options.source)) {
+                    kept.push_back(pool + "/" + address);
+                }
+            }
             s = std::move(document);
-            return json();
+            return json{{"admin_states_kept", kept}};
         },
-        dry_run, if_match);
+        options.dry_run, options.if_match);
 }
 
 void Core::on_decisions(std::vector<health::TargetUpdate> updates) {

@@ -55,6 +55,7 @@ class ChangeError : public std::runtime_error {
         Stale,        // If-Match names another revision
         Unavailable,  // shutting down
         Unservable,   // the state cannot be compiled
+        Empty,        // a document that would delete every zone, without `prune`
     };
     ChangeError(Kind kind, const std::string& what, uint64_t revision = 0)
         : std::runtime_error(what), kind_(kind), revision_(revision) {}
@@ -129,10 +130,20 @@ class Core {
     // Stale). Throws DocumentError (invalid), StoreError, ChangeError; applies nothing then.
     ChangeResult change(const Actor& who, const Edit& edit, bool dry_run = false,
                         std::optional<uint64_t> if_match = std::nullopt);
-    // Replaces the whole state with a document (apply, --apply, SIGHUP): change() with an edit
-    // that replaces everything.
-    ChangeResult apply(store::DesiredState document, const Actor& who, bool dry_run = false,
-                       std::optional<uint64_t> if_match = std::nullopt);
+    struct ApplyOptions {
+        bool dry_run = false;
+        std::optional<uint64_t> if_match;
+        // A document without any zone may replace a state that has zones (deletes everything).
+        bool prune = false;
+        // The document as read: a member it lists without "admin" keeps its current admin state
+        // (admin states are the operators' runtime state, not configuration). Null: the
+        // document's admin states are taken as they are.
+        const nlohmann::json* source = nullptr;
+    };
+    // Replaces the whole state with a document (PUT /config, --apply, SIGHUP): change() with an
+    // edit that replaces everything but the admin states the document leaves unsaid. An empty
+    // document (no zone) replacing zones is ChangeError Empty unless `prune`.
+    ChangeResult apply(store::DesiredState document, const Actor& who, const ApplyOptions& options);
 
     // The verdict channel: decisions from the prober, from its thread.
     void on_decisions(std::vector<health::TargetUpdate> updates);

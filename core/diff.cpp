@@ -179,6 +179,52 @@ json effects(const dns::Snapshot* before, const dns::Snapshot& after) {
     return out;
 }
 
+std::vector<std::pair<std::string, std::string>> keep_admin_states(store::Pool& next,
+                                                                   const store::Pool* current,
+                                                                   const json& source) {
+    std::vector<std::pair<std::string, std::string>> kept;
+    if (current == nullptr || !source.is_object() || !source.contains("members") ||
+        !source["members"].is_array() || source["members"].size() != next.members.size()) {
+        return kept;
+    }
+    for (size_t i = 0; i < next.members.size(); ++i) {
+        const json& m = source["members"][i];
+        if (!m.is_object() || m.contains("admin")) {
+            continue;  // the document says it
+        }
+        store::Member& member = next.members[i];
+        for (const auto& c : current->members) {
+            if (c.address == member.address) {
+                member.admin = c.admin;
+                if (c.admin != store::AdminState::Auto) {
+                    kept.emplace_back(next.name, member.address);
+                }
+            }
+        }
+    }
+    return kept;
+}
+
+std::vector<std::pair<std::string, std::string>> keep_admin_states(
+    store::DesiredState& next, const store::DesiredState& current, const json& source) {
+    std::vector<std::pair<std::string, std::string>> kept;
+    if (!source.is_object() || !source.contains("pools") || !source["pools"].is_array() ||
+        source["pools"].size() != next.pools.size()) {
+        return kept;
+    }
+    std::map<std::string_view, const store::Pool*> by_name;
+    for (const auto& p : current.pools) {
+        by_name.emplace(p.name, &p);
+    }
+    for (size_t i = 0; i < next.pools.size(); ++i) {
+        auto it = by_name.find(next.pools[i].name);
+        auto more = keep_admin_states(next.pools[i], it == by_name.end() ? nullptr : it->second,
+                                      source["pools"][i]);
+        kept.insert(kept.end(), more.begin(), more.end());
+    }
+    return kept;
+}
+
 void canonicalize(store::DesiredState& s) {
     sort_named(s.zones);
     sort_named(s.monitors);

@@ -20,6 +20,9 @@ int parse_command_line(int argc, char** argv, ServerConfig& cfg) {
     app.add_option("--apply", apply,
                    "desired-state document (YAML or JSON) to serve; SIGHUP re-reads it");
     app.add_option("--ports-file", ports_file, "write {\"dns\": N, \"http\": N} here once bound");
+    bool prune = false;
+    app.add_flag("--prune", prune,
+                 "with --apply: a document without any zone may delete every zone (else refused)");
     app.add_option("--workers", workers, "UDP worker threads per listen address; 0: one per core")
         ->check(CLI::Range(0u, 256u));
     try {
@@ -54,6 +57,7 @@ int parse_command_line(int argc, char** argv, ServerConfig& cfg) {
     if (app.count("--workers") > 0) {
         cfg.workers = workers;
     }
+    cfg.prune = prune;
     return -1;
 }
 

@@ -246,15 +246,42 @@ class Daemon {
         events_->stop();
     }
 
-    // Applies the --apply document through the core, audited under `how`.
+    // Applies the --apply document through the core, audited under `how` — when it changed
+    // since it was last applied: a restart or SIGHUP with the same file never reverts what was
+    // changed through the API since. A changed file is applied whole, but the admin states it
+    // does not set stay as they are (drains survive); what it changes is logged and audited.
     void apply_file(const std::string& how) {
+        const std::string text = store::read_file(cfg_.apply);
+        const std::string key =
+            "applied:" + std::filesystem::absolute(cfg_.apply).lexically_normal().string();
+        const std::string digest = web::hash_secret(text);
+        if (store_->setting(key) == digest) {
+            spdlog::info(
+                "{}: {} is unchanged since it was last applied: nothing to do (changes made "
+                "through the API since stay)",
+                how, cfg_.apply);
+            return;
+        }
         core::Actor who;
         who.token = how + " " + cfg_.apply;
         who.source = "local";
         who.action = "apply " + who.token;
         who.object = "config";
         who.document = cfg_.apply;
-        core_->apply(store::load_document(cfg_.apply), who);
+        const store::Document doc = store::read_document(cfg_.apply);
+        core::Core::ApplyOptions options;
+        options.source = &doc.source;  // admin states the file does not set stay as they are
+        options.prune = cfg_.prune;
+        const core::ChangeResult r = core_->apply(doc.state, who, options);
+        store_->set_setting(key, digest);
+        for (const auto& ch : r.changes) {
+            spdlog::info("{}: {} {}/{}", how, ch["op"].get<std::string>(),
+                         ch["kind"].get<std::string>(), ch["name"].get<std::string>());
+        }
+        for (const auto& kept : r.result["admin_states_kept"]) {
+            spdlog::info("{}: {} keeps its admin state (the file does not set it)", how,
+                         kept.get<std::string>());
+        }
     }
 
     void reload() {

@@ -16,7 +16,8 @@ struct ServerConfig {
     std::vector<std::string> dns_listen;  // empty: 127.0.0.1:5300
     std::string http_listen;              // empty: 127.0.0.1:8053
     std::string data_dir = "./data";
-    std::string apply;  // desired-state document applied at start and SIGHUP
+    std::string apply;   // desired-state document applied at start and SIGHUP
+    bool prune = false;  // --prune: an --apply document without zones may delete everything
     std::string ports_file;
     unsigned workers = 0;  // 0: one per core
     std::string log_level = "info";

@@ -338,21 +338,30 @@ DesiredState state_from_json(const json& root, const std::string& document) {
     return state;
 }
 
-DesiredState parse_document(std::string_view text, const std::string& document) {
+namespace {
+
+Document parse_whole(std::string_view text, const std::string& document) {
     Origins origins;
-    const json root = parse_text(text, document, origins);
+    Document out;
+    out.source = parse_text(text, document, origins);
     Decoder d(document, origins);
-    DesiredState state = decode(root, d);
+    out.state = decode(out.source, d);
     try {
-        validate(state, document);
+        validate(out.state, document);
     } catch (const DocumentError& e) {
         throw DocumentError(document, e.path(), e.reason(), d.line_of(e.path()));
     }
-    return state;
+    return out;
 }
 
-DesiredState load_document(const std::string& path) {
-    return parse_document(read_file(path), path);
+}  // namespace
+
+DesiredState parse_document(std::string_view text, const std::string& document) {
+    return parse_whole(text, document).state;
 }
+
+DesiredState load_document(const std::string& path) { return read_document(path).state; }
+
+Document read_document(const std::string& path) { return parse_whole(read_file(path), path); }
 
 }  // namespace gtm::store

@@ -3,7 +3,7 @@
 // reader.h (parse_json is part of this API) and decoded with decoder.h (so is parse_duration_ms).
 #pragma once
 
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
@@ -21,6 +21,14 @@ DesiredState parse_document(std::string_view text, const std::string& document);
 
 // Reads `path` and parses it; a read failure is a DocumentError too.
 DesiredState load_document(const std::string& path);
+
+// A document with the JSON it was decoded from: what it says and what it leaves unsaid (a
+// member without "admin" keeps its current admin state when applied; see core/).
+struct Document {
+    DesiredState state;
+    nlohmann::json source;
+};
+Document read_document(const std::string& path);
 
 // The same decoding for one resource, as REST bodies carry them. `path` prefixes the paths in
 // errors ("" for a body that is the resource itself). Not validated against the rest of the

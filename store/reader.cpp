@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -197,6 +198,10 @@ json parse_text(std::string_view text, const std::string& document, Origins& ori
 }
 
 std::string read_file(const std::string& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+        throw DocumentError(path, "", "is a directory, not a document");
+    }
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         throw DocumentError(path, "", std::string("cannot read: ") + std::strerror(errno));

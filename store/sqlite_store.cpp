@@ -558,6 +558,28 @@ bool SqliteStore::remove_token(const std::string& name, const AuditEntry& audit)
     return removed;
 }
 
+std::optional<std::string> SqliteStore::setting(const std::string& key) {
+    std::lock_guard lock(mu_);
+    sqlite3_stmt* s = impl_->prepare("SELECT value FROM meta WHERE key = ?");
+    Impl::bind(s, 1, "setting:" + key);
+    std::optional<std::string> out;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        out = Impl::text(s, 0);
+    }
+    sqlite3_reset(s);
+    return out;
+}
+
+void SqliteStore::set_setting(const std::string& key, const std::string& value) {
+    std::lock_guard lock(mu_);
+    impl_->transaction([&] {
+        impl_->run(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = "
+            "excluded.value",
+            "setting:" + key, value);
+    });
+}
+
 void SqliteStore::prune(const Retention& r, int64_t now_ms) {
     std::lock_guard lock(mu_);
     constexpr int64_t kDay = 86400000;

@@ -37,6 +37,8 @@ class SqliteStore final : public Store {
     std::optional<Token> token(const std::string& name) override;
     void add_token(const Token& token, const AuditEntry& audit) override;
     bool remove_token(const std::string& name, const AuditEntry& audit) override;
+    std::optional<std::string> setting(const std::string& key) override;
+    void set_setting(const std::string& key, const std::string& value) override;
     void prune(const Retention& r, int64_t now_ms) override;
     std::string integrity_check() override;
 

@@ -112,6 +112,10 @@ class Store {
     virtual void add_token(const Token& token, const AuditEntry& audit) = 0;
     virtual bool remove_token(const std::string& name, const AuditEntry& audit) = 0;
 
+    // Small named values of gtmd's own (e.g. the digest of the document --apply last applied).
+    virtual std::optional<std::string> setting(const std::string& key) = 0;
+    virtual void set_setting(const std::string& key, const std::string& value) = 0;
+
     // Deletes events and audit entries older than the retention.
     virtual void prune(const Retention& r, int64_t now_ms) = 0;
     // "ok" or the first problem found.

@@ -269,6 +269,9 @@ Response Api::handle(const Request& r, int64_t now_ms) {
             case core::ChangeError::Kind::Unservable:
                 resp = error_response({500, e.what(), ""});
                 break;
+            case core::ChangeError::Kind::Empty:
+                resp = error_response({422, e.what(), "zones"});
+                break;
         }
     } catch (const store::StoreError& e) {
         if (e.kind() == store::StoreError::Kind::Conflict) {

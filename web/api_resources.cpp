@@ -52,11 +52,19 @@ Response config_resource(Api::Call& c) {
         }
         return json_response(200, doc);
     }
-    store::DesiredState next = store::state_from_json(c.body(), "request body");
+    const json body = c.body();
+    store::DesiredState next = store::state_from_json(body, "request body");
     core::Actor who = c.actor(200);
-    const bool dry = dry_run_param(c);
-    const core::ChangeResult r = c.core().apply(std::move(next), who, dry);
-    return json_response(200, {{"dry_run", dry}, {"changes", r.changes}, {"effects", r.effects}});
+    core::Core::ApplyOptions options;
+    options.dry_run = dry_run_param(c);
+    options.source = &body;  // members without "admin" keep theirs
+    const std::string* prune = c.param("prune");
+    options.prune = prune != nullptr && (*prune == "true" || *prune == "1");
+    const core::ChangeResult r = c.core().apply(std::move(next), who, options);
+    return json_response(200, {{"dry_run", options.dry_run},
+                               {"changes", r.changes},
+                               {"effects", r.effects},
+                               {"admin_states_kept", r.result["admin_states_kept"]}});
 }
 
 Response collection_resource(Api::Call& c, const std::string& kind) {

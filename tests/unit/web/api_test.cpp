@@ -53,7 +53,7 @@ struct Fixture {
         core::Actor who;
         who.token = "test";
         who.document = "d";
-        core->apply(store::parse_document(kDoc, "d"), who);
+        core->apply(store::parse_document(kDoc, "d"), who, {});
         web::ApiDeps deps;
         deps.core = core.get();
         deps.snapshots = &holder;
