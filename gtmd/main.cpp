@@ -145,7 +145,7 @@ class Daemon {
             try {
                 apply_file("--apply");
             } catch (const std::exception& e) {
-                spdlog::error("--apply: {}", e.what());
+                spdlog::error("--apply {}: {}", cfg_.apply, e.what());
                 return 2;
             }
         }
@@ -292,8 +292,8 @@ class Daemon {
         try {
             apply_file("SIGHUP");
         } catch (const std::exception& e) {
-            spdlog::error("reload failed, still serving generation {}: {}", core_->generation(),
-                          e.what());
+            spdlog::error("reload failed, still serving generation {}: {}: {}", core_->generation(),
+                          cfg_.apply, e.what());
         }
     }
 
@@ -307,6 +307,12 @@ class Daemon {
         a.object = "tokens/admin";
         a.result = "ok";
         if (const char* env = std::getenv("GTMD_ADMIN_TOKEN"); env != nullptr && *env != '\0') {
+            if (std::strlen(env) < 16) {
+                // A short secret can be guessed: the failure limiter slows guessing, not enough.
+                throw std::runtime_error(
+                    "GTMD_ADMIN_TOKEN must be at least 16 bytes long (it has " +
+                    std::to_string(std::strlen(env)) + ")");
+            }
             const std::string hash = web::hash_secret(env);
             auto existing = store_->token("admin");
             if (existing && existing->hash == hash && existing->role == "admin") {
