@@ -61,7 +61,7 @@ void Judge::configure(std::vector<JudgeTarget> targets, const std::vector<int64_
     wave_pools_.clear();
     for (uint32_t id = 0; id < states_.size(); ++id) {
         const State& s = states_[id];
-        if (s.pub.verdict == Verdict::Up) {
+        if (counted(s)) {
             ++up_count_;
             for (uint32_t p : s.cfg.pools) {
                 ++up_pools_[p];
@@ -125,10 +125,11 @@ void Judge::publish(uint32_t id, TargetState next, int64_t now_ms, JudgeOutput& 
     if (const ProbeResult* last = s.health.last()) {
         next.evidence = *last;
     }
-    if ((prev.verdict == Verdict::Up) != (next.verdict == Verdict::Up)) {
-        count_up(id, next.verdict == Verdict::Up);
-    }
+    const bool was_counted = counted(s);
     s.pub = std::move(next);
+    if (counted(s) != was_counted) {
+        count_up(id, !was_counted);
+    }
     out.changed.push_back(id);
 }
 
@@ -278,6 +279,9 @@ void Judge::wave_remove(uint32_t id) {
         return;
     }
     s.in_wave = false;
+    if (!counted(s)) {
+        count_up(id, false);  // it was counted as up for the wave's sake only
+    }
     --wave_count_;
     for (uint32_t p : s.cfg.pools) {
         if (auto it = wave_pools_.find(p); it != wave_pools_.end() && --it->second == 0) {
@@ -298,8 +302,11 @@ void Judge::wave_expire(int64_t now_ms) {
 
 void Judge::wave_clear() {
     for (const auto& [since, id] : wave_) {
-        if (id < states_.size()) {
+        if (id < states_.size() && states_[id].in_wave) {
             states_[id].in_wave = false;
+            if (!counted(states_[id])) {
+                count_up(id, false);
+            }
         }
     }
     wave_.clear();
@@ -326,13 +333,8 @@ void Judge::engage(int64_t now_ms, JudgeOutput& out) {
         keep.held = true;
         keep.evidence = s.pub.evidence;
         if (!keep.same_decision(s.pub)) {
-            if ((keep.verdict == Verdict::Up) != (s.pub.verdict == Verdict::Up)) {
-                publish(id, keep, now_ms, out);  // keeps the up count right
-                s.pub.returned_ms = keep.returned_ms;
-            } else {
-                s.pub = keep;
-                out.changed.push_back(id);
-            }
+            s.pub = keep;  // counted either way: it is in the wave
+            out.changed.push_back(id);
         }
     }
     // Bad news still waiting belongs to the wave too.
@@ -380,7 +382,7 @@ JudgeOutput Judge::on_result(uint32_t id, const ProbeResult& r, int64_t now_ms) 
     if (s.provisional) {
         // The seed stood for the first result, which now decides as for a target never probed.
         s.provisional = false;
-        if (s.pub.verdict == Verdict::Up) {
+        if (counted(s)) {
             count_up(id, false);
         }
         s.pub.verdict = Verdict::Unknown;

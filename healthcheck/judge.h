@@ -96,6 +96,9 @@ class Judge {
         std::vector<uint32_t> passers;  // others that passed a probe started since then
     };
 
+    // In the base a wave is measured against: published up, or up when its failure (part of
+    // the wave) began — a member of the wave published down meanwhile still counts.
+    static bool counted(const State& s) { return s.pub.verdict == Verdict::Up || s.in_wave; }
     TargetState wanted(const State& s, int64_t now_ms) const;
     static bool bad_news(const TargetState& from, const TargetState& to);
     void decide(uint32_t id, int64_t now_ms, JudgeOutput& out);
@@ -121,8 +124,8 @@ class Judge {
     std::vector<State> states_;
     uint32_t window_ms_ = 10000;
     uint32_t hold_ms_ = 60000;
-    size_t up_count_ = 0;  // targets published up: the base a wave is measured against
-    std::unordered_map<uint32_t, uint32_t> up_pools_;  // pool -> targets published up in it
+    size_t up_count_ = 0;  // targets counted() : the base a wave is measured against
+    std::unordered_map<uint32_t, uint32_t> up_pools_;  // pool -> counted targets in it
     std::deque<std::pair<int64_t, uint32_t>> wave_;    // (failing since, id), oldest first
     size_t wave_count_ = 0;
     std::unordered_map<uint32_t, uint32_t> wave_pools_;  // pool -> counted members in it

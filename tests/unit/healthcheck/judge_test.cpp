@@ -298,3 +298,25 @@ TEST_CASE(
     CHECK(sim.present(0));
     CHECK(sim.verdict(4) == Verdict::Unknown);
 }
+
+TEST_CASE("members of a wave already published down still count in the wave's base") {
+    std::vector<std::vector<uint32_t>> pools;
+    for (uint32_t i = 0; i < 10; ++i) {
+        pools.push_back({i});
+    }
+    Sim sim(pools, {1, 1, 60000});
+    sim.healthy = [](uint32_t id, int64_t t) {
+        return !(t >= 2000 && (id < 4 || (id == 4 && t >= 2500)));
+    };
+    sim.now = 2000;
+    for (uint32_t id = 0; id < 10; ++id) {
+        sim.probe(id);
+    }
+    for (uint32_t id = 0; id < 4; ++id) {
+        CHECK(sim.verdict(id) == Verdict::Down);  // four of ten: believed at once
+    }
+    sim.now = 2500;
+    sim.probe(4);  // five of ten within the window: not more than half of those that were up
+    CHECK_FALSE(sim.judge.isolated());
+    CHECK(sim.verdict(4) == Verdict::Down);
+}
