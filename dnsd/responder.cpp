@@ -554,7 +554,7 @@ uint16_t answer_type(const Snapshot& snap, const Node& node, uint16_t qtype) noe
 // A balancer's A or AAAA records: up to max_answers weighted draws (selection.cpp). No
 // candidate is NODATA, its SOA TTL capped by the table (degraded_ttl when every tier is down).
 void write_balancer(Reply& r, const Zone& zone, Current at, const Balancer& b, uint16_t qtype,
-                    Rng& rng) noexcept {
+                    Rng& rng, uint32_t slot) noexcept {
     const AnswerTable& t = qtype == kTypeA ? b.v4 : b.v6;
     uint16_t picks[kMaxAnswers];
     const size_t n = draw(t, b.max_answers, rng, picks);
@@ -570,6 +570,7 @@ void write_balancer(Reply& r, const Zone& zone, Current at, const Balancer& b, u
         }
         ++r.an;
     }
+    b.count(slot, qtype != kTypeA, picks, n);  // handed out: per member, for metrics
 }
 
 // A static RRset in answer, then what fits of its targets' addresses in additional.
@@ -611,7 +612,8 @@ bool chase_cname(Reply& r, const Snapshot& snap, const RRset& cname, int chain,
 // A class IN query, answered from the zones per RFC 1034 §4.3.2: referral, wildcard synthesis
 // (RFC 4592), a balancer's addresses, static RRsets, the CNAME chain inside the zone, NXDOMAIN
 // and NODATA. REFUSED, without AA, outside every zone.
-void answer_from_zones(Reply& r, const Query& q, const Snapshot& snap, Rng& rng) noexcept {
+void answer_from_zones(Reply& r, const Query& q, const Snapshot& snap, Rng& rng,
+                       uint32_t slot) noexcept {
     Owner name{find(snap, q.qname),
                Current{static_cast<uint16_t>(kHeaderSize), static_cast<uint16_t>(q.qname.len)}};
     if (name.found.node == nullptr) {
@@ -638,7 +640,7 @@ void answer_from_zones(Reply& r, const Query& q, const Snapshot& snap, Rng& rng)
         }
         const uint16_t qtype = answer_type(snap, *node, q.qtype);
         if (node->balancer >= 0 && (qtype == kTypeA || qtype == kTypeAaaa)) {
-            write_balancer(r, zone, name.at, *snap.balancer(node->balancer), qtype, rng);
+            write_balancer(r, zone, name.at, *snap.balancer(node->balancer), qtype, rng, slot);
             return;
         }
         if (const RRset* set = node->find(qtype)) {
@@ -682,6 +684,9 @@ size_t Responder::answer(const uint8_t* msg, size_t len, uint8_t* out, Transport
     const Parse parsed = parse(msg, len, q);
     if (parsed == Parse::Drop) {
         oc.dropped = true;
+        if (stats_ != nullptr) {
+            stats_->drop(len < kHeaderSize ? DropReason::Short : DropReason::QrSet);
+        }
         return 0;
     }
     Reply r = begin_reply(msg, q, parsed, transport, config_, out);
@@ -694,9 +699,14 @@ size_t Responder::answer(const uint8_t* msg, size_t len, uint8_t* out, Transport
     } else if (snap_ == nullptr) {
         r.rcode = kRcodeRefused;  // nothing published yet
     } else {
-        answer_from_zones(r, q, *snap_, rng_);
+        answer_from_zones(r, q, *snap_, rng_, slot_);
     }
-    return finish(r, config_, oc);
+    const size_t size = finish(r, config_, oc);
+    if (stats_ != nullptr) {
+        stats_->query(transport == Transport::Udp ? 0 : 1, parsed == Parse::Ok ? q.qtype : 0,
+                      oc.rcode, oc.truncated);
+    }
+    return size;
 }
 
 }  // namespace gtm::dns

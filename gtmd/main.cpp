@@ -43,6 +43,7 @@
 #include "web/api.h"
 #include "web/auth.h"
 #include "web/http_server.h"
+#include "web/metrics.h"
 
 namespace gtm::dns {
 namespace {
@@ -119,7 +120,10 @@ class Daemon {
             core_->on_decisions(std::move(u));
         };
         prober_ = std::make_unique<health::Prober>(std::move(po));
+        // UDP worker i counts answers per member into slot i, the TCP thread into the last.
+        const uint32_t udp_threads = static_cast<uint32_t>(dns.size() * workers);
         core::CoreOptions co;
+        co.worker_slots = cfg_.metrics ? udp_threads + 1 : 0;
         co.configure_prober = [this](const store::DesiredState& s,
                                      std::unordered_map<std::string, health::Seed> seeds) {
             prober_->configure(s, std::move(seeds));
@@ -154,10 +158,14 @@ class Daemon {
         core_->start();
 
         std::random_device rd;
-        UdpWorkers udp(holder_, cfg_.responder);
+        StatsRegistry dns_stats;
+        TcpStats tcp_stats;
+        UdpWorkers udp(holder_, cfg_.responder, cfg_.metrics ? &dns_stats : nullptr);
         boost::asio::io_context tcp_io;
         auto tcp_work = boost::asio::make_work_guard(tcp_io);
-        TcpServer tcp(tcp_io, holder_, cfg_.responder, cfg_.tcp, random_seed(rd));
+        TcpServer tcp(tcp_io, holder_, cfg_.responder, cfg_.tcp, random_seed(rd),
+                      cfg_.metrics ? &dns_stats.add() : nullptr,
+                      cfg_.metrics ? &tcp_stats : nullptr, udp_threads);
         for (auto& l : dns) {
             for (int fd : l.udp_fds) {
                 udp.start(fd, l.wildcard, random_seed(rd));
@@ -173,6 +181,18 @@ class Daemon {
         deps.isolated = [this] { return prober_->isolated(); };
         deps.ready = [this] { return ready_.load(); };
         deps.snapshots = &holder_;
+        std::unique_ptr<web::Metrics> metrics;
+        if (cfg_.metrics) {
+            web::MetricsSources ms;
+            ms.dns = &dns_stats;
+            ms.tcp = &tcp_stats;
+            ms.holder = &holder_;
+            ms.core = core_.get();
+            ms.prober = prober_.get();
+            ms.events = events_.get();
+            metrics = std::make_unique<web::Metrics>(std::move(ms));
+            deps.metrics = metrics.get();
+        }
         web::Api api(std::move(deps));
         web::HttpConfig hc;
         hc.body_limit = cfg_.body_limit;

@@ -118,7 +118,11 @@ void decode_store(const Decoder& d, const json& j, ServerConfig& cfg) {
 }
 
 void decode(const Decoder& d, const json& root, ServerConfig& cfg) {
-    d.object(root, "", {"dns", "http", "health", "store", "data_dir", "apply", "log_level"});
+    d.object(root, "",
+             {"dns", "http", "health", "store", "data_dir", "apply", "log_level", "metrics"});
+    if (auto* v = d.find(root, "metrics")) {
+        cfg.metrics = d.boolean(*v, "metrics");
+    }
     if (auto* v = d.find(root, "dns")) {
         decode_dns(d, *v, cfg);
     }
