@@ -12,6 +12,7 @@
 // then the core and the event writer, so nothing ever waits for a part that has stopped.
 #include <curl/curl.h>
 #include <pthread.h>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -69,6 +70,53 @@ const sigset_t& handled_signals() {
         return s;
     }();
     return set;
+}
+
+// A log message as a JSON string's content.
+class JsonMessage : public spdlog::custom_flag_formatter {
+  public:
+    void format(const spdlog::details::log_msg& msg, const std::tm&,
+                spdlog::memory_buf_t& dest) override {
+        for (const char c : msg.payload) {
+            switch (c) {
+                case '"':
+                    dest.append(std::string_view("\\\""));
+                    break;
+                case '\\':
+                    dest.append(std::string_view("\\\\"));
+                    break;
+                case '\n':
+                    dest.append(std::string_view("\\n"));
+                    break;
+                default:
+                    if (static_cast<unsigned char>(c) < 0x20) {
+                        char esc[8];
+                        std::snprintf(esc, sizeof esc, "\\u%04x", c);
+                        dest.append(std::string_view(esc));
+                    } else {
+                        dest.push_back(c);
+                    }
+            }
+        }
+    }
+    std::unique_ptr<custom_flag_formatter> clone() const override {
+        return std::make_unique<JsonMessage>();
+    }
+};
+
+// Logs on stderr, never stdout: text lines, or one JSON object per line (--log-format json).
+void set_up_logging(const ServerConfig& cfg) {
+    auto logger = spdlog::stderr_color_mt("gtmd");
+    if (cfg.log_format == "json") {
+        auto f = std::make_unique<spdlog::pattern_formatter>();
+        f->add_flag<JsonMessage>('j').set_pattern(
+            R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","message":"%j"})");
+        logger->set_formatter(std::move(f));
+    } else {
+        logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+    }
+    spdlog::set_default_logger(std::move(logger));
+    spdlog::set_level(spdlog::level::from_str(cfg.log_level));
 }
 
 class Daemon {
@@ -422,9 +470,7 @@ int main(int argc, char** argv) {
     if (int code = gtm::dns::parse_command_line(argc, argv, cfg); code >= 0) {
         return code;
     }
-    spdlog::set_default_logger(spdlog::stderr_color_mt("gtmd"));  // logs on stderr, never stdout
-    spdlog::set_level(spdlog::level::from_str(cfg.log_level));
-    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+    gtm::dns::set_up_logging(cfg);
     curl_global_init(CURL_GLOBAL_DEFAULT);  // once, before any thread starts
     // Blocked before any thread starts, so that every thread inherits it: Daemon::run() takes
     // them with sigwait.

@@ -107,3 +107,19 @@ def test_metrics_can_be_turned_off(gtmd_factory):
     with pytest.raises(urllib.error.HTTPError) as e:
         scrape(g)
     assert e.value.code == 404
+
+
+def test_json_logs_are_one_object_per_line(gateway_factory, gtmd_factory):
+    import json
+    a1 = net(47, 20)
+    gw, port = gateway_factory.start(lambda p: http_args(p, a1))
+    g = gtmd_factory.start(document([monitor("web", port)], [pool("j", [a1])],
+                                    [balancer("j", ["j"])]),
+                           extra_args=["--log-format", "json"])
+    wait_probed(gw, port, [a1])
+    gw.set_mode("refuse", a1, port)
+    wait_for(lambda: '-> down' in g.stderr(), timeout=GONE_LIMIT_S, what="a verdict change logged")
+    lines = [l for l in g.stderr().splitlines() if l.strip()]
+    records = [json.loads(l) for l in lines]  # every line is one JSON object
+    assert all({"time", "level", "message"} <= set(r) for r in records), records[:3]
+    assert any(f"{a1} [j]: up -> down" in r["message"] for r in records), records
