@@ -308,8 +308,9 @@ struct Reply {
 };
 
 // Starts the answer: the ID and the question as received (letter case kept: 0x20); QR, with
-// the query's opcode, RD and CD; room for the sections under the size limit less the OPT. The
-// limit over UDP: max(512, min(the client's EDNS size, dns.udp_max_size)), 512 without EDNS.
+// the query's opcode, RD and CD (for QUERY only); room for the sections under the size limit less
+// the OPT. The limit over UDP: max(512, min(the client's EDNS size, dns.udp_max_size)), 512 without
+// EDNS.
 Reply begin_reply(const uint8_t* msg, const Query& q, Parse parsed, Transport transport,
                   const ResponderConfig& config, uint8_t* out) noexcept {
     std::memcpy(out, msg, 2);
@@ -328,11 +329,14 @@ Reply begin_reply(const uint8_t* msg, const Query& q, Parse parsed, Transport tr
     const bool nsid = edns && q.nsid && !config.nsid.empty();
     const size_t opt_size = edns ? kOptFixed + (nsid ? 4 + config.nsid.size() : 0) : 0;
     const uint16_t qflags = rd16(msg + 2);
+    // RD and CD are echoed for QUERY (RFC 1035 §4.1.1, RFC 4035 §3.1.6); a reply to any other
+    // opcode (NOTIFY, UPDATE, unknown: NOTIMP) keeps the opcode and clears every flag but QR.
+    const uint16_t echoed = (qflags & 0x7800) == 0 ? (kFlagRd | kFlagCd) : 0;
     return Reply{
         .out = out,
         .w = Writer(out, sections_at, limit - opt_size),
         .sections_at = sections_at,
-        .flags = static_cast<uint16_t>(kFlagQr | (qflags & (0x7800 | kFlagRd | kFlagCd))),
+        .flags = static_cast<uint16_t>(kFlagQr | (qflags & (0x7800 | echoed))),
         .question = q.question_end != 0,
         .edns = edns,
         .dnssec_ok = q.dnssec_ok,
