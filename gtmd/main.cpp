@@ -164,6 +164,8 @@ class Daemon {
             *store_, store::Retention{cfg_.events_days, cfg_.audit_days});
         health::ProberOptions po;
         po.isolation_hold_ms = cfg_.isolation_hold_ms;
+        po.source_v4 = cfg_.source_v4;
+        po.source_v6 = cfg_.source_v6;
         po.on_update = [this](std::vector<health::TargetUpdate> u) {
             core_->on_decisions(std::move(u));
         };
