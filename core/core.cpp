@@ -7,6 +7,7 @@
 #include "base/asio.h"
 #include "base/clock.h"
 #include "core/diff.h"
+#include "core/quorum.h"
 #include "store/validate.h"
 
 namespace gtm::core {
@@ -45,7 +46,28 @@ Core::Core(store::Store& store, dns::SnapshotHolder& holder, CoreOptions options
       options_(std::move(options)),
       controller_(holder, options_.worker_slots),
       current_(std::make_shared<Current>()),
-      loop_(std::make_unique<Loop>()) {}
+      loop_(std::make_unique<Loop>()) {
+    if (options_.board != nullptr) {
+        options_.board->on_votes([this](const std::string& target, std::vector<store::Vote> v) {
+            boost::asio::post(loop_->io, [this, target, v = std::move(v)]() mutable {
+                std::lock_guard lock(ctl_mu_);
+                if (v.empty()) {
+                    votes_.erase(target);
+                } else {
+                    votes_[target] = std::move(v);
+                }
+                if (fallback_) {
+                    return;
+                }
+                std::vector<Decision> decisions;
+                serve_votes(target, monotonic_ms(), decisions);
+                controller_.apply(decisions, monotonic_ms());
+            });
+        });
+        options_.board->on_link(
+            [this](bool up) { boost::asio::post(loop_->io, [this, up] { link_changed(up); }); });
+    }
+}
 
 Core::~Core() { stop(); }
 
@@ -186,7 +208,9 @@ ChangeResult Core::change(const Actor& who, const Edit& edit, bool dry_run,
     {
         std::lock_guard lock(ctl_mu_);
         configure_prober(prepared);
+        const std::set<std::string> before_targets = controller_.live_targets();
         controller_.commit(std::move(prepared), monotonic_ms());  // live in the DNS answers
+        withdraw_removed(before_targets);
         spdlog::info("serving generation {} (revision {}) after {} by '{}': {} change(s)",
                      controller_.generation(), out.revision, who.action, who.token,
                      out.changes.size());
@@ -261,23 +285,113 @@ void Core::apply_decisions(const std::vector<health::TargetUpdate>& updates) {
         e.to = health::to_string(u.state.verdict);
         e.reason = health::to_string(u.state.evidence.reason);
         e.detail = u.state.evidence.detail;
+        if (options_.board != nullptr) {
+            e.detail = "[" + options_.board->node() + "] " + e.detail;  // this vantage's view
+        }
         e.http_status = u.state.evidence.http_status;
         e.latency_ms = u.state.evidence.latency_ms;
         events.push_back(std::move(e));
     }
     {
         std::lock_guard lock(ctl_mu_);
-        controller_.apply(decisions, monotonic_ms());
+        if (options_.board == nullptr) {
+            controller_.apply(decisions, monotonic_ms());
+        } else {
+            // Cluster mode: our decisions are our votes; what is served is their quorum.
+            for (const auto& d : decisions) {
+                local_[d.key] = d.state;
+                options_.board->publish_vote(d.key, vote_of(options_.board->node(), d.state, at));
+            }
+            if (fallback_) {
+                controller_.apply(decisions, monotonic_ms());
+            }
+        }
     }
     if (!events.empty() && options_.record_events) {
         options_.record_events(std::move(events));
     }
 }
 
+void Core::serve_votes(const std::string& target, int64_t now_ms, std::vector<Decision>& out) {
+    const Tally t = tally(votes_[target], options_.quorum);
+    const health::TargetState& before = controller_.targets().get(
+        target.substr(0, target.find('\0')), target.substr(target.find('\0') + 1));
+    health::TargetState next;
+    next.verdict = t.verdict;
+    next.suspect = t.suspect;
+    next.evidence = t.evidence;
+    next.returned_ms = before.returned_ms;
+    if (!before.present() && next.present() && before.verdict != health::Verdict::Unknown) {
+        next.returned_ms = now_ms;  // back in the answers: slow start
+    }
+    if (!next.same_decision(before)) {
+        out.push_back({target, std::move(next)});
+    }
+}
+
+void Core::link_changed(bool up) {
+    std::lock_guard lock(ctl_mu_);
+    const int64_t now = monotonic_ms();
+    if (!up) {
+        if (link_down_since_ms_ == 0) {
+            link_down_since_ms_ = now;
+            spdlog::warn(
+                "cluster: the link to the other nodes is down; serving the last decisions "
+                "(judging alone after {} s)",
+                options_.fallback_after_ms / 1000);
+        }
+        return;
+    }
+    link_down_since_ms_ = 0;
+    if (fallback_) {
+        fallback_ = false;
+        spdlog::warn("cluster: the link is back; the quorum of the vantages decides again");
+        std::vector<Decision> decisions;
+        for (const auto& [target, votes] : votes_) {
+            serve_votes(target, now, decisions);
+        }
+        controller_.apply(decisions, now);
+    }
+}
+
+std::vector<store::Vote> Core::votes_of(const std::string& target) const {
+    std::lock_guard lock(ctl_mu_);
+    auto it = votes_.find(target);
+    return it == votes_.end() ? std::vector<store::Vote>{} : it->second;
+}
+
+void Core::withdraw_removed(const std::set<std::string>& before) {
+    if (options_.board == nullptr) {
+        return;
+    }
+    for (const auto& key : before) {
+        if (controller_.live_targets().count(key) == 0) {
+            options_.board->withdraw_vote(key);
+            local_.erase(key);
+        }
+    }
+}
+
 void Core::tick() {
     {
         std::lock_guard lock(ctl_mu_);
-        controller_.tick(monotonic_ms());
+        const int64_t now = monotonic_ms();
+        controller_.tick(now);
+        if (options_.board != nullptr && !fallback_ && link_down_since_ms_ != 0 &&
+            now - link_down_since_ms_ >= static_cast<int64_t>(options_.fallback_after_ms)) {
+            // The others are out of reach for long: our own decisions are better than frozen
+            // ones (a region that dies meanwhile must still leave the answers).
+            fallback_ = true;
+            spdlog::warn(
+                "cluster: no link to the other nodes for {} s; judging alone until it "
+                "is back",
+                options_.fallback_after_ms / 1000);
+            std::vector<Decision> own;
+            for (const auto& [key, state] : local_) {
+                own.push_back({key, state});
+            }
+            controller_.apply(own, now);
+        }
     }
     loop_->ticker.expires_after(std::chrono::seconds(1));
     loop_->ticker.async_wait([this](const boost::system::error_code& ec) {
@@ -312,7 +426,9 @@ void Core::watch() {
                 std::lock_guard lock(ctl_mu_);
                 Controller::Prepared p = controller_.prepare(stored.state, now);
                 configure_prober(p);
+                const std::set<std::string> before_targets = controller_.live_targets();
                 controller_.commit(std::move(p), now);
+                withdraw_removed(before_targets);
                 spdlog::info("serving generation {}: revision {} written elsewhere",
                              controller_.generation(), stored.revision);
             }
@@ -355,6 +471,10 @@ CoreStats Core::stats() const {
         out = stats_;
     }
     out.generation = generation();
+    std::lock_guard lock(ctl_mu_);
+    out.cluster = options_.board != nullptr;
+    out.fallback = fallback_;
+    out.live_nodes = options_.board != nullptr ? options_.board->live_nodes().size() : 1;
     return out;
 }
 
@@ -383,6 +503,9 @@ std::optional<Explanation> Core::explain(const std::string& name, bool v6) const
         }
         for (const auto& m : p.members) {
             out.decisions[{p.name, m.address}] = controller_.targets().get(p.monitor, m.address);
+            if (auto v = votes_.find(health::target_key(p.monitor, m.address)); v != votes_.end()) {
+                out.vantages[{p.name, m.address}] = v->second;
+            }
         }
     }
     return out;
