@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <future>
+#include <thread>
 
 #include "base/asio.h"
 #include "base/clock.h"
@@ -47,6 +49,13 @@ Core::Core(store::Store& store, dns::SnapshotHolder& holder, CoreOptions options
       controller_(holder, options_.worker_slots),
       current_(std::make_shared<Current>()),
       loop_(std::make_unique<Loop>()) {
+    store_.set_change_listener([this] {
+        {
+            std::lock_guard lock(watch_mu_);
+            change_hint_ = true;
+        }
+        watch_cv_.notify_all();
+    });
     if (options_.board != nullptr) {
         options_.board->on_votes([this](const std::string& target, std::vector<store::Vote> v) {
             boost::asio::post(loop_->io, [this, target, v = std::move(v)]() mutable {
@@ -157,6 +166,22 @@ ChangeResult Core::change(const Actor& who, const Edit& edit, bool dry_run,
     if (stopping_.load()) {
         throw ChangeError(ChangeError::Kind::Unavailable, "gtmd is shutting down");
     }
+    // Another writer (another node) may have saved first: the edit is done again on top of the
+    // newer state — unless the caller named the revision it read (If-Match: then 412).
+    for (int attempt = 0;; ++attempt) {
+        try {
+            return change_once(who, edit, dry_run, if_match);
+        } catch (const store::StoreError& e) {
+            if (e.kind() != store::StoreError::Kind::Conflict || if_match || attempt >= 8) {
+                throw;
+            }
+            reload_from_store();
+        }
+    }
+}
+
+ChangeResult Core::change_once(const Actor& who, const Edit& edit, bool dry_run,
+                               std::optional<uint64_t> if_match) {
     const std::shared_ptr<const Current> before = current();
     if (if_match && *if_match != before->revision) {
         throw ChangeError(ChangeError::Kind::Stale,
@@ -354,6 +379,31 @@ void Core::link_changed(bool up) {
     }
 }
 
+bool Core::wait_votes_settled(uint32_t max_wait_ms) {
+    const int64_t until = monotonic_ms() + max_wait_ms;
+    for (;;) {
+        bool settled = true;
+        {
+            std::lock_guard lock(ctl_mu_);
+            for (const auto& [key, state] : local_) {
+                const auto v = votes_.find(key);
+                const bool mine =
+                    v != votes_.end() &&
+                    std::any_of(v->second.begin(), v->second.end(), [&](const store::Vote& x) {
+                        return x.node == options_.board->node() &&
+                               x.verdict == health::to_string(state.verdict);
+                    });
+                settled &= mine || state.verdict == health::Verdict::Unknown;
+            }
+        }
+        if (settled || monotonic_ms() >= until) {
+            return settled;
+        }
+        sync(100);
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
 std::vector<store::Vote> Core::votes_of(const std::string& target) const {
     std::lock_guard lock(ctl_mu_);
     auto it = votes_.find(target);
@@ -401,13 +451,32 @@ void Core::tick() {
     });
 }
 
+void Core::reload_from_store() {
+    store::StoredState stored = store_.load_state();
+    canonicalize(stored.state);
+    store::validate(stored.state, "the stored state");
+    const int64_t now = monotonic_ms();
+    {
+        std::lock_guard lock(ctl_mu_);
+        Controller::Prepared p = controller_.prepare(stored.state, now);
+        configure_prober(p);
+        const std::set<std::string> before_targets = controller_.live_targets();
+        controller_.commit(std::move(p), now);
+        withdraw_removed(before_targets);
+        spdlog::info("serving generation {}: revision {} written elsewhere", controller_.generation(),
+                     stored.revision);
+    }
+    set_current(std::move(stored.state), stored.revision);
+}
+
 void Core::watch() {
     bool failing = false;
     for (;;) {
         {
             std::unique_lock lock(watch_mu_);
             watch_cv_.wait_for(lock, std::chrono::milliseconds(options_.watch_interval_ms),
-                               [this] { return stopping_.load(); });
+                               [this] { return stopping_.load() || change_hint_; });
+            change_hint_ = false;
             if (stopping_.load()) {
                 return;
             }
@@ -418,21 +487,7 @@ void Core::watch() {
                 failing = false;
                 continue;
             }
-            store::StoredState stored = store_.load_state();
-            canonicalize(stored.state);
-            store::validate(stored.state, "the stored state");
-            const int64_t now = monotonic_ms();
-            {
-                std::lock_guard lock(ctl_mu_);
-                Controller::Prepared p = controller_.prepare(stored.state, now);
-                configure_prober(p);
-                const std::set<std::string> before_targets = controller_.live_targets();
-                controller_.commit(std::move(p), now);
-                withdraw_removed(before_targets);
-                spdlog::info("serving generation {}: revision {} written elsewhere",
-                             controller_.generation(), stored.revision);
-            }
-            set_current(std::move(stored.state), stored.revision);
+            reload_from_store();
             failing = false;
         } catch (const std::exception& e) {
             if (!failing) {  // once per transition

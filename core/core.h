@@ -181,6 +181,8 @@ class Core {
     // Returns once the decisions handed to on_decisions() before the call are applied (or after
     // `max_wait_ms`).
     void sync(uint32_t max_wait_ms);
+    // Cluster mode: waits until every decision of this node is among the votes it follows.
+    bool wait_votes_settled(uint32_t max_wait_ms);
     // Every live vantage's vote about a target (cluster mode; empty otherwise).
     std::vector<store::Vote> votes_of(const std::string& target) const;
 
@@ -195,6 +197,10 @@ class Core {
     CoreStats stats() const;
 
   private:
+    ChangeResult change_once(const Actor& who, const Edit& edit, bool dry_run,
+                             std::optional<uint64_t> if_match);
+    // Loads, validates, compiles and serves the stored state (written by someone else).
+    void reload_from_store();
     void apply_decisions(const std::vector<health::TargetUpdate>& updates);
     // Cluster mode, on the control thread under ctl_mu_: the decision the votes make.
     void serve_votes(const std::string& target, int64_t now_ms, std::vector<Decision>& out);
@@ -231,6 +237,7 @@ class Core {
     std::thread watcher_;
     std::mutex watch_mu_;
     std::condition_variable watch_cv_;
+    bool change_hint_ = false;  // the store says its revision may have moved
 };
 
 }  // namespace gtm::core

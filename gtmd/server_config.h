@@ -30,6 +30,7 @@ struct ServerConfig {
     std::string data_dir = "./data";
     std::string apply;   // desired-state document applied at start and SIGHUP
     bool prune = false;  // --prune: an --apply document without zones may delete everything
+    std::string import_from;  // --import-from DB: copy a standalone node's state into the cluster
     std::string ports_file;
     unsigned workers = 0;  // 0: one per core
     std::string log_level = "info";
