@@ -463,8 +463,8 @@ void Core::reload_from_store() {
         const std::set<std::string> before_targets = controller_.live_targets();
         controller_.commit(std::move(p), now);
         withdraw_removed(before_targets);
-        spdlog::info("serving generation {}: revision {} written elsewhere", controller_.generation(),
-                     stored.revision);
+        spdlog::info("serving generation {}: revision {} written elsewhere",
+                     controller_.generation(), stored.revision);
     }
     set_current(std::move(stored.state), stored.revision);
 }

@@ -509,9 +509,10 @@ class Daemon {
             return 2;
         }
         if (store_->has_state()) {
-            spdlog::error("the cluster store holds a desired state already (revision {}): nothing "
-                          "imported",
-                          store_->revision());
+            spdlog::error(
+                "the cluster store holds a desired state already (revision {}): nothing "
+                "imported",
+                store_->revision());
             return 2;
         }
         const store::StoredState stored = from.load_state();
@@ -532,10 +533,11 @@ class Daemon {
                 ++tokens;
             }
         }
-        spdlog::info("imported {} zones, {} pools, {} balancers and {} tokens from {} into the "
-                     "cluster",
-                     stored.state.zones.size(), stored.state.pools.size(),
-                     stored.state.balancers.size(), tokens, cfg_.import_from);
+        spdlog::info(
+            "imported {} zones, {} pools, {} balancers and {} tokens from {} into the "
+            "cluster",
+            stored.state.zones.size(), stored.state.pools.size(), stored.state.balancers.size(),
+            tokens, cfg_.import_from);
         return 0;
     }
 

@@ -58,9 +58,9 @@ AuditEntry audit_of(const e::KeyValue& kv) {
 }
 
 json event_json(const HealthEvent& ev) {
-    return {{"at_ms", ev.at_ms},   {"monitor", ev.monitor},         {"address", ev.address},
-            {"pools", ev.pools},   {"from", ev.from},               {"to", ev.to},
-            {"reason", ev.reason}, {"detail", ev.detail},           {"http_status", ev.http_status},
+    return {{"at_ms", ev.at_ms},          {"monitor", ev.monitor}, {"address", ev.address},
+            {"pools", ev.pools},          {"from", ev.from},       {"to", ev.to},
+            {"reason", ev.reason},        {"detail", ev.detail},   {"http_status", ev.http_status},
             {"latency_ms", ev.latency_ms}};
 }
 
@@ -84,9 +84,14 @@ HealthEvent event_of(const e::KeyValue& kv) {
 }
 
 json vote_json(const Vote& v) {
-    return {{"node", v.node},     {"verdict", v.verdict},         {"suspect", v.suspect},
-            {"at_ms", v.at_unix_ms}, {"reason", v.reason},        {"detail", v.detail},
-            {"http_status", v.http_status}, {"latency_ms", v.latency_ms}};
+    return {{"node", v.node},
+            {"verdict", v.verdict},
+            {"suspect", v.suspect},
+            {"at_ms", v.at_unix_ms},
+            {"reason", v.reason},
+            {"detail", v.detail},
+            {"http_status", v.http_status},
+            {"latency_ms", v.latency_ms}};
 }
 
 std::optional<Vote> vote_of(const std::string& text) {
@@ -187,7 +192,8 @@ void EtcdStore::grant_lease() {
 // Keeps the lease alive (every TTL/3), writes this node's votes as they come, and on a lost
 // lease grants a new one and writes presence and every vote again.
 void EtcdStore::lease_loop() {
-    const auto every = std::chrono::milliseconds(std::max<uint32_t>(500, options_.lease_ttl_ms / 3));
+    const auto every =
+        std::chrono::milliseconds(std::max<uint32_t>(500, options_.lease_ttl_ms / 3));
     auto next_keepalive = std::chrono::steady_clock::now() + every;
     std::unique_lock lock(mu_);
     while (!stopping_) {
@@ -450,20 +456,17 @@ std::string EtcdStore::log_key(const char* kind) {
 uint64_t EtcdStore::save_state(const DesiredState&, const DesiredState& after,
                                const AuditEntry& audit, uint64_t expected_revision) {
     const std::string doc = to_json(after).dump();
-    const e::Compare cas =
-        expected_revision == 0
-            ? e::Compare::absent(key("state"))
-            : e::Compare::mod(key("state"), e::Compare::Result::Equal,
-                              static_cast<int64_t>(expected_revision));
+    const e::Compare cas = expected_revision == 0
+                               ? e::Compare::absent(key("state"))
+                               : e::Compare::mod(key("state"), e::Compare::Result::Equal,
+                                                 static_cast<int64_t>(expected_revision));
     try {
-        const e::TxnResult r =
-            client_.txn({cas},
-                        {e::Op::put(key("state"), doc),
-                         e::Op::put(log_key("audit"), audit_json(audit).dump())},
-                        {e::Op::get(key("state"), "", e::RangeOptions{.keys_only = true})});
+        const e::TxnResult r = client_.txn(
+            {cas},
+            {e::Op::put(key("state"), doc), e::Op::put(log_key("audit"), audit_json(audit).dump())},
+            {e::Op::get(key("state"), "", e::RangeOptions{.keys_only = true})});
         if (!r.succeeded) {
-            const auto& kvs = r.responses.empty() ? std::vector<e::KeyValue>{}
-                                                  : r.responses[0].kvs;
+            const auto& kvs = r.responses.empty() ? std::vector<e::KeyValue>{} : r.responses[0].kvs;
             throw StoreError(StoreError::Kind::Conflict,
                              "the state changed meanwhile (revision " +
                                  std::to_string(kvs.empty() ? 0 : kvs[0].mod_revision) +
@@ -515,15 +518,17 @@ void EtcdStore::append_events(const std::vector<HealthEvent>& events) {
             StoredVerdict v{ev.monitor, ev.address, ev.to, ev.at_ms};
             ops.push_back(e::Op::put(
                 key("verdicts/" + options_.node + "/" + hex(ev.monitor + '\0' + ev.address)),
-                json{{"monitor", v.monitor}, {"address", v.address}, {"verdict", v.verdict},
+                json{{"monitor", v.monitor},
+                     {"address", v.address},
+                     {"verdict", v.verdict},
                      {"changed_ms", v.changed_at_ms}}
                     .dump()));
         }
         // etcd takes at most 128 operations per txn (--max-txn-ops): in chunks, each atomic.
         for (size_t i = 0; i < ops.size(); i += 100) {
-            client_.txn({}, std::vector<e::Op>(ops.begin() + static_cast<long>(i),
-                                               ops.begin() + static_cast<long>(std::min(
-                                                                 ops.size(), i + 100))));
+            client_.txn({}, std::vector<e::Op>(
+                                ops.begin() + static_cast<long>(i),
+                                ops.begin() + static_cast<long>(std::min(ops.size(), i + 100))));
         }
     } catch (const e::EtcdError& err) {
         rethrow(err, "write health events");
@@ -590,10 +595,10 @@ std::optional<Token> EtcdStore::token(const std::string& name) {
 
 void EtcdStore::add_token(const Token& t, const AuditEntry& audit) {
     try {
-        const e::TxnResult r = client_.txn(
-            {e::Compare::absent(key("tokens/" + t.name))},
-            {e::Op::put(key("tokens/" + t.name), token_json(t).dump()),
-             e::Op::put(log_key("audit"), audit_json(audit).dump())});
+        const e::TxnResult r =
+            client_.txn({e::Compare::absent(key("tokens/" + t.name))},
+                        {e::Op::put(key("tokens/" + t.name), token_json(t).dump()),
+                         e::Op::put(log_key("audit"), audit_json(audit).dump())});
         if (!r.succeeded) {
             throw StoreError(StoreError::Kind::Constraint, "a token named '" + t.name + "' exists");
         }

@@ -102,15 +102,15 @@ class EtcdStore final : public Store, public ClusterBoard {
 
     mutable std::mutex mu_;  // what the watch learnt, the callbacks, this node's votes to write
     std::condition_variable lease_cv_;
-    int64_t state_revision_ = 0;  // mod_revision of P state; 0: none
+    int64_t state_revision_ = 0;                                // mod_revision of P state; 0: none
     std::map<std::string, std::map<std::string, Vote>> votes_;  // target -> node -> vote
     std::set<std::string> nodes_;
     VotesChanged on_votes_;
     std::function<void(bool)> on_link_;
     std::function<void()> on_change_;
     std::map<std::string, std::optional<Vote>> to_write_;  // target -> vote (nullopt: withdraw)
-    std::map<std::string, Vote> mine_;                      // written, re-written on a new lease
-    size_t writing_ = 0;                                    // votes being written now
+    std::map<std::string, Vote> mine_;                     // written, re-written on a new lease
+    size_t writing_ = 0;                                   // votes being written now
     int64_t lease_ = 0;
     bool stopping_ = false;
     std::atomic<uint64_t> seq_{0};
