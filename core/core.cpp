@@ -71,6 +71,7 @@ Core::Core(store::Store& store, dns::SnapshotHolder& holder, CoreOptions options
                 std::vector<Decision> decisions;
                 serve_votes(target, monotonic_ms(), decisions);
                 controller_.apply(decisions, monotonic_ms());
+                note_modes();
             });
         });
         options_.board->on_link(
@@ -102,6 +103,7 @@ void Core::load(int64_t now_ms) {
     Controller::Prepared p = controller_.prepare(stored.state, now_ms);
     configure_prober(p);
     controller_.commit(std::move(p), now_ms);
+    note_modes();
     set_current(stored.state, stored.revision);
     spdlog::info("serving generation {} (revision {}): {} zones, {} balancers",
                  controller_.generation(), stored.revision, stored.state.zones.size(),
@@ -235,11 +237,53 @@ ChangeResult Core::change_once(const Actor& who, const Edit& edit, bool dry_run,
         configure_prober(prepared);
         const std::set<std::string> before_targets = controller_.live_targets();
         controller_.commit(std::move(prepared), monotonic_ms());  // live in the DNS answers
+        note_modes();
         withdraw_removed(before_targets);
         spdlog::info("serving generation {} (revision {}) after {} by '{}': {} change(s)",
                      controller_.generation(), out.revision, who.action, who.token,
                      out.changes.size());
     }
+    std::vector<store::Event> events;
+    for (const auto& pool : next.pools) {
+        const store::Pool* old = nullptr;
+        for (const auto& p : before->state.pools) {
+            if (p.name == pool.name) {
+                old = &p;
+            }
+        }
+        for (const auto& m : pool.members) {
+            store::AdminState was = store::AdminState::Auto;
+            bool existed = false;
+            if (old != nullptr) {
+                for (const auto& om : old->members) {
+                    if (om.address == m.address) {
+                        was = om.admin;
+                        existed = true;
+                    }
+                }
+            }
+            if (existed && was != m.admin) {
+                events.push_back(event("admin", {{"pool", pool.name},
+                                                 {"member", m.address},
+                                                 {"from", store::to_string(was)},
+                                                 {"to", store::to_string(m.admin)},
+                                                 {"by", who.token}}));
+            }
+        }
+    }
+    json summary = json::array();
+    for (const auto& ch : out.changes) {
+        if (summary.size() < 20) {
+            summary.push_back(ch["op"].get<std::string>() + " " + ch["kind"].get<std::string>() +
+                              "/" + ch["name"].get<std::string>());
+        }
+    }
+    events.push_back(event("config", {{"revision", out.revision},
+                                      {"by", who.token},
+                                      {"action", who.action},
+                                      {"changes", out.changes.size()},
+                                      {"summary", summary}}));
+    record(std::move(events));
     set_current(std::move(next), out.revision);
     return out;
 }
@@ -321,6 +365,7 @@ void Core::apply_decisions(const std::vector<health::TargetUpdate>& updates) {
         std::lock_guard lock(ctl_mu_);
         if (options_.board == nullptr) {
             controller_.apply(decisions, monotonic_ms());
+            note_modes();
         } else {
             // Cluster mode: our decisions are our votes; what is served is their quorum.
             for (const auto& d : decisions) {
@@ -329,6 +374,7 @@ void Core::apply_decisions(const std::vector<health::TargetUpdate>& updates) {
             }
             if (fallback_) {
                 controller_.apply(decisions, monotonic_ms());
+                note_modes();
             }
         }
     }
@@ -376,6 +422,7 @@ void Core::link_changed(bool up) {
             serve_votes(target, now, decisions);
         }
         controller_.apply(decisions, now);
+        note_modes();
     }
 }
 
@@ -404,6 +451,76 @@ bool Core::wait_votes_settled(uint32_t max_wait_ms) {
     }
 }
 
+void Core::record(std::vector<store::Event> events) {
+    if (!events.empty() && options_.record_events) {
+        options_.record_events(std::move(events));
+    }
+}
+
+store::Event Core::event(const char* type, json data) const {
+    store::Event e;
+    e.at_ms = unix_ms();
+    e.type = type;
+    if (options_.board != nullptr) {
+        data["node"] = options_.board->node();
+    }
+    e.data = data.dump();
+    return e;
+}
+
+void Core::note_modes() {
+    const auto snap = controller_.snapshot();
+    if (!snap) {
+        return;
+    }
+    std::vector<store::Event> events;
+    std::map<std::pair<std::string, bool>, std::pair<dns::ServeMode, uint32_t>> now;
+    for (const auto& b : snap->balancers()) {
+        for (const bool v6 : {false, true}) {
+            const dns::AnswerTable& t = v6 ? b->v6 : b->v4;
+            if (t.mode == dns::ServeMode::NoMembers) {
+                continue;
+            }
+            const auto key = std::make_pair(b->name, v6);
+            now[key] = {t.mode, t.serving_priority};
+            auto it = modes_.find(key);
+            if (it == modes_.end() || !modes_known_) {
+                continue;  // new, or the first look: nothing changed
+            }
+            const auto [old_mode, old_priority] = it->second;
+            const auto all_down = [](dns::ServeMode m) {
+                return m == dns::ServeMode::FailOpen || m == dns::ServeMode::FailClosed ||
+                       m == dns::ServeMode::Fallback;
+            };
+            const json id = {{"balancer", b->name}, {"family", v6 ? "ipv6" : "ipv4"}};
+            if (all_down(t.mode) != all_down(old_mode)) {
+                json d = id;
+                d["state"] = all_down(t.mode) ? "enter" : "leave";
+                d["policy"] = dns::to_string(all_down(t.mode) ? t.mode : old_mode);
+                events.push_back(event("all_down", d));
+                spdlog::warn("{} {}: every tier {} ({})", b->name, v6 ? "AAAA" : "A",
+                             all_down(t.mode) ? "down" : "up again", dns::to_string(t.mode));
+            } else if (old_priority != t.serving_priority || old_mode != t.mode) {
+                json d = id;
+                d["from_priority"] = old_priority;
+                d["to_priority"] = t.serving_priority;
+                d["from_mode"] = dns::to_string(old_mode);
+                d["to_mode"] = dns::to_string(t.mode);
+                events.push_back(event("tier", d));
+                spdlog::info("{} {}: tier {} -> {} ({})", b->name, v6 ? "AAAA" : "A", old_priority,
+                             t.serving_priority, dns::to_string(t.mode));
+            }
+        }
+    }
+    modes_ = std::move(now);
+    modes_known_ = true;
+    record(std::move(events));
+}
+
+void Core::on_isolation(bool isolated) {
+    record({event("isolation", {{"state", isolated ? "enter" : "leave"}})});
+}
+
 std::vector<store::Vote> Core::votes_of(const std::string& target) const {
     std::lock_guard lock(ctl_mu_);
     auto it = votes_.find(target);
@@ -427,6 +544,7 @@ void Core::tick() {
         std::lock_guard lock(ctl_mu_);
         const int64_t now = monotonic_ms();
         controller_.tick(now);
+        note_modes();
         if (options_.board != nullptr && !fallback_ && link_down_since_ms_ != 0 &&
             now - link_down_since_ms_ >= static_cast<int64_t>(options_.fallback_after_ms)) {
             // The others are out of reach for long: our own decisions are better than frozen
@@ -441,6 +559,7 @@ void Core::tick() {
                 own.push_back({key, state});
             }
             controller_.apply(own, now);
+            note_modes();
         }
     }
     loop_->ticker.expires_after(std::chrono::seconds(1));
@@ -462,6 +581,7 @@ void Core::reload_from_store() {
         configure_prober(p);
         const std::set<std::string> before_targets = controller_.live_targets();
         controller_.commit(std::move(p), now);
+        note_modes();
         withdraw_removed(before_targets);
         spdlog::info("serving generation {}: revision {} written elsewhere",
                      controller_.generation(), stored.revision);

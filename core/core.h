@@ -181,6 +181,8 @@ class Core {
     // Returns once the decisions handed to on_decisions() before the call are applied (or after
     // `max_wait_ms`).
     void sync(uint32_t max_wait_ms);
+    // The isolation guard engaged (true) or let go: an event.
+    void on_isolation(bool isolated);
     // Cluster mode: waits until every decision of this node is among the votes it follows.
     bool wait_votes_settled(uint32_t max_wait_ms);
     // Every live vantage's vote about a target (cluster mode; empty otherwise).
@@ -206,6 +208,10 @@ class Core {
     void serve_votes(const std::string& target, int64_t now_ms, std::vector<Decision>& out);
     void link_changed(bool up);
     void withdraw_removed(const std::set<std::string>& before);
+    // After every publication, under ctl_mu_: tier and all-down changes become events.
+    void note_modes();
+    store::Event event(const char* type, nlohmann::json data) const;
+    void record(std::vector<store::Event> events);
     void tick();
     void watch();
     void set_current(store::DesiredState state, uint64_t revision);
@@ -229,6 +235,9 @@ class Core {
     std::map<std::string, std::vector<store::Vote>> votes_;
     int64_t link_down_since_ms_ = 0;  // 0: up
     bool fallback_ = false;
+    // Each balancer family's mode and serving tier as last published (guarded by ctl_mu_).
+    std::map<std::pair<std::string, bool>, std::pair<dns::ServeMode, uint32_t>> modes_;
+    bool modes_known_ = false;
     std::atomic<bool> stopping_{false};
 
     struct Loop;  // the control thread's io_context and timers (asio stays in core.cpp)

@@ -183,6 +183,7 @@ class Daemon {
         po.on_update = [this](std::vector<health::TargetUpdate> u) {
             core_->on_decisions(std::move(u));
         };
+        po.on_isolation = [this](bool isolated) { core_->on_isolation(isolated); };
         prober_ = std::make_unique<health::Prober>(std::move(po));
         // UDP worker i counts answers per member into slot i, the TCP thread into the last.
         const uint32_t udp_threads = static_cast<uint32_t>(dns.size() * workers);

@@ -79,6 +79,8 @@ HealthEvent event_of(const e::KeyValue& kv) {
         ev.detail = j.value("detail", "");
         ev.http_status = j.value("http_status", 0);
         ev.latency_ms = j.value("latency_ms", 0u);
+        ev.type = j.value("type", "verdict");
+        ev.data = j.value("data", "");
     }
     return ev;
 }
@@ -515,6 +517,9 @@ void EtcdStore::append_events(const std::vector<HealthEvent>& events) {
         std::vector<e::Op> ops;
         for (const auto& ev : events) {
             ops.push_back(e::Op::put(log_key("events"), event_json(ev).dump()));
+            if (ev.type != "verdict") {
+                continue;
+            }
             StoredVerdict v{ev.monitor, ev.address, ev.to, ev.at_ms};
             ops.push_back(e::Op::put(
                 key("verdicts/" + options_.node + "/" + hex(ev.monitor + '\0' + ev.address)),

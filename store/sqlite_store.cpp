@@ -88,6 +88,12 @@ const char* const kMigrations[] = {
         SELECT 'revision', CASE WHEN EXISTS (SELECT 1 FROM meta WHERE key = 'state_saved')
                                 THEN '1' ELSE '0' END;
     )sql",
+    // 2 -> 3: events of every type (tier, all_down, isolation, admin, config), not only
+    // verdict changes.
+    R"sql(
+    ALTER TABLE health_events ADD COLUMN type TEXT NOT NULL DEFAULT 'verdict';
+    ALTER TABLE health_events ADD COLUMN data TEXT NOT NULL DEFAULT '';
+    )sql",
 };
 
 }  // namespace
@@ -458,10 +464,13 @@ void SqliteStore::append_events(const std::vector<HealthEvent>& events) {
         for (const auto& e : events) {
             impl_->run(
                 "INSERT INTO health_events (at_ms, monitor, address, pools, from_verdict, "
-                "to_verdict, "
-                "reason, detail, http_status, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "to_verdict, reason, detail, http_status, latency_ms, type, data) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 e.at_ms, e.monitor, e.address, e.pools, e.from, e.to, e.reason, e.detail,
-                e.http_status, e.latency_ms);
+                e.http_status, e.latency_ms, e.type, e.data);
+            if (e.type != "verdict") {
+                continue;
+            }
             impl_->run(
                 "INSERT INTO verdicts (monitor, address, verdict, changed_ms) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(monitor, address) DO UPDATE SET verdict = excluded.verdict, "
@@ -475,8 +484,8 @@ std::vector<HealthEvent> SqliteStore::events(int64_t after_id, size_t limit) {
     std::lock_guard lock(mu_);
     sqlite3_stmt* s = impl_->prepare(
         "SELECT id, at_ms, monitor, address, pools, from_verdict, to_verdict, reason, detail, "
-        "http_status, "
-        "latency_ms FROM health_events WHERE id > ? ORDER BY id LIMIT ?");
+        "http_status, latency_ms, type, data FROM health_events WHERE id > ? ORDER BY id "
+        "LIMIT ?");
     Impl::bind(s, 1, after_id);
     Impl::bind(s, 2, limit);
     std::vector<HealthEvent> out;
@@ -493,6 +502,8 @@ std::vector<HealthEvent> SqliteStore::events(int64_t after_id, size_t limit) {
         e.detail = Impl::text(s, 8);
         e.http_status = sqlite3_column_int(s, 9);
         e.latency_ms = static_cast<uint32_t>(sqlite3_column_int64(s, 10));
+        e.type = Impl::text(s, 11);
+        e.data = Impl::text(s, 12);
         out.push_back(std::move(e));
     }
     sqlite3_reset(s);

@@ -44,9 +44,16 @@ struct AuditEntry {
     int status = 0;      // HTTP status answered
 };
 
-struct HealthEvent {
+// Something operators and webhooks are told about, in order: a verdict change (with its
+// evidence in the fields below), or another `type` with its objects in `data` (JSON): tier
+// (a balancer's serving tier changed), all_down (every tier down: enter/leave), isolation (the
+// prober suspects its own network: enter/leave), admin (a member's admin state), config (a
+// change of the desired state).
+struct Event {
     int64_t id = 0;
     int64_t at_ms = 0;  // unix time
+    std::string type = "verdict";
+    // type verdict:
     std::string monitor;
     std::string address;
     std::string pools;  // comma-separated
@@ -56,7 +63,10 @@ struct HealthEvent {
     std::string detail;
     int http_status = 0;
     uint32_t latency_ms = 0;
+    // other types: a JSON object
+    std::string data;
 };
+using HealthEvent = Event;
 
 struct StoredVerdict {
     std::string monitor;
@@ -106,7 +116,7 @@ class Store {
     virtual void append_audit(const AuditEntry& audit) = 0;
     virtual std::vector<AuditEntry> audit(int64_t after_id, size_t limit) = 0;
 
-    // Events and the verdicts they leave, in one transaction.
+    // Events, and the verdicts that verdict events leave, in one transaction.
     virtual void append_events(const std::vector<HealthEvent>& events) = 0;
     virtual std::vector<HealthEvent> events(int64_t after_id, size_t limit) = 0;
     virtual std::vector<StoredVerdict> verdicts() = 0;

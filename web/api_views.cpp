@@ -128,18 +128,29 @@ Response events_view(Api::Call& c) {
     const int64_t after = c.number_param("after", 0, 0, INT64_MAX);
     const int64_t limit = c.number_param("limit", 100, 1, 1000);
     json list = json::array();
+    const std::string* type = c.param("type");  // verdict, tier, all_down, isolation, admin, config
     for (const auto& e : c.core().store().events(after, static_cast<size_t>(limit))) {
-        list.push_back({{"id", e.id},
-                        {"at_ms", e.at_ms},
-                        {"monitor", e.monitor},
-                        {"address", e.address},
-                        {"pools", e.pools},
-                        {"from", e.from},
-                        {"to", e.to},
-                        {"reason", e.reason},
-                        {"detail", e.detail},
-                        {"http_status", e.http_status},
-                        {"latency_ms", e.latency_ms}});
+        if (type != nullptr && e.type != *type) {
+            continue;
+        }
+        json item = {{"id", e.id}, {"at_ms", e.at_ms}, {"type", e.type}};
+        if (e.type == "verdict") {
+            item.update({{"monitor", e.monitor},
+                         {"address", e.address},
+                         {"pools", e.pools},
+                         {"from", e.from},
+                         {"to", e.to},
+                         {"reason", e.reason},
+                         {"detail", e.detail},
+                         {"http_status", e.http_status},
+                         {"latency_ms", e.latency_ms}});
+        } else {
+            const json data = json::parse(e.data, nullptr, false);
+            if (data.is_object()) {
+                item.update(data);
+            }
+        }
+        list.push_back(std::move(item));
     }
     return json_response(200, {{"events", list}});
 }

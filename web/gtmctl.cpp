@@ -301,9 +301,9 @@ std::string local_time(int64_t unix_ms) {
     return std::string(date) + ms + zone;
 }
 
-int events(const Client& c, long after, long limit, bool raw_json) {
-    auto r = c.call(
-        "GET", "/api/v1/events?after=" + std::to_string(after) + "&limit=" + std::to_string(limit));
+int events(const Client& c, long after, long limit, bool raw_json, const std::string& type) {
+    auto r = c.call("GET", "/api/v1/events?after=" + std::to_string(after) + "&limit=" +
+                               std::to_string(limit) + (type.empty() ? "" : "&type=" + type));
     if (int code = outcome(r)) {
         return code;
     }
@@ -313,12 +313,25 @@ int events(const Client& c, long after, long limit, bool raw_json) {
         return kOk;
     }
     for (const auto& e : body["events"]) {
-        std::cout << e["id"] << "  " << local_time(e["at_ms"].get<int64_t>()) << "  "
-                  << e["monitor"].get<std::string>() << " " << e["address"].get<std::string>()
-                  << " [" << e["pools"].get<std::string>() << "] " << e["from"].get<std::string>()
-                  << " -> " << e["to"].get<std::string>() << " (" << e["reason"].get<std::string>()
-                  << (e["detail"].get<std::string>().empty() ? "" : ": ")
-                  << e["detail"].get<std::string>() << ")\n";
+        std::cout << e["id"] << "  " << local_time(e["at_ms"].get<int64_t>()) << "  ";
+        const std::string type = e.value("type", "verdict");
+        if (type == "verdict") {
+            std::cout << e["monitor"].get<std::string>() << " " << e["address"].get<std::string>()
+                      << " [" << e["pools"].get<std::string>() << "] "
+                      << e["from"].get<std::string>() << " -> " << e["to"].get<std::string>()
+                      << " (" << e["reason"].get<std::string>()
+                      << (e["detail"].get<std::string>().empty() ? "" : ": ")
+                      << e["detail"].get<std::string>() << ")\n";
+            continue;
+        }
+        // Other types: the type, then its fields as key=value.
+        std::cout << type;
+        for (const auto& [k, v] : e.items()) {
+            if (k != "id" && k != "at_ms" && k != "type") {
+                std::cout << " " << k << "=" << (v.is_string() ? v.get<std::string>() : v.dump());
+            }
+        }
+        std::cout << "\n";
     }
     return kOk;
 }
@@ -367,6 +380,9 @@ int main(int argc, char** argv) {
     ev->add_option("--limit", limit, "at most this many");
     bool events_json = false;
     ev->add_flag("--json", events_json, "the API's JSON (times as unix milliseconds)");
+    std::string event_type;
+    ev->add_option("--type", event_type,
+                   "only events of this type: verdict, tier, all_down, isolation, admin, config");
     auto* hl = app.add_subcommand("health", "verdicts and recent probe results");
     hl->add_option("--pool", pool, "only this pool");
     auto* tok = app.add_subcommand("token", "API tokens");
@@ -434,7 +450,7 @@ int main(int argc, char** argv) {
         }
     }
     if (ev->parsed()) {
-        code = events(client, after, limit, events_json);
+        code = events(client, after, limit, events_json, event_type);
     }
     if (hl->parsed()) {
         code = simple_get(client, "/api/v1/health" + (pool.empty() ? "" : "?pool=" + pool), false);

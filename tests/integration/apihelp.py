@@ -161,8 +161,10 @@ class Api:
         entries = self.audit()
         return entries[-1]["id"] if entries else 0
 
-    def events(self, after=0):
-        return self.ok("GET", f"/api/v1/events?after={after}&limit=1000")["events"]
+    def events(self, after=0, type="verdict"):
+        """Events after `after`, of `type` (None: every type)."""
+        query = f"after={after}&limit=1000" + (f"&type={type}" if type else "")
+        return self.ok("GET", f"/api/v1/events?{query}")["events"]
 
 
 class ApiGtmd(Gtmd):

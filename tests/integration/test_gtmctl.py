@@ -232,7 +232,7 @@ def test_events_and_health(api_servers):
         events = wait_for(lambda: (lambda e: e if len(e) >= 2 else None)(g.api.events()),
                           what="two health events stored")
         assert len(events) == 2
-        p = expect(ctl(g, "events"), 0)
+        p = expect(ctl(g, "events", "--type", "verdict"), 0)
         lines = p.stdout.splitlines()
         assert len(lines) == 2, (f"gtmctl events printed {p.stdout!r} (stderr {p.stderr!r}) "
                                  f"while GET /api/v1/events holds {events}")
@@ -242,12 +242,15 @@ def test_events_and_health(api_servers):
         event12 = [e for e in events if e["address"] == "127.0.0.12"][0]
         local = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(event12["at_ms"] / 1000))
         assert line12.split()[1].startswith(local), line12
-        raw = json.loads(expect(ctl(g, "events", "--json"), 0).stdout)
+        raw = json.loads(expect(ctl(g, "events", "--json", "--type", "verdict"), 0).stdout)
         assert {e["at_ms"] for e in raw["events"]} == {e["at_ms"] for e in events}
         first = min(e["id"] for e in events)
-        p = expect(ctl(g, "events", "--after", str(first)), 0)
+        p = expect(ctl(g, "events", "--type", "verdict", "--after", str(first)), 0)
         assert len(p.stdout.splitlines()) == 1
         assert len(expect(ctl(g, "events", "--limit", "1"), 0).stdout.splitlines()) == 1
+        # The change that applied the document is an event too.
+        p = expect(ctl(g, "events", "--type", "config"), 0)
+        assert "config" in p.stdout and "by=--apply" in p.stdout, p.stdout
         h = json.loads(expect(ctl(g, "health", "--pool", "hangzhou"), 0).stdout)
         assert {t["address"]: t["verdict"] for t in h["targets"]} == {
             "127.0.0.11": "up", "127.0.0.12": "down"}

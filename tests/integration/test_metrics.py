@@ -123,3 +123,35 @@ def test_json_logs_are_one_object_per_line(gateway_factory, gtmd_factory):
     records = [json.loads(l) for l in lines]  # every line is one JSON object
     assert all({"time", "level", "message"} <= set(r) for r in records), records[:3]
     assert any(f"{a1} [j]: up -> down" in r["message"] for r in records), records
+
+
+def test_tier_all_down_admin_and_config_changes_are_events(gateway_factory, gtmd_factory):
+    from apihelp import Api
+    p1, s1 = net(47, 30), net(47, 31)
+    gw, port = gateway_factory.start(lambda p: http_args(p, p1, s1))
+    g = gtmd_factory.start(document(
+        [monitor("web", port)], [pool("prim", [p1]), pool("sec", [s1])],
+        [balancer("ev", [{"pool": "prim", "priority": 1}, {"pool": "sec", "priority": 2}],
+                  when_all_down="fail_closed")]))
+    api = Api(g.ports["http"], (g.dir / "data" / "admin.token").read_text().strip())
+    wait_probed(gw, port, [p1, s1])
+
+    def events(kind):
+        return api.events(type=kind)
+
+    api.ok("PUT", f"/api/v1/pools/sec/members/{s1}/admin", {"admin": "drain"})
+    api.ok("PUT", f"/api/v1/pools/sec/members/{s1}/admin", {"admin": "auto"})
+    admin = events("admin")
+    assert [(e["member"], e["from"], e["to"]) for e in admin] == [
+        (s1, "auto", "drain"), (s1, "drain", "auto")], admin
+    assert len(events("config")) >= 3  # the --apply, then the two admin changes
+    gw.set_mode("refuse", p1, port)
+    tier = wait_for(lambda: events("tier"), timeout=GONE_LIMIT_S, what="a tier event")
+    assert (tier[0]["balancer"], tier[0]["from_priority"], tier[0]["to_priority"]) == (
+        "ev.gtm.example.com", 1, 2), tier
+    gw.set_mode("refuse", s1, port)
+    down = wait_for(lambda: events("all_down"), timeout=GONE_LIMIT_S, what="all down")
+    assert (down[0]["state"], down[0]["policy"]) == ("enter", "fail_closed"), down
+    gw.set_mode("ok")
+    wait_for(lambda: [e for e in events("all_down") if e["state"] == "leave"],
+             timeout=30, what="all down left")
