@@ -355,7 +355,7 @@ void Core::apply_decisions(const std::vector<health::TargetUpdate>& updates) {
         e.reason = health::to_string(u.state.evidence.reason);
         e.detail = u.state.evidence.detail;
         if (options_.board != nullptr) {
-            e.detail = "[" + options_.board->node() + "] " + e.detail;  // this vantage's view
+            e.node = options_.board->node();  // this vantage's view
         }
         e.http_status = u.state.evidence.http_status;
         e.latency_ms = u.state.evidence.latency_ms;
@@ -462,7 +462,7 @@ store::Event Core::event(const char* type, json data) const {
     e.at_ms = unix_ms();
     e.type = type;
     if (options_.board != nullptr) {
-        data["node"] = options_.board->node();
+        e.node = options_.board->node();
     }
     e.data = data.dump();
     return e;

@@ -46,6 +46,7 @@
 #include "web/auth.h"
 #include "web/http_server.h"
 #include "web/metrics.h"
+#include "web/webhooks.h"
 
 namespace gtm::dns {
 namespace {
@@ -243,6 +244,17 @@ class Daemon {
         }
         std::thread tcp_thread([&tcp_io] { tcp_io.run(); });
 
+        // Webhooks: every event, signed, at least once, in order, from a durable cursor.
+        std::vector<web::WebhookConfig> hooks;
+        for (const auto& w : cfg_.webhooks) {
+            hooks.push_back(
+                {w.name, w.url, {w.events.begin(), w.events.end()}, w.secret, w.timeout_ms});
+        }
+        web::Webhooks webhooks(*store_, std::move(hooks),
+                               board_ != nullptr ? board_->node() : std::string());
+        events_->on_written([&webhooks] { webhooks.wake(); });
+        webhooks.start();
+
         web::ApiDeps deps;
         deps.core = core_.get();
         deps.health = [this] { return prober_->status(); };
@@ -258,6 +270,7 @@ class Daemon {
             ms.core = core_.get();
             ms.prober = prober_.get();
             ms.events = events_.get();
+            ms.webhooks = &webhooks;
             metrics = std::make_unique<web::Metrics>(std::move(ms));
             deps.metrics = metrics.get();
         }
@@ -313,6 +326,7 @@ class Daemon {
         web_thread.join();
         stop_dns(tcp, tcp_io, tcp_thread, udp);
         stop_core();
+        webhooks.stop();
         spdlog::info("stopped");
         return code;
     }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "store/decoder.h"
 #include "store/reader.h"
@@ -112,6 +113,56 @@ void decode_node(const Decoder& d, const json& j, ServerConfig& cfg) {
     }
 }
 
+void decode_webhooks(const Decoder& d, const json& j, ServerConfig& cfg) {
+    static const std::set<std::string> kTypes = {"verdict",   "tier",  "all_down",
+                                                 "isolation", "admin", "config"};
+    cfg.webhooks.clear();
+    d.each(j, "webhooks", [&](const json& w, const std::string& path) {
+        d.object(w, path, {"name", "url", "events", "secret", "secret_file", "timeout"},
+                 {"name", "url"});
+        WebhookSettings s;
+        s.name = d.string(w["name"], path + ".name");
+        for (const auto& other : cfg.webhooks) {
+            if (other.name == s.name) {
+                d.fail(path + ".name", "'" + s.name + "' is used twice");
+            }
+        }
+        s.url = d.string(w["url"], path + ".url");
+        if (s.url.rfind("http://", 0) != 0 && s.url.rfind("https://", 0) != 0) {
+            d.fail(path + ".url", "'" + s.url + "' is not an http:// or https:// URL");
+        }
+        if (auto* v = d.find(w, "events")) {
+            d.each(*v, path + ".events", [&](const json& t, const std::string& tp) {
+                std::string type = d.string(t, tp);
+                if (kTypes.count(type) == 0) {
+                    d.fail(tp, "'" + type +
+                                   "' is not one of: verdict, tier, all_down, isolation, admin, "
+                                   "config");
+                }
+                s.events.push_back(std::move(type));
+            });
+        }
+        if (auto* v = d.find(w, "secret")) {
+            s.secret = d.string(*v, path + ".secret");
+        }
+        if (auto* v = d.find(w, "secret_file")) {
+            const std::string file = d.string(*v, path + ".secret_file");
+            try {
+                s.secret = store::read_file(file);
+            } catch (const store::DocumentError& e) {
+                d.fail(path + ".secret_file", e.reason());
+            }
+            while (!s.secret.empty() && (s.secret.back() == '\n' || s.secret.back() == '\r')) {
+                s.secret.pop_back();
+            }
+        }
+        if (auto* v = d.find(w, "timeout")) {
+            s.timeout_ms = d.duration_ms(*v, path + ".timeout", 100, 60000);
+        }
+        cfg.webhooks.push_back(std::move(s));
+    });
+}
+
 void decode_cluster(const Decoder& d, const json& j, ServerConfig& cfg) {
     d.object(j, "cluster",
              {"etcd", "prefix", "lease_ttl", "quorum", "fallback_after", "tls", "user", "password"},
@@ -215,7 +266,10 @@ void decode_store(const Decoder& d, const json& j, ServerConfig& cfg) {
 void decode(const Decoder& d, const json& root, ServerConfig& cfg) {
     d.object(root, "",
              {"dns", "http", "health", "store", "data_dir", "apply", "log_level", "log_format",
-              "metrics", "node", "cluster"});
+              "metrics", "node", "cluster", "webhooks"});
+    if (auto* v = d.find(root, "webhooks")) {
+        decode_webhooks(d, *v, cfg);
+    }
     if (auto* v = d.find(root, "node")) {
         decode_node(d, *v, cfg);
     }

@@ -24,12 +24,20 @@ struct ClusterConfig {
     bool enabled() const { return !etcd.empty(); }
 };
 
+struct WebhookSettings {
+    std::string name;
+    std::string url;
+    std::vector<std::string> events;  // empty: every type
+    std::string secret;
+    uint32_t timeout_ms = 5000;
+};
+
 struct ServerConfig {
     std::vector<std::string> dns_listen;  // empty: 127.0.0.1:5300
     std::string http_listen;              // empty: 127.0.0.1:8053
     std::string data_dir = "./data";
-    std::string apply;   // desired-state document applied at start and SIGHUP
-    bool prune = false;  // --prune: an --apply document without zones may delete everything
+    std::string apply;        // desired-state document applied at start and SIGHUP
+    bool prune = false;       // --prune: an --apply document without zones may delete everything
     std::string import_from;  // --import-from DB: copy a standalone node's state into the cluster
     std::string ports_file;
     unsigned workers = 0;  // 0: one per core
@@ -43,6 +51,7 @@ struct ServerConfig {
     std::string source_v6;
     std::string node_name;  // unique in a cluster; empty: the host name
     ClusterConfig cluster;
+    std::vector<WebhookSettings> webhooks;
     std::string tls_cert;  // HTTPS for the API when both are set
     std::string tls_key;
     uint32_t body_limit = 1 << 20;    // REST bodies over this get 413

@@ -81,6 +81,7 @@ HealthEvent event_of(const e::KeyValue& kv) {
         ev.latency_ms = j.value("latency_ms", 0u);
         ev.type = j.value("type", "verdict");
         ev.data = j.value("data", "");
+        ev.node = j.value("node", "");
     }
     return ev;
 }

@@ -67,6 +67,9 @@ void EventWriter::run() {
         try {
             store_.append_events(batch);
             written_.fetch_add(batch.size());
+            if (on_written_) {
+                on_written_();
+            }
             {
                 // The queue may have dropped its oldest meanwhile (it was full): erase what is
                 // still there of this batch, which is at its front.

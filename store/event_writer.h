@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -23,6 +24,9 @@ class EventWriter {
     ~EventWriter();
 
     void push(std::vector<HealthEvent> events);
+    // Called on the writer's thread after each batch written (e.g. to wake the webhooks). Set
+    // before events flow.
+    void on_written(std::function<void()> f) { on_written_ = std::move(f); }
     void stop();  // writes what is queued, if it can, then returns
 
     uint64_t dropped() const { return dropped_.load(); }
@@ -43,6 +47,7 @@ class EventWriter {
     std::atomic<uint64_t> dropped_{0};
     std::atomic<uint64_t> written_{0};
     std::atomic<uint64_t> failures_{0};
+    std::function<void()> on_written_;
     std::thread thread_;
 };
 

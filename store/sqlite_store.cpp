@@ -93,6 +93,7 @@ const char* const kMigrations[] = {
     R"sql(
     ALTER TABLE health_events ADD COLUMN type TEXT NOT NULL DEFAULT 'verdict';
     ALTER TABLE health_events ADD COLUMN data TEXT NOT NULL DEFAULT '';
+    ALTER TABLE health_events ADD COLUMN node TEXT NOT NULL DEFAULT '';
     )sql",
 };
 
@@ -464,10 +465,10 @@ void SqliteStore::append_events(const std::vector<HealthEvent>& events) {
         for (const auto& e : events) {
             impl_->run(
                 "INSERT INTO health_events (at_ms, monitor, address, pools, from_verdict, "
-                "to_verdict, reason, detail, http_status, latency_ms, type, data) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "to_verdict, reason, detail, http_status, latency_ms, type, data, node) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 e.at_ms, e.monitor, e.address, e.pools, e.from, e.to, e.reason, e.detail,
-                e.http_status, e.latency_ms, e.type, e.data);
+                e.http_status, e.latency_ms, e.type, e.data, e.node);
             if (e.type != "verdict") {
                 continue;
             }
@@ -484,7 +485,7 @@ std::vector<HealthEvent> SqliteStore::events(int64_t after_id, size_t limit) {
     std::lock_guard lock(mu_);
     sqlite3_stmt* s = impl_->prepare(
         "SELECT id, at_ms, monitor, address, pools, from_verdict, to_verdict, reason, detail, "
-        "http_status, latency_ms, type, data FROM health_events WHERE id > ? ORDER BY id "
+        "http_status, latency_ms, type, data, node FROM health_events WHERE id > ? ORDER BY id "
         "LIMIT ?");
     Impl::bind(s, 1, after_id);
     Impl::bind(s, 2, limit);
@@ -504,6 +505,7 @@ std::vector<HealthEvent> SqliteStore::events(int64_t after_id, size_t limit) {
         e.latency_ms = static_cast<uint32_t>(sqlite3_column_int64(s, 10));
         e.type = Impl::text(s, 11);
         e.data = Impl::text(s, 12);
+        e.node = Impl::text(s, 13);
         out.push_back(std::move(e));
     }
     sqlite3_reset(s);

@@ -53,6 +53,7 @@ struct Event {
     int64_t id = 0;
     int64_t at_ms = 0;  // unix time
     std::string type = "verdict";
+    std::string node;  // the node that saw it (cluster mode); empty on a lone node
     // type verdict:
     std::string monitor;
     std::string address;

@@ -134,6 +134,9 @@ Response events_view(Api::Call& c) {
             continue;
         }
         json item = {{"id", e.id}, {"at_ms", e.at_ms}, {"type", e.type}};
+        if (!e.node.empty()) {
+            item["node"] = e.node;
+        }
         if (e.type == "verdict") {
             item.update({{"monitor", e.monitor},
                          {"address", e.address},

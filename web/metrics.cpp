@@ -4,6 +4,8 @@
 
 #include <set>
 
+#include "web/webhooks.h"
+
 namespace gtm::web {
 
 using prometheus::ClientMetric;
@@ -419,6 +421,29 @@ class Metrics::State : public prometheus::Collectable {
             add(dropped, {}, static_cast<double>(src_.events->dropped()));
             out.push_back(std::move(written));
             out.push_back(std::move(dropped));
+        }
+        if (src_.webhooks != nullptr) {
+            MetricFamily deliveries =
+                family("gtm_webhook_deliveries_total",
+                       "Webhook delivery attempts, by webhook and result", MetricType::Counter);
+            MetricFamily depth =
+                family("gtm_webhook_queue_depth", "Events a webhook read and has not delivered yet",
+                       MetricType::Gauge);
+            MetricFamily last =
+                family("gtm_webhook_last_success_timestamp_seconds",
+                       "When a webhook last delivered an event (unix time)", MetricType::Gauge);
+            for (const auto& w : src_.webhooks->stats()) {
+                for (const auto& [result, n] : w.deliveries) {
+                    add(deliveries, {{"webhook", w.name}, {"result", result}},
+                        static_cast<double>(n));
+                }
+                add(depth, {{"webhook", w.name}}, static_cast<double>(w.queue_depth));
+                add(last, {{"webhook", w.name}},
+                    static_cast<double>(w.last_success_unix_ms) / 1000.0);
+            }
+            out.push_back(std::move(deliveries));
+            out.push_back(std::move(depth));
+            out.push_back(std::move(last));
         }
     }
 

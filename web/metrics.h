@@ -34,6 +34,7 @@ struct MetricsSources {
     core::Core* core = nullptr;
     health::Prober* prober = nullptr;
     const store::EventWriter* events = nullptr;
+    const class Webhooks* webhooks = nullptr;
     std::string version = "0.1.0";
 };
 

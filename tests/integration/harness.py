@@ -173,6 +173,8 @@ class Gtmd:
         return self.proc
 
     def start(self):
+        if self.ports_path.exists():
+            self.ports_path.unlink()  # a restart: wait for the new one, not the last run's
         self.spawn()
 
         def ready():
@@ -484,6 +486,11 @@ class Gateway:
 
     def requests(self, addr, port=None):
         return self.stats(addr, port)["total_requests"]
+
+    def received(self, addr=None, port=None):
+        """The requests with a body the matching listeners received, oldest first: each
+        {"at", "mode", "head", "body", "listener"}."""
+        return self.control("GET", "/received", addr=addr, port=port)["received"]
 
     def reset_counters(self, addr=None, port=None):
         self.control("POST", "/reset", addr=addr, port=port)
