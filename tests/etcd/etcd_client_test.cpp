@@ -697,8 +697,8 @@ TEST_CASE(
         for (const auto& kv : stored.kvs) {
             expected.emplace(kv.key, kv.mod_revision);
         }
-        CHECK(seen == expected);  // every put, once, with its revision
-        CHECK(expected.size() > 150);
+        CHECK(seen == expected);      // every put, once, with its revision
+        CHECK(expected.size() > 50);  // ~2 s of puts at a 10 ms pace, on a busy machine
         REQUIRE(!got.states.empty());
         CHECK(got.states.size() == 1);  // never reported down: the next member took over at once
     }
@@ -812,6 +812,10 @@ TEST_CASE("user and password: a token from auth/authenticate on calls and the wa
     Client c(with);
     Collector got;
     Watch watch(with, "t/auth/", prefix_end("t/auth/"), 0, got.callbacks());
+    // Up: its resync read is done, so the put below comes as an event.
+    REQUIRE(got.wait([&] { return !got.states.empty(); }, milliseconds(5000)));
+    CHECK(got.states[0].first);
+    CHECK(got.resyncs.size() == 1);
     const int64_t rev = c.put("t/auth/a", "1");
     CHECK(c.range("t/auth/a").kvs.at(0).value == "1");
     REQUIRE(got.wait([&] { return !got.events.empty(); }, milliseconds(5000)));
