@@ -229,9 +229,11 @@ struct WatchOptions {
     bool prev_kv = true;  // DELETE events carry the value that was deleted
     // No byte for this long and the stream is taken for dead (a frozen member, a black hole):
     // the members must send progress notifications more often than that
-    // (--experimental-watch-progress-notify-interval, 10 min by default, 5 s is fine).
-    uint32_t stall_timeout_s = 15;
-    uint32_t retry_max_ms = 1000;  // the longest wait between two rounds of the endpoints
+    // (--experimental-watch-progress-notify-interval, 10 min by default, 5 s is fine). Timed
+    // from the last byte received; curl's low-speed limit was not used for it, as it averages
+    // over a ~5 s window and fired after 7.5-8.6 s for a 2 s setting.
+    uint32_t stall_timeout_ms = 15000;  // 0: never
+    uint32_t retry_max_ms = 1000;       // the longest wait between two rounds of the endpoints
 };
 
 // A watch of [key, range_end) on a thread of its own. It resumes from the last revision it
