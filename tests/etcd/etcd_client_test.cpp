@@ -767,6 +767,20 @@ TEST_CASE("a watch moves on when its member freezes (stall) and when it shuts do
     cl.signal(frozen, SIGSTOP);
     const auto frozen_at = Clock::now();
     writer.put("t/stall/2", "2");
+    // A write sent to the frozen member times out: it may have applied, so it is not repeated
+    // elsewhere (indeterminate), and the next call goes to the next member.
+    ClientOptions short_wait = cl.options({frozen, leader});
+    short_wait.request_timeout_ms = 500;
+    Client hanging(short_wait);
+    const auto put_at = Clock::now();
+    // (Outside the watched range: the member may still apply it once it runs again.)
+    const EtcdError timeout = error_of([&] { hanging.put("t/frozen-write", "x"); });
+    const double timeout_ms = ms_since(put_at);
+    CHECK(timeout.kind() == EtcdError::Kind::Unavailable);
+    CHECK(timeout.indeterminate());
+    CHECK(timeout_ms >= 450);
+    CHECK(timeout_ms < 1000);
+    CHECK(hanging.range("t/stall/1").kvs.size() == 1);
     const bool moved = got.wait([&] { return got.events.size() == 2; }, milliseconds(10000));
     const double stall_ms = ms_since(frozen_at);
     cl.signal(frozen, SIGCONT);
