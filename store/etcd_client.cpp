@@ -1043,7 +1043,11 @@ struct Watch::Impl {
         CURLcode result = CURLE_OK;
         bool stalled = false;
         const milliseconds stall(watch_options.stall_timeout_ms);
-        last_data = Clock::now();
+        // A member that accepts the connection and says nothing (frozen) gets no more than a
+        // unary call's time to create the watch.
+        const milliseconds open_limit(options.request_timeout_ms);
+        const auto opened_at = Clock::now();
+        last_data = opened_at;
         curl_multi_add_handle(multi.get(), h);
         for (bool done = false; !done && !stopping.load();) {
             int running = 0;
@@ -1059,6 +1063,16 @@ struct Watch::Impl {
                 break;
             }
             int wait_ms = 1000;
+            if (!created) {
+                const auto waited = Clock::now() - opened_at;
+                if (waited >= open_limit) {
+                    stalled = true;
+                    break;
+                }
+                wait_ms = static_cast<int>(std::min<int64_t>(
+                    wait_ms,
+                    std::chrono::duration_cast<milliseconds>(open_limit - waited).count() + 1));
+            }
             if (stall.count() > 0) {
                 // Stall detection: no byte since last_data (progress notifications keep a
                 // healthy stream busy). Removing the handle below ends the transfer.
@@ -1079,8 +1093,11 @@ struct Watch::Impl {
             return Outcome::Stopped;
         }
         if (stalled) {
-            set_error("watch " + base + ": no data for " +
-                      std::to_string(watch_options.stall_timeout_ms) + " ms (stalled)");
+            set_error("watch " + base + ": " +
+                      (created ? "no data for " + std::to_string(watch_options.stall_timeout_ms) +
+                                     " ms (stalled)"
+                               : "not created within " +
+                                     std::to_string(options.request_timeout_ms) + " ms"));
             return Outcome::Failed;
         }
         if (!compacted && !failed) {

@@ -238,11 +238,12 @@ class Client {
 
 struct WatchOptions {
     bool prev_kv = true;  // DELETE events carry the value that was deleted
-    // No byte for this long and the stream is taken for dead (a frozen member, a black hole):
-    // the members must send progress notifications more often than that
-    // (--experimental-watch-progress-notify-interval, 10 min by default, 5 s is fine). Timed
+    // No byte for this long and the stream is taken for dead (a frozen member, a black hole).
+    // It must exceed twice the members' --experimental-watch-progress-notify-interval (10 min by
+    // default, 5 s is fine): etcd skips the notification after one that carried events. Timed
     // from the last byte received; curl's low-speed limit was not used for it, as it averages
     // over a ~5 s window and fired after 7.5-8.6 s for a 2 s setting.
+    // Before the watch is created, ClientOptions::request_timeout_ms applies instead.
     uint32_t stall_timeout_ms = 15000;  // 0: never
     uint32_t retry_max_ms = 1000;       // the longest wait between two rounds of the endpoints
 };
