@@ -1036,15 +1036,18 @@ struct Watch::Impl {
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &Impl::on_data);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, this);
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 0L);  // a total timeout would end the stream
-        // Stall detection: no byte for stall_timeout_s (progress notifications keep it busy).
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, watch_options.stall_timeout_s > 0 ? 1L : 0L);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
-                         static_cast<long>(watch_options.stall_timeout_s));
         if (opened++ > 0) {
             reconnect_count.fetch_add(1);
         }
 
         CURLcode result = CURLE_OK;
+        bool stalled = false;
+        const milliseconds stall(watch_options.stall_timeout_ms);
+        // A member that accepts the connection and says nothing (frozen) gets no more than a
+        // unary call's time to create the watch.
+        const milliseconds open_limit(options.request_timeout_ms);
+        const auto opened_at = Clock::now();
+        last_data = opened_at;
         curl_multi_add_handle(multi.get(), h);
         for (bool done = false; !done && !stopping.load();) {
             int running = 0;
@@ -1056,15 +1059,46 @@ struct Watch::Impl {
                     done = true;
                 }
             }
-            if (!done) {
-                curl_multi_poll(multi.get(), nullptr, 0, 1000, nullptr);
+            if (done) {
+                break;
             }
+            int wait_ms = 1000;
+            if (!created) {
+                const auto waited = Clock::now() - opened_at;
+                if (waited >= open_limit) {
+                    stalled = true;
+                    break;
+                }
+                wait_ms = static_cast<int>(std::min<int64_t>(
+                    wait_ms,
+                    std::chrono::duration_cast<milliseconds>(open_limit - waited).count() + 1));
+            }
+            if (stall.count() > 0) {
+                // Stall detection: no byte since last_data (progress notifications keep a
+                // healthy stream busy). Removing the handle below ends the transfer.
+                const auto quiet = Clock::now() - last_data;
+                if (quiet >= stall) {
+                    stalled = true;
+                    break;
+                }
+                wait_ms = static_cast<int>(std::min<int64_t>(
+                    wait_ms, std::chrono::duration_cast<milliseconds>(stall - quiet).count() + 1));
+            }
+            curl_multi_poll(multi.get(), nullptr, 0, wait_ms, nullptr);
         }
         curl_multi_remove_handle(multi.get(), h);
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
 
         if (stopping.load()) {
             return Outcome::Stopped;
+        }
+        if (stalled) {
+            set_error("watch " + base + ": " +
+                      (created ? "no data for " + std::to_string(watch_options.stall_timeout_ms) +
+                                     " ms (stalled)"
+                               : "not created within " +
+                                     std::to_string(options.request_timeout_ms) + " ms"));
+            return Outcome::Failed;
         }
         if (!compacted && !failed) {
             // The end of the stream: what is left is an error object without its newline
@@ -1088,6 +1122,7 @@ struct Watch::Impl {
     static size_t on_data(char* data, size_t size, size_t count, void* self) {
         auto& w = *static_cast<Impl*>(self);
         const size_t bytes = size * count;
+        w.last_data = Clock::now();
         if (w.stopping.load()) {
             return 0;
         }
@@ -1229,6 +1264,7 @@ struct Watch::Impl {
     std::string buffer;
     bool created = false;
     Clock::time_point created_at;
+    Clock::time_point last_data;  // the last byte of the stream (or its start)
     bool compacted = false;
     bool failed = false;
     std::string failure;

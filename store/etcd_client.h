@@ -173,6 +173,16 @@ std::string base64_encode(const std::string& bytes);
 // Throws std::invalid_argument on a character outside the standard alphabet or a bad length.
 std::string base64_decode(const std::string& text);
 
+// Unary calls (kv, lease, maintenance), from any thread: each takes a pooled curl handle, so
+// concurrent callers never share one and keep-alive connections are reused.
+//
+// A call goes to the preferred endpoint (the first, then the last that worked) and moves on to
+// the next one while the failure shows that the request did not apply: refused or never sent, or
+// "no leader" (hasleader is sent on everything but serializable reads, so a member without a
+// leader says so in milliseconds instead of waiting etcd's ~7 s). A read (and a keepalive) is also
+// repeated after a timeout or another 503, all within request_timeout_ms. A write that was sent
+// and then timed out or was cut is not repeated: EtcdError Unavailable with indeterminate(). After
+// an Unavailable the next call starts at the next endpoint.
 class Client {
   public:
     struct Range {
@@ -209,8 +219,9 @@ class Client {
     int64_t lease_keepalive(int64_t id);
     bool lease_revoke(int64_t id);  // false: it was already gone
 
-    // True when a member this client reaches knows a leader: a write can be tried now. One
-    // status call (hasleader: a member without a leader answers 503 at once).
+    // True when a member this client reaches knows a leader: a write can be tried now. A status
+    // call with hasleader (a member without a leader answers 503 at once), moving through the
+    // endpoints like any read.
     bool has_leader();
     std::vector<Member> members();
     // Asks `endpoint` (one of the client URLs) only.
@@ -227,11 +238,14 @@ class Client {
 
 struct WatchOptions {
     bool prev_kv = true;  // DELETE events carry the value that was deleted
-    // No byte for this long and the stream is taken for dead (a frozen member, a black hole):
-    // the members must send progress notifications more often than that
-    // (--experimental-watch-progress-notify-interval, 10 min by default, 5 s is fine).
-    uint32_t stall_timeout_s = 15;
-    uint32_t retry_max_ms = 1000;  // the longest wait between two rounds of the endpoints
+    // No byte for this long and the stream is taken for dead (a frozen member, a black hole).
+    // It must exceed twice the members' --experimental-watch-progress-notify-interval (10 min by
+    // default, 5 s is fine): etcd skips the notification after one that carried events. Timed
+    // from the last byte received; curl's low-speed limit was not used for it, as it averages
+    // over a ~5 s window and fired after 7.5-8.6 s for a 2 s setting.
+    // Before the watch is created, ClientOptions::request_timeout_ms applies instead.
+    uint32_t stall_timeout_ms = 15000;  // 0: never
+    uint32_t retry_max_ms = 1000;       // the longest wait between two rounds of the endpoints
 };
 
 // A watch of [key, range_end) on a thread of its own. It resumes from the last revision it

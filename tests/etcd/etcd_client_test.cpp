@@ -170,6 +170,17 @@ class Cluster {
         }
     }
 
+    // SIGTERM: the member shuts down cleanly (a follower at once).
+    void stop(int i) {
+        if (pid_[i] > 0) {
+            ::kill(pid_[i], SIGTERM);
+            waitpid(pid_[i], nullptr, 0);
+            pid_[i] = 0;
+        }
+    }
+
+    void signal(int i, int sig) { ::kill(pid_[i], sig); }
+
     bool running(int i) const { return pid_[i] > 0; }
 
     // Every running member answers and knows a leader.
@@ -591,6 +602,32 @@ TEST_CASE("500 sequential puts: latency") {
     CHECK(percentile(ms, 0.5) < 50);
 }
 
+TEST_CASE("one client shared by four threads: every call succeeds") {
+    Client c(cluster().options({1, 0, 2}));
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 50; ++i) {
+                const std::string key = "t/threads/" + std::to_string(t) + "/" + std::to_string(i);
+                try {
+                    c.put(key, key);
+                    if (c.range(key).kvs.at(0).value != key) {
+                        failures.fetch_add(1);
+                    }
+                } catch (const std::exception&) {
+                    failures.fetch_add(1);
+                }
+            }
+        });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    CHECK(failures.load() == 0);
+    CHECK(c.range("t/threads/", prefix_end("t/threads/")).count == 200);
+}
+
 TEST_CASE("start_revision 0 and a compacted revision both begin with the whole range (on_resync)") {
     Client c(cluster().options());
     c.put("t/cmp/a", "1");
@@ -642,7 +679,7 @@ TEST_CASE(
     const int64_t from = writer.range("t/resume/").revision + 1;
     Collector got;
     WatchOptions wo;
-    wo.stall_timeout_s = 5;
+    wo.stall_timeout_ms = 5000;
     Watch watch(cl.options({victim, other, leader}), "t/resume/", prefix_end("t/resume/"), from,
                 got.callbacks(), wo);
     REQUIRE(got.wait([&] { return !got.states.empty(); }, milliseconds(3000)));
@@ -697,14 +734,93 @@ TEST_CASE(
         for (const auto& kv : stored.kvs) {
             expected.emplace(kv.key, kv.mod_revision);
         }
-        CHECK(seen == expected);  // every put, once, with its revision
-        CHECK(expected.size() > 150);
+        CHECK(seen == expected);      // every put, once, with its revision
+        CHECK(expected.size() > 50);  // ~2 s of puts at a 10 ms pace, on a busy machine
         REQUIRE(!got.states.empty());
         CHECK(got.states.size() == 1);  // never reported down: the next member took over at once
     }
     CHECK(watch.reconnects() == 1);
 
     cl.start(victim);
+    REQUIRE(wait_until([&] { return cl.ready(); }, milliseconds(15000)));
+}
+
+TEST_CASE("a watch moves on when its member freezes (stall) and when it shuts down (SIGTERM)") {
+    Cluster& cl = cluster();
+    const int leader = cl.leader();
+    REQUIRE(leader >= 0);
+    const int frozen = (leader + 1) % kMembers;
+    const int stopped = (leader + 2) % kMembers;
+    Client writer(cl.options({leader, stopped, frozen}));
+    const int64_t from = writer.range("t/stall/").revision + 1;
+    Collector got;
+    WatchOptions wo;
+    // Progress notifications come every second, but etcd skips the one after an event: a
+    // healthy stream may be quiet for almost 2 s.
+    wo.stall_timeout_ms = 3000;
+    Watch watch(cl.options({frozen, stopped, leader}), "t/stall/", prefix_end("t/stall/"), from,
+                got.callbacks(), wo);
+    REQUIRE(got.wait([&] { return !got.states.empty(); }, milliseconds(3000)));
+    writer.put("t/stall/1", "1");
+    REQUIRE(got.wait([&] { return got.events.size() == 1; }, milliseconds(3000)));
+
+    // A frozen member keeps the connection open and sends nothing: only the stall timeout ends
+    // the stream.
+    cl.signal(frozen, SIGSTOP);
+    const auto frozen_at = Clock::now();
+    writer.put("t/stall/2", "2");
+    // A write sent to the frozen member times out: it may have applied, so it is not repeated
+    // elsewhere (indeterminate), and the next call goes to the next member.
+    ClientOptions short_wait = cl.options({frozen, leader});
+    short_wait.request_timeout_ms = 500;
+    Client hanging(short_wait);
+    const auto put_at = Clock::now();
+    // (Outside the watched range: the member may still apply it once it runs again.)
+    const EtcdError timeout = error_of([&] { hanging.put("t/frozen-write", "x"); });
+    const double timeout_ms = ms_since(put_at);
+    CHECK(timeout.kind() == EtcdError::Kind::Unavailable);
+    CHECK(timeout.indeterminate());
+    CHECK(timeout_ms >= 450);
+    CHECK(timeout_ms < 1000);
+    CHECK(hanging.range("t/stall/1").kvs.size() == 1);
+    const bool moved = got.wait([&] { return got.events.size() == 2; }, milliseconds(10000));
+    const double stall_ms = ms_since(frozen_at);
+    // A new watch whose first member is frozen moves on after the request timeout (2 s), not
+    // the stall timeout (15 s by default).
+    Collector fresh;
+    const auto fresh_at = Clock::now();
+    Watch fresh_watch(cl.options({frozen, leader}), "t/stall/", prefix_end("t/stall/"), from,
+                      fresh.callbacks());
+    const bool fresh_moved =
+        fresh.wait([&] { return fresh.events.size() == 2; }, milliseconds(8000));
+    const double fresh_ms = ms_since(fresh_at);
+    cl.signal(frozen, SIGCONT);
+    REQUIRE(moved);
+    REQUIRE(fresh_moved);
+    MESSAGE("a new watch left its frozen member after " << fresh_ms << " ms ("
+                                                        << fresh_watch.last_error() << ")");
+    CHECK(fresh_ms < 3500);
+    MESSAGE("stalled stream replaced " << stall_ms << " ms after its member froze ("
+                                       << watch.last_error() << ")");
+    CHECK(stall_ms > 2500);
+    CHECK(stall_ms < 5000);
+    CHECK(watch.reconnects() == 1);
+
+    // A member shutting down ends the stream with an error object and no newline.
+    cl.stop(stopped);
+    writer.put("t/stall/3", "3");
+    REQUIRE(got.wait([&] { return got.events.size() == 3; }, milliseconds(5000)));
+    MESSAGE("after SIGTERM: " << watch.last_error());
+    CHECK(watch.last_error().find("closing") != std::string::npos);
+    CHECK(watch.reconnects() == 2);
+    {
+        std::lock_guard lock(got.mu);
+        for (int i = 0; i < 3; ++i) {
+            CHECK(got.events[i].kv.key == "t/stall/" + std::to_string(i + 1));
+        }
+        CHECK(got.states.size() == 1);
+    }
+    cl.start(stopped);
     REQUIRE(wait_until([&] { return cl.ready(); }, milliseconds(15000)));
 }
 
@@ -717,12 +833,13 @@ TEST_CASE(
     c.put("t/quorum/before", "1");
     Collector got;
     WatchOptions wo;
-    wo.stall_timeout_s = 5;
+    wo.stall_timeout_ms = 5000;
     Watch watch(cl.options({0, 1, 2}), "t/quorum/", prefix_end("t/quorum/"), 0, got.callbacks(),
                 wo);
     REQUIRE(got.wait([&] { return !got.states.empty(); }, milliseconds(3000)));
     CHECK(got.states[0].first);
     CHECK(c.has_leader());
+    const int64_t lease = c.lease_grant(30);
 
     cl.kill(1);
     cl.kill(2);
@@ -751,6 +868,7 @@ TEST_CASE(
     CHECK(timed([&] { c.txn({Compare::absent("t/quorum/x")}, {Op::put("t/quorum/x", "1")}); }) <
           100);
     CHECK(timed([&] { c.lease_grant(10); }) < 100);
+    CHECK(timed([&] { c.lease_keepalive(lease); }) < 100);
     CHECK(timed([&] { c.range("t/quorum/before"); }) < 100);  // linearizable needs the leader
 
     RangeOptions local;
@@ -769,6 +887,13 @@ TEST_CASE(
         << std::chrono::duration<double, std::milli>(got.states.back().second - killed_at).count()
         << " ms after the kill");
 
+    // A watch started during the outage reports down first.
+    Collector late;
+    Watch late_watch(cl.options({0, 1, 2}), "t/quorum/", prefix_end("t/quorum/"), 0,
+                     late.callbacks(), wo);
+    REQUIRE(late.wait([&] { return !late.states.empty(); }, milliseconds(5000)));
+    CHECK_FALSE(late.states[0].first);
+
     cl.start(1);
     cl.start(2);
     const auto restarted_at = Clock::now();
@@ -782,6 +907,8 @@ TEST_CASE(
         CHECK(got.states.size() == 3);   // up, down, up
         CHECK(got.resyncs.size() == 1);  // the start only: the revision was not compacted
     }
+    REQUIRE(late.wait([&] { return late.states.back().first; }, milliseconds(20000)));
+    CHECK(late.resyncs.size() == 1);
     int64_t after = 0;
     REQUIRE(wait_until(
         [&] {
@@ -796,6 +923,11 @@ TEST_CASE(
     REQUIRE(got.wait([&] { return has_event(got, "t/quorum/after", Event::Type::Put); },
                      milliseconds(5000)));
     CHECK(watch.revision() >= after);
+    REQUIRE(late.wait([&] { return has_event(late, "t/quorum/after", Event::Type::Put); },
+                      milliseconds(5000)));
+    // The new leader renewed the lease: votes do not expire because quorum came back.
+    CHECK(c.lease_keepalive(lease) > 0);
+    CHECK(c.lease_revoke(lease));
     REQUIRE(wait_until([&] { return cl.ready(); }, milliseconds(15000)));
 }
 
@@ -812,6 +944,10 @@ TEST_CASE("user and password: a token from auth/authenticate on calls and the wa
     Client c(with);
     Collector got;
     Watch watch(with, "t/auth/", prefix_end("t/auth/"), 0, got.callbacks());
+    // Up: its resync read is done, so the put below comes as an event.
+    REQUIRE(got.wait([&] { return !got.states.empty(); }, milliseconds(5000)));
+    CHECK(got.states[0].first);
+    CHECK(got.resyncs.size() == 1);
     const int64_t rev = c.put("t/auth/a", "1");
     CHECK(c.range("t/auth/a").kvs.at(0).value == "1");
     REQUIRE(got.wait([&] { return !got.events.empty(); }, milliseconds(5000)));
