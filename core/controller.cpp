@@ -26,6 +26,7 @@ dns::CompileInput Controller::input(const store::DesiredState& state,
     in.now_ms = now_ms;
     in.default_serial = serial_;
     in.generation = generation;
+    in.worker_slots = worker_slots_;
     return in;
 }
 

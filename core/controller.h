@@ -31,7 +31,9 @@ struct Decision {
 
 class Controller {
   public:
-    explicit Controller(dns::SnapshotHolder& holder) : holder_(holder) {}
+    // `worker_slots`: DNS workers that count answers per member into each balancer (0: none).
+    explicit Controller(dns::SnapshotHolder& holder, uint32_t worker_slots = 0)
+        : holder_(holder), worker_slots_(worker_slots) {}
 
     // A state compiled and ready to publish.
     struct Prepared {
@@ -80,6 +82,7 @@ class Controller {
     void ramp(const std::string& key, int64_t returned_ms);
 
     dns::SnapshotHolder& holder_;
+    uint32_t worker_slots_;
     store::DesiredState state_;
     health::TargetTable targets_;     // every target seen in this process, live or remembered
     std::set<std::string> live_;      // the targets of state_

@@ -43,7 +43,7 @@ Core::Core(store::Store& store, dns::SnapshotHolder& holder, CoreOptions options
     : store_(store),
       holder_(holder),
       options_(std::move(options)),
-      controller_(holder),
+      controller_(holder, options_.worker_slots),
       current_(std::make_shared<Current>()),
       loop_(std::make_unique<Loop>()) {}
 
@@ -108,6 +108,10 @@ void Core::configure_prober(const Controller::Prepared& p) {
 }
 
 void Core::set_current(store::DesiredState state, uint64_t revision) {
+    {
+        std::lock_guard lock(stats_mu_);
+        stats_.last_change_unix_ms = unix_ms();
+    }
     auto next = std::make_shared<Current>();
     next->state = std::move(state);
     next->revision = revision;
@@ -240,6 +244,12 @@ void Core::apply_decisions(const std::vector<health::TargetUpdate>& updates) {
         if (u.from == u.state.verdict) {
             continue;  // suspicion, holds, returns: decisions, not verdict changes
         }
+        {
+            std::lock_guard lock(stats_mu_);
+            for (const auto& p : u.pools) {
+                ++stats_.verdict_changes[{p, u.address}];
+            }
+        }
         store::HealthEvent e;
         e.at_ms = at;
         e.monitor = u.monitor;
@@ -316,6 +326,36 @@ void Core::watch() {
             failing = true;
         }
     }
+}
+
+std::vector<MemberView> Core::members() const {
+    std::lock_guard lock(ctl_mu_);
+    std::vector<MemberView> out;
+    for (const auto& p : controller_.state().pools) {
+        for (const auto& m : p.members) {
+            MemberView v{p.name, m.address, p.monitor, m.admin, {}};
+            if (!p.monitor.empty()) {
+                v.state = controller_.targets().get(p.monitor, m.address);
+            }
+            out.push_back(std::move(v));
+        }
+    }
+    return out;
+}
+
+std::shared_ptr<const dns::Snapshot> Core::snapshot() const {
+    std::lock_guard lock(ctl_mu_);
+    return controller_.snapshot();
+}
+
+CoreStats Core::stats() const {
+    CoreStats out;
+    {
+        std::lock_guard lock(stats_mu_);
+        out = stats_;
+    }
+    out.generation = generation();
+    return out;
 }
 
 std::optional<Explanation> Core::explain(const std::string& name, bool v6) const {

@@ -96,6 +96,23 @@ struct Explanation {
     std::map<std::string, std::string> monitor_of_pool;
 };
 
+// A member as the verdict channel and the desired state see it now (for metrics and the page).
+struct MemberView {
+    std::string pool;
+    std::string address;
+    std::string monitor;  // empty: not probed
+    store::AdminState admin = store::AdminState::Auto;
+    health::TargetState state;
+};
+
+// What the core counted, for /metrics.
+struct CoreStats {
+    // Verdict changes by (pool, member) since start: flapping shows here.
+    std::map<std::pair<std::string, std::string>, uint64_t> verdict_changes;
+    int64_t last_change_unix_ms = 0;  // when the served desired state last changed
+    uint64_t generation = 0;
+};
+
 struct CoreOptions {
     // Hands the state to the prober with seeds for the targets new to it (Prober::configure).
     std::function<void(const store::DesiredState&, std::unordered_map<std::string, health::Seed>)>
@@ -103,6 +120,7 @@ struct CoreOptions {
     // Records health events (the event writer).
     std::function<void(std::vector<store::HealthEvent>)> record_events;
     uint32_t watch_interval_ms = 1000;  // how often the store's revision is checked
+    uint32_t worker_slots = 0;          // DNS workers that count answers per member (metrics)
     // Test hook (GTMD_TEST_FAIL_COMPILE): compiling a state with a balancer of this name fails.
     std::string fail_compile_of;
 };
@@ -156,6 +174,10 @@ class Core {
     std::optional<Explanation> explain(const std::string& name, bool v6) const;
     uint64_t generation() const;
     store::Store& store() { return store_; }
+    // Every member of every pool with its decision; the snapshot being served.
+    std::vector<MemberView> members() const;
+    std::shared_ptr<const dns::Snapshot> snapshot() const;
+    CoreStats stats() const;
 
   private:
     void apply_decisions(const std::vector<health::TargetUpdate>& updates);
@@ -173,6 +195,8 @@ class Core {
     std::mutex change_mu_;  // one change at a time
     mutable std::mutex current_mu_;
     std::shared_ptr<const Current> current_;
+    mutable std::mutex stats_mu_;
+    CoreStats stats_;
     std::atomic<bool> stopping_{false};
 
     struct Loop;  // the control thread's io_context and timers (asio stays in core.cpp)

@@ -132,6 +132,12 @@ class Compiler {
         out->name = b.name;
         out->max_answers = b.max_answers;
         compute_answers(b, in, *out);
+        if (in.worker_slots > 0) {
+            const size_t n = out->v4.candidates.size() + out->v6.candidates.size();
+            out->slots = in.worker_slots;
+            out->stride = (n + 7) / 8 * 8;  // a cache line of counters, at least
+            out->answered.reset(new std::atomic<uint64_t>[out->slots * out->stride]());
+        }
         return out;
     }
 

@@ -308,8 +308,9 @@ struct Reply {
 };
 
 // Starts the answer: the ID and the question as received (letter case kept: 0x20); QR, with
-// the query's opcode, RD and CD; room for the sections under the size limit less the OPT. The
-// limit over UDP: max(512, min(the client's EDNS size, dns.udp_max_size)), 512 without EDNS.
+// the query's opcode, RD and CD (for QUERY only); room for the sections under the size limit less
+// the OPT. The limit over UDP: max(512, min(the client's EDNS size, dns.udp_max_size)), 512 without
+// EDNS.
 Reply begin_reply(const uint8_t* msg, const Query& q, Parse parsed, Transport transport,
                   const ResponderConfig& config, uint8_t* out) noexcept {
     std::memcpy(out, msg, 2);
@@ -328,11 +329,14 @@ Reply begin_reply(const uint8_t* msg, const Query& q, Parse parsed, Transport tr
     const bool nsid = edns && q.nsid && !config.nsid.empty();
     const size_t opt_size = edns ? kOptFixed + (nsid ? 4 + config.nsid.size() : 0) : 0;
     const uint16_t qflags = rd16(msg + 2);
+    // RD and CD are echoed for QUERY (RFC 1035 §4.1.1, RFC 4035 §3.1.6); a reply to any other
+    // opcode (NOTIFY, UPDATE, unknown: NOTIMP) keeps the opcode and clears every flag but QR.
+    const uint16_t echoed = (qflags & 0x7800) == 0 ? (kFlagRd | kFlagCd) : 0;
     return Reply{
         .out = out,
         .w = Writer(out, sections_at, limit - opt_size),
         .sections_at = sections_at,
-        .flags = static_cast<uint16_t>(kFlagQr | (qflags & (0x7800 | kFlagRd | kFlagCd))),
+        .flags = static_cast<uint16_t>(kFlagQr | (qflags & (0x7800 | echoed))),
         .question = q.question_end != 0,
         .edns = edns,
         .dnssec_ok = q.dnssec_ok,
@@ -554,7 +558,7 @@ uint16_t answer_type(const Snapshot& snap, const Node& node, uint16_t qtype) noe
 // A balancer's A or AAAA records: up to max_answers weighted draws (selection.cpp). No
 // candidate is NODATA, its SOA TTL capped by the table (degraded_ttl when every tier is down).
 void write_balancer(Reply& r, const Zone& zone, Current at, const Balancer& b, uint16_t qtype,
-                    Rng& rng) noexcept {
+                    Rng& rng, uint32_t slot) noexcept {
     const AnswerTable& t = qtype == kTypeA ? b.v4 : b.v6;
     uint16_t picks[kMaxAnswers];
     const size_t n = draw(t, b.max_answers, rng, picks);
@@ -570,6 +574,7 @@ void write_balancer(Reply& r, const Zone& zone, Current at, const Balancer& b, u
         }
         ++r.an;
     }
+    b.count(slot, qtype != kTypeA, picks, n);  // handed out: per member, for metrics
 }
 
 // A static RRset in answer, then what fits of its targets' addresses in additional.
@@ -611,7 +616,8 @@ bool chase_cname(Reply& r, const Snapshot& snap, const RRset& cname, int chain,
 // A class IN query, answered from the zones per RFC 1034 §4.3.2: referral, wildcard synthesis
 // (RFC 4592), a balancer's addresses, static RRsets, the CNAME chain inside the zone, NXDOMAIN
 // and NODATA. REFUSED, without AA, outside every zone.
-void answer_from_zones(Reply& r, const Query& q, const Snapshot& snap, Rng& rng) noexcept {
+void answer_from_zones(Reply& r, const Query& q, const Snapshot& snap, Rng& rng,
+                       uint32_t slot) noexcept {
     Owner name{find(snap, q.qname),
                Current{static_cast<uint16_t>(kHeaderSize), static_cast<uint16_t>(q.qname.len)}};
     if (name.found.node == nullptr) {
@@ -638,7 +644,7 @@ void answer_from_zones(Reply& r, const Query& q, const Snapshot& snap, Rng& rng)
         }
         const uint16_t qtype = answer_type(snap, *node, q.qtype);
         if (node->balancer >= 0 && (qtype == kTypeA || qtype == kTypeAaaa)) {
-            write_balancer(r, zone, name.at, *snap.balancer(node->balancer), qtype, rng);
+            write_balancer(r, zone, name.at, *snap.balancer(node->balancer), qtype, rng, slot);
             return;
         }
         if (const RRset* set = node->find(qtype)) {
@@ -682,6 +688,9 @@ size_t Responder::answer(const uint8_t* msg, size_t len, uint8_t* out, Transport
     const Parse parsed = parse(msg, len, q);
     if (parsed == Parse::Drop) {
         oc.dropped = true;
+        if (stats_ != nullptr) {
+            stats_->drop(len < kHeaderSize ? DropReason::Short : DropReason::QrSet);
+        }
         return 0;
     }
     Reply r = begin_reply(msg, q, parsed, transport, config_, out);
@@ -694,9 +703,14 @@ size_t Responder::answer(const uint8_t* msg, size_t len, uint8_t* out, Transport
     } else if (snap_ == nullptr) {
         r.rcode = kRcodeRefused;  // nothing published yet
     } else {
-        answer_from_zones(r, q, *snap_, rng_);
+        answer_from_zones(r, q, *snap_, rng_, slot_);
     }
-    return finish(r, config_, oc);
+    const size_t size = finish(r, config_, oc);
+    if (stats_ != nullptr) {
+        stats_->query(transport == Transport::Udp ? 0 : 1, parsed == Parse::Ok ? q.qtype : 0,
+                      oc.rcode, oc.truncated);
+    }
+    return size;
 }
 
 }  // namespace gtm::dns

@@ -12,6 +12,7 @@
 
 #include "dnsd/selection.h"
 #include "dnsd/snapshot.h"
+#include "dnsd/stats.h"
 
 namespace gtm::dns {
 
@@ -44,6 +45,16 @@ class Responder {
     // The snapshot the last answer() used (tests, explain).
     const Snapshot* snapshot() const { return snap_.get(); }
 
+    // Counts every query, drop and address handed out into `stats` and the balancers' slot
+    // `slot` (metrics). Without it nothing is counted.
+    void count_into(WorkerStats* stats, uint32_t slot) {
+        stats_ = stats;
+        slot_ = stats != nullptr ? slot : kNoSlot;
+    }
+    WorkerStats* stats() const { return stats_; }
+
+    static constexpr uint32_t kNoSlot = 0xffffffffu;
+
   private:
     void refresh_if_stale() noexcept;
 
@@ -52,6 +63,8 @@ class Responder {
     std::shared_ptr<const Snapshot> snap_;
     uint64_t generation_ = ~0ull;
     Rng rng_;
+    WorkerStats* stats_ = nullptr;
+    uint32_t slot_ = kNoSlot;
 };
 
 }  // namespace gtm::dns

@@ -13,7 +13,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "healthcheck/verdict.h"
@@ -114,6 +116,34 @@ struct Balancer {
     AnswerTable v4;
     AnswerTable v6;
     std::deque<std::string> strings;  // pool names and addresses the candidates point to
+
+    // Addresses handed out, per worker slot and candidate (v4's, then v6's): each slot is
+    // written by one DNS worker's query path, all are read at scrape time. Sized when compiled;
+    // no slots when metrics are off.
+    std::unique_ptr<std::atomic<uint64_t>[]> answered;
+    uint32_t slots = 0;
+    size_t stride = 0;  // counters per slot, padded to a cache line
+
+    void count(uint32_t slot, bool v6, const uint16_t* picks, size_t n) const noexcept {
+        if (slot >= slots) {
+            return;
+        }
+        std::atomic<uint64_t>* base =
+            answered.get() + slot * stride + (v6 ? v4.candidates.size() : 0);
+        for (size_t i = 0; i < n; ++i) {
+            std::atomic<uint64_t>& c = base[picks[i]];
+            c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        }
+    }
+    // Every slot's count of one candidate.
+    uint64_t answered_total(bool v6, size_t candidate) const {
+        uint64_t sum = 0;
+        const size_t at = (v6 ? v4.candidates.size() : 0) + candidate;
+        for (uint32_t s = 0; s < slots; ++s) {
+            sum += answered[s * stride + at].load(std::memory_order_relaxed);
+        }
+        return sum;
+    }
 };
 
 struct Zone {
@@ -197,6 +227,7 @@ struct CompileInput {
     int64_t now_ms = 0;           // the clock of TargetState::returned_ms (monotonic)
     uint32_t default_serial = 0;  // SOA serial when the zone sets none
     uint64_t generation = 0;
+    uint32_t worker_slots = 0;  // DNS workers counting answers per member; 0: none (metrics off)
 };
 
 // Compiles a validated state. Throws std::invalid_argument on what validate() cannot see.
@@ -213,8 +244,27 @@ class SnapshotHolder {
   public:
     void publish(std::shared_ptr<const Snapshot> s) {
         std::lock_guard lock(mu_);
+        if (current_ && s) {
+            // Balancers the new snapshot no longer holds keep their answer counts for the next
+            // scrape (see take_retired()).
+            std::set<const Balancer*> kept;
+            for (const auto& b : s->balancers()) {
+                kept.insert(b.get());
+            }
+            for (const auto& b : current_->balancers()) {
+                if (b->slots > 0 && kept.count(b.get()) == 0) {
+                    retired_.push_back(b);
+                }
+            }
+        }
         current_ = std::move(s);
         generation_.fetch_add(1, std::memory_order_release);
+    }
+    // The balancers replaced since the last call, with their answer counts (workers may still
+    // count into them until they move to the new snapshot).
+    std::vector<std::shared_ptr<const Balancer>> take_retired() {
+        std::lock_guard lock(mu_);
+        return std::exchange(retired_, {});
     }
     uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
     std::shared_ptr<const Snapshot> get() const {
@@ -225,6 +275,7 @@ class SnapshotHolder {
   private:
     mutable std::mutex mu_;
     std::shared_ptr<const Snapshot> current_;
+    std::vector<std::shared_ptr<const Balancer>> retired_;
     std::atomic<uint64_t> generation_{0};
 };
 

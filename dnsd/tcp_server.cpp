@@ -20,8 +20,16 @@ struct Connection;
 
 struct TcpServer::Impl : std::enable_shared_from_this<TcpServer::Impl> {
     Impl(asio::io_context& io, const SnapshotHolder& holder, const ResponderConfig& rconfig,
-         const TcpConfig& config, uint64_t seed)
-        : io(io), responder(holder, rconfig, seed), config(config), scratch(kMaxMessage) {}
+         const TcpConfig& config, uint64_t seed, WorkerStats* stats, TcpStats* tcp_stats,
+         uint32_t slot)
+        : io(io),
+          responder(holder, rconfig, seed),
+          config(config),
+          scratch(kMaxMessage),
+          stats(stats),
+          tcp_stats(tcp_stats) {
+        responder.count_into(stats, slot);
+    }
 
     void accept(tcp::acceptor& acceptor);
     void evict_if_full();
@@ -33,7 +41,15 @@ struct TcpServer::Impl : std::enable_shared_from_this<TcpServer::Impl> {
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
     std::list<std::shared_ptr<Connection>> idle_order;  // front: idle the longest
     bool stopped = false;
+    WorkerStats* stats;
+    TcpStats* tcp_stats;
 };
+
+uint64_t now_ns() {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
+}
 
 struct Connection : std::enable_shared_from_this<Connection> {
     Connection(tcp::socket s, TcpServer::Impl& server)
@@ -50,7 +66,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
         timer.expires_after(std::chrono::milliseconds(server.config.idle_timeout_ms));
         timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
             if (!ec) {
-                self->close();
+                self->close(TcpClose::Idle);
             }
         });
     }
@@ -71,7 +87,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
             [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
                 self->reading = false;
                 if (ec || self->closed) {
-                    self->close();
+                    self->close(ec == asio::error::eof ? TcpClose::Eof : TcpClose::Error);
                     return;
                 }
                 self->in_len += n;
@@ -93,8 +109,12 @@ struct Connection : std::enable_shared_from_this<Connection> {
                 }
                 break;
             }
+            const uint64_t started_ns = server.stats != nullptr ? now_ns() : 0;
             const size_t answer = server.responder.answer(in.data() + pos + 2, size,
                                                           server.scratch.data(), Transport::Tcp);
+            if (server.stats != nullptr && answer > 0) {
+                server.stats->answered(1, now_ns() - started_ns, 1);
+            }
             if (answer > 0) {
                 pending.push_back(static_cast<uint8_t>(answer >> 8));
                 pending.push_back(static_cast<uint8_t>(answer));
@@ -121,7 +141,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
                               self->writing = false;
                               self->sending.clear();
                               if (ec) {
-                                  self->close();
+                                  self->close(TcpClose::Error);
                                   return;
                               }
                               self->touch();
@@ -130,11 +150,15 @@ struct Connection : std::enable_shared_from_this<Connection> {
                           });
     }
 
-    void close() {
+    void close(TcpClose why) {
         if (closed) {
             return;
         }
         closed = true;
+        if (server.tcp_stats != nullptr) {
+            bump(server.tcp_stats->closed[static_cast<size_t>(why)]);
+            server.tcp_stats->open.store(server.idle_order.size() - 1, std::memory_order_relaxed);
+        }
         timer.cancel();
         boost::system::error_code ignored;
         socket.shutdown(tcp::socket::shutdown_both, ignored);
@@ -157,7 +181,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
 
 void TcpServer::Impl::evict_if_full() {
     while (!idle_order.empty() && idle_order.size() >= config.max_connections) {
-        idle_order.front()->close();  // the longest idle makes room for the new client
+        idle_order.front()->close(TcpClose::Evicted);  // the longest idle makes room
     }
 }
 
@@ -174,6 +198,9 @@ void TcpServer::Impl::accept(tcp::acceptor& acceptor) {
             auto c = std::make_shared<Connection>(std::move(socket), *self);
             self->idle_order.push_back(c);
             c->position = std::prev(self->idle_order.end());
+            if (self->tcp_stats != nullptr) {
+                self->tcp_stats->open.store(self->idle_order.size(), std::memory_order_relaxed);
+            }
             c->start();
         }
         self->accept(acceptor);
@@ -181,8 +208,9 @@ void TcpServer::Impl::accept(tcp::acceptor& acceptor) {
 }
 
 TcpServer::TcpServer(asio::io_context& io, const SnapshotHolder& holder,
-                     const ResponderConfig& rconfig, const TcpConfig& config, uint64_t seed)
-    : impl_(std::make_shared<Impl>(io, holder, rconfig, config, seed)) {}
+                     const ResponderConfig& rconfig, const TcpConfig& config, uint64_t seed,
+                     WorkerStats* stats, TcpStats* tcp_stats, uint32_t slot)
+    : impl_(std::make_shared<Impl>(io, holder, rconfig, config, seed, stats, tcp_stats, slot)) {}
 
 TcpServer::~TcpServer() { stop(); }
 
@@ -203,7 +231,7 @@ void TcpServer::stop() {
         a->close(ignored);
     }
     while (!impl_->idle_order.empty()) {
-        impl_->idle_order.front()->close();
+        impl_->idle_order.front()->close(TcpClose::Shutdown);
     }
 }
 

@@ -22,8 +22,11 @@ struct TcpConfig {
 
 class TcpServer {
   public:
+    // `stats`/`tcp_stats`: where it counts (metrics; null: nothing); `slot`: the balancers'
+    // answer-count slot of its responder.
     TcpServer(boost::asio::io_context& io, const SnapshotHolder& holder,
-              const ResponderConfig& rconfig, const TcpConfig& config, uint64_t seed);
+              const ResponderConfig& rconfig, const TcpConfig& config, uint64_t seed,
+              WorkerStats* stats = nullptr, TcpStats* tcp_stats = nullptr, uint32_t slot = 0);
     ~TcpServer();
 
     // Accepts on an already listening socket (listen.h); takes ownership of the fd.

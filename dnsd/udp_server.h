@@ -13,7 +13,10 @@ namespace gtm::dns {
 
 class UdpWorkers {
   public:
-    UdpWorkers(const SnapshotHolder& holder, const ResponderConfig& config);
+    // `stats`: where each worker counts (metrics); null counts nothing. Worker i counts answers
+    // per member into the balancers' slot i.
+    UdpWorkers(const SnapshotHolder& holder, const ResponderConfig& config,
+               StatsRegistry* stats = nullptr);
     ~UdpWorkers();
 
     // Starts one thread for `fd`. `pktinfo`: the socket is bound to a wildcard address and
@@ -23,10 +26,11 @@ class UdpWorkers {
     void stop();
 
   private:
-    void run(int fd, bool pktinfo, uint64_t seed);
+    void run(int fd, bool pktinfo, uint64_t seed, WorkerStats* stats, uint32_t slot);
 
     const SnapshotHolder& holder_;
     const ResponderConfig& config_;
+    StatsRegistry* stats_;
     std::atomic<bool> stop_{false};
     std::vector<std::thread> threads_;
     std::vector<int> fds_;

@@ -20,6 +20,9 @@ int parse_command_line(int argc, char** argv, ServerConfig& cfg) {
     app.add_option("--apply", apply,
                    "desired-state document (YAML or JSON) to serve; SIGHUP re-reads it");
     app.add_option("--ports-file", ports_file, "write {\"dns\": N, \"http\": N} here once bound");
+    std::string log_format;
+    app.add_option("--log-format", log_format, "text (default) or json: one object per line")
+        ->check(CLI::IsMember({"text", "json"}));
     bool prune = false;
     app.add_flag("--prune", prune,
                  "with --apply: a document without any zone may delete every zone (else refused)");
@@ -58,6 +61,9 @@ int parse_command_line(int argc, char** argv, ServerConfig& cfg) {
         cfg.workers = workers;
     }
     cfg.prune = prune;
+    if (!log_format.empty()) {
+        cfg.log_format = log_format;
+    }
     return -1;
 }
 

@@ -12,6 +12,7 @@
 // then the core and the event writer, so nothing ever waits for a part that has stopped.
 #include <curl/curl.h>
 #include <pthread.h>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
@@ -43,6 +44,7 @@
 #include "web/api.h"
 #include "web/auth.h"
 #include "web/http_server.h"
+#include "web/metrics.h"
 
 namespace gtm::dns {
 namespace {
@@ -68,6 +70,53 @@ const sigset_t& handled_signals() {
         return s;
     }();
     return set;
+}
+
+// A log message as a JSON string's content.
+class JsonMessage : public spdlog::custom_flag_formatter {
+  public:
+    void format(const spdlog::details::log_msg& msg, const std::tm&,
+                spdlog::memory_buf_t& dest) override {
+        for (const char c : msg.payload) {
+            switch (c) {
+                case '"':
+                    dest.append(std::string_view("\\\""));
+                    break;
+                case '\\':
+                    dest.append(std::string_view("\\\\"));
+                    break;
+                case '\n':
+                    dest.append(std::string_view("\\n"));
+                    break;
+                default:
+                    if (static_cast<unsigned char>(c) < 0x20) {
+                        char esc[8];
+                        std::snprintf(esc, sizeof esc, "\\u%04x", c);
+                        dest.append(std::string_view(esc));
+                    } else {
+                        dest.push_back(c);
+                    }
+            }
+        }
+    }
+    std::unique_ptr<custom_flag_formatter> clone() const override {
+        return std::make_unique<JsonMessage>();
+    }
+};
+
+// Logs on stderr, never stdout: text lines, or one JSON object per line (--log-format json).
+void set_up_logging(const ServerConfig& cfg) {
+    auto logger = spdlog::stderr_color_mt("gtmd");
+    if (cfg.log_format == "json") {
+        auto f = std::make_unique<spdlog::pattern_formatter>();
+        f->add_flag<JsonMessage>('j').set_pattern(
+            R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","message":"%j"})");
+        logger->set_formatter(std::move(f));
+    } else {
+        logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+    }
+    spdlog::set_default_logger(std::move(logger));
+    spdlog::set_level(spdlog::level::from_str(cfg.log_level));
 }
 
 class Daemon {
@@ -119,7 +168,10 @@ class Daemon {
             core_->on_decisions(std::move(u));
         };
         prober_ = std::make_unique<health::Prober>(std::move(po));
+        // UDP worker i counts answers per member into slot i, the TCP thread into the last.
+        const uint32_t udp_threads = static_cast<uint32_t>(dns.size() * workers);
         core::CoreOptions co;
+        co.worker_slots = cfg_.metrics ? udp_threads + 1 : 0;
         co.configure_prober = [this](const store::DesiredState& s,
                                      std::unordered_map<std::string, health::Seed> seeds) {
             prober_->configure(s, std::move(seeds));
@@ -154,10 +206,14 @@ class Daemon {
         core_->start();
 
         std::random_device rd;
-        UdpWorkers udp(holder_, cfg_.responder);
+        StatsRegistry dns_stats;
+        TcpStats tcp_stats;
+        UdpWorkers udp(holder_, cfg_.responder, cfg_.metrics ? &dns_stats : nullptr);
         boost::asio::io_context tcp_io;
         auto tcp_work = boost::asio::make_work_guard(tcp_io);
-        TcpServer tcp(tcp_io, holder_, cfg_.responder, cfg_.tcp, random_seed(rd));
+        TcpServer tcp(tcp_io, holder_, cfg_.responder, cfg_.tcp, random_seed(rd),
+                      cfg_.metrics ? &dns_stats.add() : nullptr,
+                      cfg_.metrics ? &tcp_stats : nullptr, udp_threads);
         for (auto& l : dns) {
             for (int fd : l.udp_fds) {
                 udp.start(fd, l.wildcard, random_seed(rd));
@@ -173,6 +229,18 @@ class Daemon {
         deps.isolated = [this] { return prober_->isolated(); };
         deps.ready = [this] { return ready_.load(); };
         deps.snapshots = &holder_;
+        std::unique_ptr<web::Metrics> metrics;
+        if (cfg_.metrics) {
+            web::MetricsSources ms;
+            ms.dns = &dns_stats;
+            ms.tcp = &tcp_stats;
+            ms.holder = &holder_;
+            ms.core = core_.get();
+            ms.prober = prober_.get();
+            ms.events = events_.get();
+            metrics = std::make_unique<web::Metrics>(std::move(ms));
+            deps.metrics = metrics.get();
+        }
         web::Api api(std::move(deps));
         web::HttpConfig hc;
         hc.body_limit = cfg_.body_limit;
@@ -402,9 +470,7 @@ int main(int argc, char** argv) {
     if (int code = gtm::dns::parse_command_line(argc, argv, cfg); code >= 0) {
         return code;
     }
-    spdlog::set_default_logger(spdlog::stderr_color_mt("gtmd"));  // logs on stderr, never stdout
-    spdlog::set_level(spdlog::level::from_str(cfg.log_level));
-    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+    gtm::dns::set_up_logging(cfg);
     curl_global_init(CURL_GLOBAL_DEFAULT);  // once, before any thread starts
     // Blocked before any thread starts, so that every thread inherits it: Daemon::run() takes
     // them with sigwait.

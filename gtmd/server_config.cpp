@@ -118,7 +118,18 @@ void decode_store(const Decoder& d, const json& j, ServerConfig& cfg) {
 }
 
 void decode(const Decoder& d, const json& root, ServerConfig& cfg) {
-    d.object(root, "", {"dns", "http", "health", "store", "data_dir", "apply", "log_level"});
+    d.object(root, "",
+             {"dns", "http", "health", "store", "data_dir", "apply", "log_level", "log_format",
+              "metrics"});
+    if (auto* v = d.find(root, "log_format")) {
+        cfg.log_format = d.string(*v, "log_format");
+        if (cfg.log_format != "text" && cfg.log_format != "json") {
+            d.fail("log_format", "'" + cfg.log_format + "' is not one of: text, json");
+        }
+    }
+    if (auto* v = d.find(root, "metrics")) {
+        cfg.metrics = d.boolean(*v, "metrics");
+    }
     if (auto* v = d.find(root, "dns")) {
         decode_dns(d, *v, cfg);
     }

@@ -21,6 +21,8 @@ struct ServerConfig {
     std::string ports_file;
     unsigned workers = 0;  // 0: one per core
     std::string log_level = "info";
+    std::string log_format = "text";  // text | json (one object per line, for log shippers)
+    bool metrics = true;              // /metrics, and the DNS path's per-worker counting behind it
     uint32_t isolation_hold_ms = 60000;  // how long the prober distrusts a mass failure
     std::string tls_cert;                // HTTPS for the API when both are set
     std::string tls_key;

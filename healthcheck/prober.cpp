@@ -116,6 +116,7 @@ struct Prober::Engine {
         }
         const int64_t now = monotonic_ms();
         r.started_ms = t.started_ms;
+        count(t, r);
         JudgeOutput out = judge.on_result(t.id, r, now);
         const bool first = !t.has_result;
         schedule.done(t.id, first, t.started_ms, now, t.spec.monitor.interval_ms,
@@ -179,6 +180,21 @@ struct Prober::Engine {
         if ((out.entered || out.left) && options.on_isolation) {
             options.on_isolation(owner.isolated_.load());
         }
+    }
+
+    void count(const Target& t, const ProbeResult& r) {
+        std::lock_guard lock(stats_mu);
+        MonitorProbeStats& m = stats.monitors[t.spec.monitor.name];
+        ++m.results[static_cast<size_t>(r.reason)];
+        const double seconds = r.latency_ms / 1000.0;
+        size_t b = 0;
+        while (b < kProbeBuckets.size() && seconds > kProbeBuckets[b]) {
+            ++b;
+        }
+        ++m.buckets[b];
+        ++m.count;
+        m.sum_s += seconds;
+        stats.last_probe_unix_ms = unix_ms();
     }
 
     static std::string joined(const std::vector<std::string>& items) {
@@ -285,6 +301,10 @@ struct Prober::Engine {
         judge.configure(std::move(judged), old_to_new, target_seeds, options.isolation_hold_ms,
                         now);
         targets = std::move(next);
+        {
+            std::lock_guard lock(stats_mu);
+            stats.targets = targets.size();
+        }
         schedule.reset(targets.size());
         size_t pending = 0;
         for (auto& t : targets) {
@@ -346,6 +366,8 @@ struct Prober::Engine {
     Judge judge;
     Schedule schedule;
     std::thread thread;
+    mutable std::mutex stats_mu;  // the prober thread writes, the scrape reads
+    ProbeStats stats;
     std::mutex first_mu;
     std::condition_variable first_cv;
     size_t first_pending = 0;
@@ -396,6 +418,11 @@ void Prober::configure(const store::DesiredState& state,
         ++e.configs_in_flight;
     }
     asio::post(e.io, [&e, copy, seeds = std::move(seeds)] { e.apply(*copy, seeds); });
+}
+
+ProbeStats Prober::probe_stats() const {
+    std::lock_guard lock(engine_->stats_mu);
+    return engine_->stats;
 }
 
 bool Prober::wait_first_round(uint32_t max_wait_ms) {

@@ -8,10 +8,12 @@
 // configure() and status(); decisions leave it through the on_update callback.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,6 +34,22 @@ struct TargetStatus {
     bool pending = false;            // bad news waiting for the isolation guard
     int64_t last_change_ms = 0;      // of the raw verdict, monotonic
     std::deque<ProbeResult> recent;  // oldest first, at most kRecentResults
+};
+
+// What the prober counted since it started, for /metrics.
+inline constexpr size_t kReasons = 11;  // Reason::Ok .. Reason::Internal
+inline constexpr std::array<double, 12> kProbeBuckets = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                         0.25,  0.5,   1.0,  2.5,   5.0,  10.0};
+struct MonitorProbeStats {
+    std::array<uint64_t, kReasons> results{};                  // by Reason
+    std::array<uint64_t, kProbeBuckets.size() + 1> buckets{};  // by duration; last: +Inf
+    uint64_t count = 0;
+    double sum_s = 0;
+};
+struct ProbeStats {
+    std::map<std::string, MonitorProbeStats> monitors;  // monitors seen since start
+    int64_t last_probe_unix_ms = 0;                     // 0: none yet
+    size_t targets = 0;
 };
 
 struct ProberOptions {
@@ -71,6 +89,7 @@ class Prober {
 
     // Probes started since start(); for the benchmark and metrics.
     uint64_t probes_started() const { return probes_started_.load(); }
+    ProbeStats probe_stats() const;
 
     struct Engine;
 

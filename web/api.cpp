@@ -2,10 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <set>
 #include <string_view>
 
 #include "store/document.h"
 #include "web/api_call.h"
+#include "web/metrics.h"
 #include "web/openapi.h"
 
 namespace gtm::web {
@@ -147,6 +149,88 @@ Api::Api(ApiDeps deps) : deps_(std::move(deps)) { reload_tokens(); }
 void Api::reload_tokens() { auth_.load(deps_.core->store().tokens()); }
 
 Response Api::handle(const Request& r, int64_t now_ms) {
+    const std::string path = r.target.substr(0, r.target.find('?'));
+    if (path == "/metrics") {
+        if (deps_.metrics == nullptr) {
+            return error_response({404, "metrics are off (metrics: false in gtmd.yaml)", ""});
+        }
+        if (r.method != "GET" && r.method != "HEAD") {
+            Response resp = error_response({405, "method " + r.method + " not allowed here", ""});
+            resp.headers.emplace_back("Allow", "GET, HEAD");
+            return resp;
+        }
+        Response resp;
+        resp.content_type = Metrics::kContentType;
+        resp.body = deps_.metrics->scrape();
+        return resp;
+    }
+    Response resp = respond(r, now_ms);
+    if (deps_.metrics != nullptr) {
+        deps_.metrics->api_request(r.method, route_of(path), resp.status);
+        if (r.method != "GET" && r.method != "HEAD" && resp.status < 400 &&
+            path.rfind("/api/v1/", 0) == 0) {
+            deps_.metrics->audit_entry(true);
+        }
+    }
+    return resp;
+}
+
+std::string Api::route_of(const std::string& path) {
+    static const std::string kPrefix = "/api/v1";
+    if (path == "/healthz" || path == "/readyz") {
+        return path;
+    }
+    if (path.rfind(kPrefix + "/", 0) != 0) {
+        return "other";
+    }
+    std::vector<std::string> s;
+    for (size_t start = kPrefix.size() + 1; start < path.size();) {
+        size_t slash = path.find('/', start);
+        if (slash == std::string::npos) {
+            slash = path.size();
+        }
+        s.push_back(path.substr(start, slash - start));
+        start = slash + 1;
+    }
+    if (s.empty()) {
+        return kPrefix;
+    }
+    static const std::set<std::string> kSingle = {
+        "config",       "health", "events", "audit",    "status", "explain",
+        "openapi.json", "tokens", "zones",  "monitors", "pools",  "balancers"};
+    if (kSingle.count(s[0]) == 0) {
+        return "other";
+    }
+    std::string out = kPrefix + "/" + s[0];
+    if (s.size() == 1) {
+        return out;
+    }
+    const std::string singular = s[0] == "tokens"     ? "name"
+                                 : s[0] == "zones"    ? "zone"
+                                 : s[0] == "pools"    ? "pool"
+                                 : s[0] == "monitors" ? "monitor"
+                                                      : "balancer";
+    out += "/{" + singular + "}";
+    if (s.size() == 2) {
+        return out;
+    }
+    if (s[0] == "zones" && s[2] == "records" && s.size() <= 4) {
+        return out + "/records" + (s.size() == 4 ? "/{index}" : "");
+    }
+    if (s[0] == "pools" && s[2] == "members" && s.size() <= 5) {
+        out += "/members";
+        if (s.size() >= 4) {
+            out += "/{address}";
+        }
+        if (s.size() == 5) {
+            out += s[4] == "admin" ? "/admin" : "/other";
+        }
+        return out;
+    }
+    return "other";
+}
+
+Response Api::respond(const Request& r, int64_t now_ms) {
     Call c{r, deps_, now_ms, "", {}, {}, {"", Role::Viewer}, false};
     const size_t q = r.target.find('?');
     c.path = r.target.substr(0, q);
@@ -205,6 +289,9 @@ Response Api::handle(const Request& r, int64_t now_ms) {
             spdlog::warn("{} {} by '{}' from {}: {} not audited, the store cannot write", r.method,
                          c.path, c.who.name, r.source, resp.status);
             return;
+        }
+        if (deps_.metrics != nullptr) {
+            deps_.metrics->audit_entry(false);
         }
         store::AuditEntry a;
         a.at_ms = now_ms;
@@ -274,6 +361,9 @@ Response Api::handle(const Request& r, int64_t now_ms) {
                 break;
         }
     } catch (const store::StoreError& e) {
+        if (deps_.metrics != nullptr) {
+            deps_.metrics->store_error(e.kind());
+        }
         if (e.kind() == store::StoreError::Kind::Conflict) {
             resp =
                 error_response({409, std::string("the state changed meanwhile: ") + e.what(), ""});

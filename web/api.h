@@ -47,6 +47,7 @@ struct ApiDeps {
     std::function<bool()> isolated;
     std::function<bool()> ready;
     const dns::SnapshotHolder* snapshots = nullptr;
+    class Metrics* metrics = nullptr;  // /metrics, and what the API counts; null: off
 };
 
 class Api {
@@ -54,6 +55,8 @@ class Api {
     explicit Api(ApiDeps deps);
 
     Response handle(const Request& r, int64_t now_ms);
+    // The path template of a request, for metrics: "/api/v1/pools/{pool}/members/{address}".
+    static std::string route_of(const std::string& path);
 
     // Reads the tokens again from the store.
     void reload_tokens();
@@ -61,6 +64,7 @@ class Api {
     struct Call;  // one request being handled (api_call.h)
 
   private:
+    Response respond(const Request& r, int64_t now_ms);
     Response route(Call& c);
 
     ApiDeps deps_;

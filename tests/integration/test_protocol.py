@@ -243,12 +243,16 @@ def test_any_is_answered_with_one_rrset(server):
                          ids=["notify", "update", "status"])
 def test_opcodes_other_than_query_get_notimp(server, opcode):
     # RFC 1035 §4.1.1 rcode 4; the opcode and the ID are echoed.
-    packet = header(qid=0x4242, opcode=opcode) + question(ZONE, SOA)
+    # Every flag set in the query (but QR): the reply clears them all but QR (RD and CD are
+    # echoed for QUERY only).
+    packet = header(qid=0x4242, opcode=opcode, flags=0x07F0) + question(ZONE, SOA)
     reply = server.raw_udp(packet)
     assert reply is not None
     h = parse_header(reply)
     assert h["qr"] and h["id"] == 0x4242, h
     assert h["opcode"] == opcode and h["rcode"] == dns.rcode.NOTIMP, h
+    assert not (h["aa"] or h["tc"] or h["rd"]), h
+    assert struct.unpack("!H", reply[2:4])[0] & 0x00F0 == 0, reply[:4]
     server.assert_answers()
 
 

@@ -455,15 +455,19 @@ TEST_CASE(
     CHECK(rcode(s.ask(opt_name)) == dns::kRcodeFormErr);
 }
 
-TEST_CASE("opcodes other than QUERY are NOTIMP") {
+TEST_CASE("opcodes other than QUERY are NOTIMP, every flag cleared but QR") {
     TestServer s(kZone);
     for (uint8_t opcode : {1, 2, 4, 5, 6, 15}) {
         CAPTURE(opcode);
         Bytes q = make_query("app.example.test", dns::kTypeA);
-        q[2] = static_cast<uint8_t>(opcode << 3);
+        q[2] = static_cast<uint8_t>(0x80 | opcode << 3 | 0x07);  // QR, AA, TC, RD: every flag
+        q[3] = 0xF0;                                             // RA, Z, AD, CD
+        q[2] &= 0x7F;                                            // a query (QR=1 is dropped)
         Bytes a = s.ask(q);
         CHECK(rcode(a) == dns::kRcodeNotImp);
         CHECK(((a[2] >> 3) & 0xF) == opcode);
+        CHECK((a[2] & 0x87) == 0x80);  // QR, and not AA, TC, RD
+        CHECK((a[3] & 0xF0) == 0);     // not RA, Z, AD, CD
         CHECK(count(a, 0) == 1);
     }
 }
