@@ -68,6 +68,7 @@ class Controller {
     size_t tick(int64_t now_ms);
 
     const store::DesiredState& state() const { return state_; }
+    const std::set<std::string>& live_targets() const { return live_; }
     const health::TargetTable& targets() const { return targets_; }
     std::shared_ptr<const dns::Snapshot> snapshot() const { return current_; }
     uint64_t generation() const { return generation_; }

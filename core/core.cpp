@@ -2,11 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <future>
+#include <thread>
 
 #include "base/asio.h"
 #include "base/clock.h"
 #include "core/diff.h"
+#include "core/quorum.h"
 #include "store/validate.h"
 
 namespace gtm::core {
@@ -45,7 +48,35 @@ Core::Core(store::Store& store, dns::SnapshotHolder& holder, CoreOptions options
       options_(std::move(options)),
       controller_(holder, options_.worker_slots),
       current_(std::make_shared<Current>()),
-      loop_(std::make_unique<Loop>()) {}
+      loop_(std::make_unique<Loop>()) {
+    store_.set_change_listener([this] {
+        {
+            std::lock_guard lock(watch_mu_);
+            change_hint_ = true;
+        }
+        watch_cv_.notify_all();
+    });
+    if (options_.board != nullptr) {
+        options_.board->on_votes([this](const std::string& target, std::vector<store::Vote> v) {
+            boost::asio::post(loop_->io, [this, target, v = std::move(v)]() mutable {
+                std::lock_guard lock(ctl_mu_);
+                if (v.empty()) {
+                    votes_.erase(target);
+                } else {
+                    votes_[target] = std::move(v);
+                }
+                if (fallback_) {
+                    return;
+                }
+                std::vector<Decision> decisions;
+                serve_votes(target, monotonic_ms(), decisions);
+                controller_.apply(decisions, monotonic_ms());
+            });
+        });
+        options_.board->on_link(
+            [this](bool up) { boost::asio::post(loop_->io, [this, up] { link_changed(up); }); });
+    }
+}
 
 Core::~Core() { stop(); }
 
@@ -135,6 +166,22 @@ ChangeResult Core::change(const Actor& who, const Edit& edit, bool dry_run,
     if (stopping_.load()) {
         throw ChangeError(ChangeError::Kind::Unavailable, "gtmd is shutting down");
     }
+    // Another writer (another node) may have saved first: the edit is done again on top of the
+    // newer state — unless the caller named the revision it read (If-Match: then 412).
+    for (int attempt = 0;; ++attempt) {
+        try {
+            return change_once(who, edit, dry_run, if_match);
+        } catch (const store::StoreError& e) {
+            if (e.kind() != store::StoreError::Kind::Conflict || if_match || attempt >= 8) {
+                throw;
+            }
+            reload_from_store();
+        }
+    }
+}
+
+ChangeResult Core::change_once(const Actor& who, const Edit& edit, bool dry_run,
+                               std::optional<uint64_t> if_match) {
     const std::shared_ptr<const Current> before = current();
     if (if_match && *if_match != before->revision) {
         throw ChangeError(ChangeError::Kind::Stale,
@@ -186,7 +233,9 @@ ChangeResult Core::change(const Actor& who, const Edit& edit, bool dry_run,
     {
         std::lock_guard lock(ctl_mu_);
         configure_prober(prepared);
+        const std::set<std::string> before_targets = controller_.live_targets();
         controller_.commit(std::move(prepared), monotonic_ms());  // live in the DNS answers
+        withdraw_removed(before_targets);
         spdlog::info("serving generation {} (revision {}) after {} by '{}': {} change(s)",
                      controller_.generation(), out.revision, who.action, who.token,
                      out.changes.size());
@@ -261,23 +310,138 @@ void Core::apply_decisions(const std::vector<health::TargetUpdate>& updates) {
         e.to = health::to_string(u.state.verdict);
         e.reason = health::to_string(u.state.evidence.reason);
         e.detail = u.state.evidence.detail;
+        if (options_.board != nullptr) {
+            e.detail = "[" + options_.board->node() + "] " + e.detail;  // this vantage's view
+        }
         e.http_status = u.state.evidence.http_status;
         e.latency_ms = u.state.evidence.latency_ms;
         events.push_back(std::move(e));
     }
     {
         std::lock_guard lock(ctl_mu_);
-        controller_.apply(decisions, monotonic_ms());
+        if (options_.board == nullptr) {
+            controller_.apply(decisions, monotonic_ms());
+        } else {
+            // Cluster mode: our decisions are our votes; what is served is their quorum.
+            for (const auto& d : decisions) {
+                local_[d.key] = d.state;
+                options_.board->publish_vote(d.key, vote_of(options_.board->node(), d.state, at));
+            }
+            if (fallback_) {
+                controller_.apply(decisions, monotonic_ms());
+            }
+        }
     }
     if (!events.empty() && options_.record_events) {
         options_.record_events(std::move(events));
     }
 }
 
+void Core::serve_votes(const std::string& target, int64_t now_ms, std::vector<Decision>& out) {
+    const Tally t = tally(votes_[target], options_.quorum);
+    const health::TargetState& before = controller_.targets().get(
+        target.substr(0, target.find('\0')), target.substr(target.find('\0') + 1));
+    health::TargetState next;
+    next.verdict = t.verdict;
+    next.suspect = t.suspect;
+    next.evidence = t.evidence;
+    next.returned_ms = before.returned_ms;
+    if (!before.present() && next.present() && before.verdict != health::Verdict::Unknown) {
+        next.returned_ms = now_ms;  // back in the answers: slow start
+    }
+    if (!next.same_decision(before)) {
+        out.push_back({target, std::move(next)});
+    }
+}
+
+void Core::link_changed(bool up) {
+    std::lock_guard lock(ctl_mu_);
+    const int64_t now = monotonic_ms();
+    if (!up) {
+        if (link_down_since_ms_ == 0) {
+            link_down_since_ms_ = now;
+            spdlog::warn(
+                "cluster: the link to the other nodes is down; serving the last decisions "
+                "(judging alone after {} s)",
+                options_.fallback_after_ms / 1000);
+        }
+        return;
+    }
+    link_down_since_ms_ = 0;
+    if (fallback_) {
+        fallback_ = false;
+        spdlog::warn("cluster: the link is back; the quorum of the vantages decides again");
+        std::vector<Decision> decisions;
+        for (const auto& [target, votes] : votes_) {
+            serve_votes(target, now, decisions);
+        }
+        controller_.apply(decisions, now);
+    }
+}
+
+bool Core::wait_votes_settled(uint32_t max_wait_ms) {
+    const int64_t until = monotonic_ms() + max_wait_ms;
+    for (;;) {
+        bool settled = true;
+        {
+            std::lock_guard lock(ctl_mu_);
+            for (const auto& [key, state] : local_) {
+                const auto v = votes_.find(key);
+                const bool mine =
+                    v != votes_.end() &&
+                    std::any_of(v->second.begin(), v->second.end(), [&](const store::Vote& x) {
+                        return x.node == options_.board->node() &&
+                               x.verdict == health::to_string(state.verdict);
+                    });
+                settled &= mine || state.verdict == health::Verdict::Unknown;
+            }
+        }
+        if (settled || monotonic_ms() >= until) {
+            return settled;
+        }
+        sync(100);
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
+std::vector<store::Vote> Core::votes_of(const std::string& target) const {
+    std::lock_guard lock(ctl_mu_);
+    auto it = votes_.find(target);
+    return it == votes_.end() ? std::vector<store::Vote>{} : it->second;
+}
+
+void Core::withdraw_removed(const std::set<std::string>& before) {
+    if (options_.board == nullptr) {
+        return;
+    }
+    for (const auto& key : before) {
+        if (controller_.live_targets().count(key) == 0) {
+            options_.board->withdraw_vote(key);
+            local_.erase(key);
+        }
+    }
+}
+
 void Core::tick() {
     {
         std::lock_guard lock(ctl_mu_);
-        controller_.tick(monotonic_ms());
+        const int64_t now = monotonic_ms();
+        controller_.tick(now);
+        if (options_.board != nullptr && !fallback_ && link_down_since_ms_ != 0 &&
+            now - link_down_since_ms_ >= static_cast<int64_t>(options_.fallback_after_ms)) {
+            // The others are out of reach for long: our own decisions are better than frozen
+            // ones (a region that dies meanwhile must still leave the answers).
+            fallback_ = true;
+            spdlog::warn(
+                "cluster: no link to the other nodes for {} s; judging alone until it "
+                "is back",
+                options_.fallback_after_ms / 1000);
+            std::vector<Decision> own;
+            for (const auto& [key, state] : local_) {
+                own.push_back({key, state});
+            }
+            controller_.apply(own, now);
+        }
     }
     loop_->ticker.expires_after(std::chrono::seconds(1));
     loop_->ticker.async_wait([this](const boost::system::error_code& ec) {
@@ -287,13 +451,32 @@ void Core::tick() {
     });
 }
 
+void Core::reload_from_store() {
+    store::StoredState stored = store_.load_state();
+    canonicalize(stored.state);
+    store::validate(stored.state, "the stored state");
+    const int64_t now = monotonic_ms();
+    {
+        std::lock_guard lock(ctl_mu_);
+        Controller::Prepared p = controller_.prepare(stored.state, now);
+        configure_prober(p);
+        const std::set<std::string> before_targets = controller_.live_targets();
+        controller_.commit(std::move(p), now);
+        withdraw_removed(before_targets);
+        spdlog::info("serving generation {}: revision {} written elsewhere",
+                     controller_.generation(), stored.revision);
+    }
+    set_current(std::move(stored.state), stored.revision);
+}
+
 void Core::watch() {
     bool failing = false;
     for (;;) {
         {
             std::unique_lock lock(watch_mu_);
             watch_cv_.wait_for(lock, std::chrono::milliseconds(options_.watch_interval_ms),
-                               [this] { return stopping_.load(); });
+                               [this] { return stopping_.load() || change_hint_; });
+            change_hint_ = false;
             if (stopping_.load()) {
                 return;
             }
@@ -304,19 +487,7 @@ void Core::watch() {
                 failing = false;
                 continue;
             }
-            store::StoredState stored = store_.load_state();
-            canonicalize(stored.state);
-            store::validate(stored.state, "the stored state");
-            const int64_t now = monotonic_ms();
-            {
-                std::lock_guard lock(ctl_mu_);
-                Controller::Prepared p = controller_.prepare(stored.state, now);
-                configure_prober(p);
-                controller_.commit(std::move(p), now);
-                spdlog::info("serving generation {}: revision {} written elsewhere",
-                             controller_.generation(), stored.revision);
-            }
-            set_current(std::move(stored.state), stored.revision);
+            reload_from_store();
             failing = false;
         } catch (const std::exception& e) {
             if (!failing) {  // once per transition
@@ -355,6 +526,10 @@ CoreStats Core::stats() const {
         out = stats_;
     }
     out.generation = generation();
+    std::lock_guard lock(ctl_mu_);
+    out.cluster = options_.board != nullptr;
+    out.fallback = fallback_;
+    out.live_nodes = options_.board != nullptr ? options_.board->live_nodes().size() : 1;
     return out;
 }
 
@@ -383,6 +558,9 @@ std::optional<Explanation> Core::explain(const std::string& name, bool v6) const
         }
         for (const auto& m : p.members) {
             out.decisions[{p.name, m.address}] = controller_.targets().get(p.monitor, m.address);
+            if (auto v = votes_.find(health::target_key(p.monitor, m.address)); v != votes_.end()) {
+                out.vantages[{p.name, m.address}] = v->second;
+            }
         }
     }
     return out;

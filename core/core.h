@@ -24,6 +24,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -33,6 +34,7 @@
 #include "core/controller.h"
 #include "dnsd/snapshot.h"
 #include "healthcheck/verdict.h"
+#include "store/cluster.h"
 #include "store/model.h"
 #include "store/store.h"
 
@@ -94,6 +96,8 @@ struct Explanation {
     // The decision behind each member, by (pool, address).
     std::map<std::pair<std::string, std::string>, health::TargetState> decisions;
     std::map<std::string, std::string> monitor_of_pool;
+    // Cluster mode: every vantage's vote behind each member's decision, by (pool, address).
+    std::map<std::pair<std::string, std::string>, std::vector<store::Vote>> vantages;
 };
 
 // A member as the verdict channel and the desired state see it now (for metrics and the page).
@@ -111,6 +115,9 @@ struct CoreStats {
     std::map<std::pair<std::string, std::string>, uint64_t> verdict_changes;
     int64_t last_change_unix_ms = 0;  // when the served desired state last changed
     uint64_t generation = 0;
+    bool cluster = false;   // votes decide
+    bool fallback = false;  // cluster mode, link lost for long: judging alone
+    size_t live_nodes = 0;
 };
 
 struct CoreOptions {
@@ -123,6 +130,12 @@ struct CoreOptions {
     uint32_t worker_slots = 0;          // DNS workers that count answers per member (metrics)
     // Test hook (GTMD_TEST_FAIL_COMPILE): compiling a state with a balancer of this name fails.
     std::string fail_compile_of;
+    // Cluster mode: the nodes' votes (null: one node, its own decisions are served). The
+    // decision served is the quorum of the live vantages' votes (core/quorum.h); with the board's
+    // link down for `fallback_after_ms`, the node serves its own decisions until it is back.
+    store::ClusterBoard* board = nullptr;
+    uint32_t quorum = 0;  // 0: a majority of the vantages with a verdict
+    uint32_t fallback_after_ms = 30000;
 };
 
 class Core {
@@ -168,6 +181,10 @@ class Core {
     // Returns once the decisions handed to on_decisions() before the call are applied (or after
     // `max_wait_ms`).
     void sync(uint32_t max_wait_ms);
+    // Cluster mode: waits until every decision of this node is among the votes it follows.
+    bool wait_votes_settled(uint32_t max_wait_ms);
+    // Every live vantage's vote about a target (cluster mode; empty otherwise).
+    std::vector<store::Vote> votes_of(const std::string& target) const;
 
     std::shared_ptr<const Current> current() const;
     // nullopt: `name` is not a balancer.
@@ -180,7 +197,15 @@ class Core {
     CoreStats stats() const;
 
   private:
+    ChangeResult change_once(const Actor& who, const Edit& edit, bool dry_run,
+                             std::optional<uint64_t> if_match);
+    // Loads, validates, compiles and serves the stored state (written by someone else).
+    void reload_from_store();
     void apply_decisions(const std::vector<health::TargetUpdate>& updates);
+    // Cluster mode, on the control thread under ctl_mu_: the decision the votes make.
+    void serve_votes(const std::string& target, int64_t now_ms, std::vector<Decision>& out);
+    void link_changed(bool up);
+    void withdraw_removed(const std::set<std::string>& before);
     void tick();
     void watch();
     void set_current(store::DesiredState state, uint64_t revision);
@@ -197,6 +222,13 @@ class Core {
     std::shared_ptr<const Current> current_;
     mutable std::mutex stats_mu_;
     CoreStats stats_;
+
+    // Cluster mode, guarded by ctl_mu_: this node's own decisions, the votes of every vantage,
+    // the link's state.
+    std::map<std::string, health::TargetState> local_;
+    std::map<std::string, std::vector<store::Vote>> votes_;
+    int64_t link_down_since_ms_ = 0;  // 0: up
+    bool fallback_ = false;
     std::atomic<bool> stopping_{false};
 
     struct Loop;  // the control thread's io_context and timers (asio stays in core.cpp)
@@ -205,6 +237,7 @@ class Core {
     std::thread watcher_;
     std::mutex watch_mu_;
     std::condition_variable watch_cv_;
+    bool change_hint_ = false;  // the store says its revision may have moved
 };
 
 }  // namespace gtm::core

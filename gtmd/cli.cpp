@@ -20,6 +20,16 @@ int parse_command_line(int argc, char** argv, ServerConfig& cfg) {
     app.add_option("--apply", apply,
                    "desired-state document (YAML or JSON) to serve; SIGHUP re-reads it");
     app.add_option("--ports-file", ports_file, "write {\"dns\": N, \"http\": N} here once bound");
+    std::string import_from;
+    app.add_option("--import-from", import_from,
+                   "copy a standalone node's sqlite state and tokens (its gtmd.db) into the empty "
+                   "cluster store, then exit");
+    std::string node_name, source;
+    std::vector<std::string> etcd;
+    app.add_option("--node-name", node_name, "this node's name in the cluster (node.name)");
+    app.add_option("--source-address", source,
+                   "where this node's probes leave from (health.source_address)");
+    app.add_option("--etcd", etcd, "an etcd member's client URL (cluster.etcd); repeatable");
     std::string log_format;
     app.add_option("--log-format", log_format, "text (default) or json: one object per line")
         ->check(CLI::IsMember({"text", "json"}));
@@ -61,6 +71,16 @@ int parse_command_line(int argc, char** argv, ServerConfig& cfg) {
         cfg.workers = workers;
     }
     cfg.prune = prune;
+    cfg.import_from = import_from;
+    if (!node_name.empty()) {
+        cfg.node_name = node_name;
+    }
+    if (!source.empty()) {
+        (source.find(':') == std::string::npos ? cfg.source_v4 : cfg.source_v6) = source;
+    }
+    if (!etcd.empty()) {
+        cfg.cluster.etcd = etcd;
+    }
     if (!log_format.empty()) {
         cfg.log_format = log_format;
     }

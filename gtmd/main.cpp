@@ -39,6 +39,7 @@
 #include "gtmd/cli.h"
 #include "healthcheck/prober.h"
 #include "store/document.h"
+#include "store/etcd_store.h"
 #include "store/event_writer.h"
 #include "store/sqlite_store.h"
 #include "web/api.h"
@@ -132,7 +133,20 @@ class Daemon {
         }
         const std::string db_path = (std::filesystem::path(cfg_.data_dir) / "gtmd.db").string();
         try {
-            store_ = std::make_unique<store::SqliteStore>(db_path, cfg_.busy_timeout_ms);
+            if (cfg_.cluster.enabled()) {
+                // Cluster mode: the desired state, tokens and audit live in etcd, shared by
+                // every node; votes on this node's lease.
+                auto etcd = std::make_unique<store::EtcdStore>(etcd_options());
+                board_ = etcd.get();
+                store_ = std::move(etcd);
+                spdlog::info("cluster: node {} on etcd {} (prefix {})", board_->node(),
+                             cfg_.cluster.etcd.front(), cfg_.cluster.prefix);
+            } else {
+                store_ = std::make_unique<store::SqliteStore>(db_path, cfg_.busy_timeout_ms);
+            }
+            if (!cfg_.import_from.empty()) {
+                return import_into_cluster();
+            }
             bootstrap_admin_token();
         } catch (const std::exception& e) {
             spdlog::error("store: {}", e.what());
@@ -164,6 +178,8 @@ class Daemon {
             *store_, store::Retention{cfg_.events_days, cfg_.audit_days});
         health::ProberOptions po;
         po.isolation_hold_ms = cfg_.isolation_hold_ms;
+        po.source_v4 = cfg_.source_v4;
+        po.source_v6 = cfg_.source_v6;
         po.on_update = [this](std::vector<health::TargetUpdate> u) {
             core_->on_decisions(std::move(u));
         };
@@ -179,6 +195,9 @@ class Daemon {
         co.record_events = [this](std::vector<store::HealthEvent> e) {
             events_->push(std::move(e));
         };
+        co.board = board_;
+        co.quorum = cfg_.cluster.quorum;
+        co.fallback_after_ms = cfg_.cluster.fallback_after_ms;
         if (const char* fault = std::getenv("GTMD_TEST_FAIL_COMPILE")) {
             co.fail_compile_of = fault;
             spdlog::warn("GTMD_TEST_FAIL_COMPILE: compiling a state with balancer '{}' fails",
@@ -426,6 +445,11 @@ class Daemon {
         }
         const bool all = prober_->wait_first_round(wait_ms + 100);
         core_->sync(1000);  // the decisions of the round are served
+        if (board_ != nullptr) {
+            // Cluster mode: our first round is part of the quorum before we answer.
+            board_->flush_votes(2000);
+            core_->wait_votes_settled(2000);
+        }
         spdlog::info("first round of probes {}",
                      all ? "complete" : "incomplete; the rest stay as they were");
     }
@@ -453,9 +477,74 @@ class Daemon {
         return true;
     }
 
+    store::EtcdStoreOptions etcd_options() const {
+        store::EtcdStoreOptions o;
+        o.client.endpoints = cfg_.cluster.etcd;
+        o.client.ca_file = cfg_.cluster.ca_file;
+        o.client.cert_file = cfg_.cluster.cert_file;
+        o.client.key_file = cfg_.cluster.key_file;
+        o.client.user = cfg_.cluster.user;
+        o.client.password = cfg_.cluster.password;
+        o.prefix = cfg_.cluster.prefix;
+        o.node = cfg_.node_name;
+        if (o.node.empty()) {
+            char host[256] = {};
+            gethostname(host, sizeof host - 1);
+            o.node = host;
+        }
+        o.lease_ttl_ms = cfg_.cluster.lease_ttl_ms;
+        return o;
+    }
+
+    // --import-from DB: a standalone node's sqlite state and tokens into the (empty) cluster
+    // store; then exit. The way from one node to a cluster.
+    int import_into_cluster() {
+        if (board_ == nullptr) {
+            spdlog::error("--import-from needs the cluster settings (cluster.etcd in gtmd.yaml)");
+            return 2;
+        }
+        store::SqliteStore from(cfg_.import_from, cfg_.busy_timeout_ms);
+        if (!from.has_state()) {
+            spdlog::error("{} holds no desired state", cfg_.import_from);
+            return 2;
+        }
+        if (store_->has_state()) {
+            spdlog::error(
+                "the cluster store holds a desired state already (revision {}): nothing "
+                "imported",
+                store_->revision());
+            return 2;
+        }
+        const store::StoredState stored = from.load_state();
+        store::AuditEntry a;
+        a.at_ms = unix_ms();
+        a.token = "gtmd";
+        a.source = "local";
+        a.action = "import from " + cfg_.import_from;
+        a.object = "config";
+        a.result = "ok";
+        a.status = 200;
+        store_->save_state({}, stored.state, a, 0);
+        size_t tokens = 0;
+        for (const auto& t : from.tokens()) {
+            if (!store_->token(t.name)) {
+                a.action = "import token " + t.name;
+                store_->add_token(t, a);
+                ++tokens;
+            }
+        }
+        spdlog::info(
+            "imported {} zones, {} pools, {} balancers and {} tokens from {} into the "
+            "cluster",
+            stored.state.zones.size(), stored.state.pools.size(), stored.state.balancers.size(),
+            tokens, cfg_.import_from);
+        return 0;
+    }
+
     ServerConfig cfg_;
     SnapshotHolder holder_;
-    std::unique_ptr<store::SqliteStore> store_;
+    std::unique_ptr<store::Store> store_;
+    store::EtcdStore* board_ = nullptr;  // cluster mode: the same object as store_
     std::unique_ptr<store::EventWriter> events_;
     std::unique_ptr<health::Prober> prober_;
     std::unique_ptr<core::Core> core_;

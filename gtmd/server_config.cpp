@@ -1,6 +1,7 @@
 #include "gtmd/server_config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <nlohmann/json.hpp>
 
 #include "store/decoder.h"
@@ -72,9 +73,103 @@ void decode_dns(const Decoder& d, const json& j, ServerConfig& cfg) {
 }
 
 void decode_health(const Decoder& d, const json& j, ServerConfig& cfg) {
-    d.object(j, "health", {"isolation_hold"});
+    d.object(j, "health", {"isolation_hold", "source_address"});
     if (auto* v = d.find(j, "isolation_hold")) {
         cfg.isolation_hold_ms = d.duration_ms(*v, "health.isolation_hold", 0, kHourMs);
+    }
+    if (auto* v = d.find(j, "source_address")) {
+        // One address, or a list with at most one per family.
+        auto one = [&](const json& a, const std::string& path) {
+            const store::Address addr = d.address(a, path);
+            std::string& slot = addr.family == store::Family::V4 ? cfg.source_v4 : cfg.source_v6;
+            if (!slot.empty()) {
+                d.fail(path, "a second address of the same family (one vantage per family)");
+            }
+            slot = addr.text;
+        };
+        cfg.source_v4.clear();
+        cfg.source_v6.clear();
+        if (v->is_array()) {
+            d.each(*v, "health.source_address", one);
+        } else {
+            one(*v, "health.source_address");
+        }
+    }
+}
+
+void decode_node(const Decoder& d, const json& j, ServerConfig& cfg) {
+    d.object(j, "node", {"name"});
+    if (auto* v = d.find(j, "name")) {
+        cfg.node_name = d.string(*v, "node.name");
+        const bool ok = !cfg.node_name.empty() && cfg.node_name.size() <= 64 &&
+                        std::all_of(cfg.node_name.begin(), cfg.node_name.end(), [](char c) {
+                            return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' ||
+                                   c == '_' || c == '.';
+                        });
+        if (!ok) {
+            d.fail("node.name", "1-64 letters, digits, '-', '_' or '.'");
+        }
+    }
+}
+
+void decode_cluster(const Decoder& d, const json& j, ServerConfig& cfg) {
+    d.object(j, "cluster",
+             {"etcd", "prefix", "lease_ttl", "quorum", "fallback_after", "tls", "user", "password"},
+             {"etcd"});
+    ClusterConfig& c = cfg.cluster;
+    c.etcd.clear();
+    d.each(*d.find(j, "etcd"), "cluster.etcd", [&](const json& e, const std::string& path) {
+        std::string url = d.string(e, path);
+        if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+            d.fail(path, "'" + url + "' is not an http:// or https:// URL");
+        }
+        while (!url.empty() && url.back() == '/') {
+            url.pop_back();
+        }
+        c.etcd.push_back(std::move(url));
+    });
+    if (c.etcd.empty()) {
+        d.fail("cluster.etcd", "lists no etcd member");
+    }
+    if (auto* v = d.find(j, "prefix")) {
+        c.prefix = d.string(*v, "cluster.prefix");
+        if (c.prefix.empty() || c.prefix.size() > 128) {
+            d.fail("cluster.prefix", "1-128 bytes, e.g. gtm/");
+        }
+    }
+    if (auto* v = d.find(j, "lease_ttl")) {
+        c.lease_ttl_ms = d.duration_ms(*v, "cluster.lease_ttl", 2000, 300000);
+    }
+    if (auto* v = d.find(j, "quorum")) {
+        if (v->is_string() && v->get<std::string>() == "majority") {
+            c.quorum = 0;
+        } else {
+            c.quorum = static_cast<uint32_t>(d.integer(*v, "cluster.quorum", 1, 1000));
+        }
+    }
+    if (auto* v = d.find(j, "fallback_after")) {
+        c.fallback_after_ms = d.duration_ms(*v, "cluster.fallback_after", 0, kHourMs);
+    }
+    if (auto* v = d.find(j, "tls")) {
+        d.object(*v, "cluster.tls", {"ca", "cert", "key"});
+        if (auto* x = d.find(*v, "ca")) {
+            c.ca_file = d.string(*x, "cluster.tls.ca");
+        }
+        if (auto* x = d.find(*v, "cert")) {
+            c.cert_file = d.string(*x, "cluster.tls.cert");
+        }
+        if (auto* x = d.find(*v, "key")) {
+            c.key_file = d.string(*x, "cluster.tls.key");
+        }
+        if (c.cert_file.empty() != c.key_file.empty()) {
+            d.fail("cluster.tls", "cert and key go together");
+        }
+    }
+    if (auto* v = d.find(j, "user")) {
+        c.user = d.string(*v, "cluster.user");
+    }
+    if (auto* v = d.find(j, "password")) {
+        c.password = d.string(*v, "cluster.password");
     }
 }
 
@@ -120,7 +215,13 @@ void decode_store(const Decoder& d, const json& j, ServerConfig& cfg) {
 void decode(const Decoder& d, const json& root, ServerConfig& cfg) {
     d.object(root, "",
              {"dns", "http", "health", "store", "data_dir", "apply", "log_level", "log_format",
-              "metrics"});
+              "metrics", "node", "cluster"});
+    if (auto* v = d.find(root, "node")) {
+        decode_node(d, *v, cfg);
+    }
+    if (auto* v = d.find(root, "cluster")) {
+        decode_cluster(d, *v, cfg);
+    }
     if (auto* v = d.find(root, "log_format")) {
         cfg.log_format = d.string(*v, "log_format");
         if (cfg.log_format != "text" && cfg.log_format != "json") {

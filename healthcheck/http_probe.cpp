@@ -11,9 +11,14 @@ namespace {
 constexpr size_t kMaxBody = 64 * 1024;  // expect_body looks at the first 64 KiB
 }  // namespace
 
-HttpProbe::HttpProbe(const store::Monitor& m, const std::string& address, void* owner)
+HttpProbe::HttpProbe(const store::Monitor& m, const std::string& address, void* owner,
+                     const std::string& source)
     : monitor_(m), easy_(curl_easy_init()) {
     CURL* e = easy_.get();
+    if (!source.empty()) {
+        interface_ = "host!" + source;  // bind to this address, whatever the interface
+        curl_easy_setopt(e, CURLOPT_INTERFACE, interface_.c_str());
+    }
     const bool https = m.type == store::MonitorType::Https;
     const bool v6 = store::family_of(address) == store::Family::V6;
     const std::string literal = v6 ? "[" + address + "]" : address;

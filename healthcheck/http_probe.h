@@ -17,8 +17,10 @@ namespace gtm::health {
 
 class HttpProbe {
   public:
-    // `owner` is returned by owner_of() for the easy handle (CURLOPT_PRIVATE).
-    HttpProbe(const store::Monitor& monitor, const std::string& address, void* owner);
+    // `owner` is returned by owner_of() for the easy handle (CURLOPT_PRIVATE). `source`: the
+    // local address probes leave from (empty: the kernel's choice).
+    HttpProbe(const store::Monitor& monitor, const std::string& address, void* owner,
+              const std::string& source = "");
     HttpProbe(const HttpProbe&) = delete;
     HttpProbe& operator=(const HttpProbe&) = delete;
 
@@ -45,6 +47,7 @@ class HttpProbe {
     std::unique_ptr<CURL, EasyDeleter> easy_;
     std::unique_ptr<curl_slist, SlistDeleter> headers_;
     std::unique_ptr<curl_slist, SlistDeleter> connect_to_;
+    std::string interface_;  // "host!<source>"
     std::string body_;
     bool body_full_ = false;
     char errbuf_[CURL_ERROR_SIZE] = {};

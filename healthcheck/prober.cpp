@@ -19,6 +19,7 @@
 #include "healthcheck/schedule.h"
 #include "healthcheck/targets.h"
 #include "healthcheck/tcp_probe.h"
+#include "store/names.h"
 
 namespace gtm::health {
 
@@ -65,7 +66,8 @@ struct Prober::Engine {
         const store::Monitor& m = t->spec.monitor;
         if (m.type == store::MonitorType::Tcp) {
             if (!t->tcp) {
-                t->tcp = std::make_unique<TcpProbe>(io, t->spec.address, m.port, m.timeout_ms);
+                t->tcp = std::make_unique<TcpProbe>(io, t->spec.address, m.port, m.timeout_ms,
+                                                    source_of(t->spec.address));
             }
             t->tcp->start(t->started_ms, [this, w = std::weak_ptr(t)](ProbeResult r) {
                 if (auto target = w.lock()) {
@@ -75,7 +77,8 @@ struct Prober::Engine {
             return;
         }
         if (!t->http) {
-            t->http = std::make_unique<HttpProbe>(t->spec.monitor, t->spec.address, t.get());
+            t->http = std::make_unique<HttpProbe>(t->spec.monitor, t->spec.address, t.get(),
+                                                  source_of(t->spec.address));
         }
         t->multi = shards[t->id % shards.size()].get();
         if (!t->multi->add(t->http->start())) {
@@ -92,6 +95,11 @@ struct Prober::Engine {
         auto* t = static_cast<Target*>(HttpProbe::owner_of(easy));
         t->multi = nullptr;
         finish(*t, t->http->finish(rc, t->started_ms));
+    }
+
+    const std::string& source_of(const std::string& address) const {
+        return store::family_of(address) == store::Family::V4 ? options.source_v4
+                                                              : options.source_v6;
     }
 
     // Stops what is in flight for a target configure() dropped; no result will arrive.

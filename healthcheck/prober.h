@@ -54,6 +54,9 @@ struct ProbeStats {
 
 struct ProberOptions {
     uint32_t isolation_hold_ms = 60000;
+    // The source address of probes (this node's vantage), per family; empty: the kernel's choice.
+    std::string source_v4;
+    std::string source_v6;
     // Called on the prober thread with every batch of published decisions.
     std::function<void(std::vector<TargetUpdate>)> on_update;
     // Called on the prober thread when the isolation guard engages (true) or lets go (false).

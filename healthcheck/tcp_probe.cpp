@@ -16,11 +16,18 @@ struct TcpProbe::Attempt {
 };
 
 TcpProbe::TcpProbe(asio::io_context& io, const std::string& address, uint16_t port,
-                   uint32_t timeout_ms)
+                   uint32_t timeout_ms, const std::string& source)
     : io_(io), timeout_ms_(timeout_ms) {
     const auto addr = asio::ip::make_address(address, address_error_);
     if (!address_error_) {
         endpoint_ = tcp::endpoint(addr, port);
+    }
+    if (!source.empty()) {
+        boost::system::error_code ec;
+        const auto s = asio::ip::make_address(source, ec);
+        if (!ec) {
+            source_ = s;
+        }
     }
 }
 
@@ -35,6 +42,22 @@ void TcpProbe::start(int64_t started_ms, std::function<void(ProbeResult)> done) 
     }
     auto a = std::make_shared<Attempt>(io_);
     attempt_ = a;
+    if (source_) {
+        // This node's vantage: the probe leaves from its source address.
+        boost::system::error_code ec;
+        a->socket.open(endpoint_.protocol(), ec);
+        if (!ec) {
+            a->socket.bind(tcp::endpoint(*source_, 0), ec);
+        }
+        if (ec) {
+            ProbeResult r;
+            r.started_ms = started_ms;
+            r.reason = Reason::Internal;
+            r.detail = "cannot bind the source address: " + ec.message();
+            asio::post(io_, [done = std::move(done), r] { done(r); });
+            return;
+        }
+    }
     a->deadline.expires_after(std::chrono::milliseconds(timeout_ms_));
     a->deadline.async_wait([a](const boost::system::error_code& e) {
         if (e) {

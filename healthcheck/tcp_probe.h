@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/asio.h"
@@ -16,7 +17,7 @@ namespace gtm::health {
 class TcpProbe {
   public:
     TcpProbe(boost::asio::io_context& io, const std::string& address, uint16_t port,
-             uint32_t timeout_ms);
+             uint32_t timeout_ms, const std::string& source = "");
 
     // Connects; calls `done` with the result on the io_context's thread, unless cancel() came
     // first.
@@ -28,6 +29,7 @@ class TcpProbe {
     boost::asio::io_context& io_;
     boost::system::error_code address_error_;
     boost::asio::ip::tcp::endpoint endpoint_;
+    std::optional<boost::asio::ip::address> source_;
     uint32_t timeout_ms_;
     std::shared_ptr<Attempt> attempt_;
 };

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -98,6 +99,9 @@ class Store {
     // Returns the new revision.
     virtual uint64_t save_state(const DesiredState& before, const DesiredState& after,
                                 const AuditEntry& audit, uint64_t expected_revision) = 0;
+    // Called (from a thread of the store's) when the revision may have changed, so that a
+    // follower need not wait for its next look. Stores without a push leave it unused.
+    virtual void set_change_listener(std::function<void()> listener) { (void)listener; }
 
     virtual void append_audit(const AuditEntry& audit) = 0;
     virtual std::vector<AuditEntry> audit(int64_t after_id, size_t limit) = 0;

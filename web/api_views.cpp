@@ -34,6 +34,22 @@ json table_json(const dns::AnswerTable& t) {
             {"answers", members}};
 }
 
+// Cluster mode: each vantage's vote, as Route 53 shows each checker's report.
+json vantages_json(const std::vector<store::Vote>& votes) {
+    json out = json::array();
+    for (const auto& v : votes) {
+        out.push_back({{"node", v.node},
+                       {"verdict", v.verdict},
+                       {"suspect", v.suspect},
+                       {"at_ms", v.at_unix_ms},
+                       {"reason", v.reason},
+                       {"detail", v.detail},
+                       {"http_status", v.http_status},
+                       {"latency_ms", v.latency_ms}});
+    }
+    return out;
+}
+
 // Why a member is where it is, in words.
 std::string why(const dns::MemberDecision& m, const dns::AnswerTable& t) {
     switch (m.status) {
@@ -87,17 +103,22 @@ Response health_view(Api::Call& c) {
         for (const auto& r : t.recent) {
             recent.push_back(result_json(r));
         }
-        targets.push_back({{"monitor", t.monitor},
-                           {"address", t.address},
-                           {"pools", t.pools},
-                           {"verdict", health::to_string(t.state.verdict)},
-                           {"suspect", t.state.suspect},
-                           {"held", t.state.held},
-                           {"pending", t.pending},
-                           {"raw_verdict", health::to_string(t.raw)},
-                           {"last_change_ms", t.last_change_ms},
-                           {"evidence", result_json(t.state.evidence)},
-                           {"recent", recent}});
+        const auto votes = c.core().votes_of(health::target_key(t.monitor, t.address));
+        json target = {{"monitor", t.monitor},
+                       {"address", t.address},
+                       {"pools", t.pools},
+                       {"verdict", health::to_string(t.state.verdict)},
+                       {"suspect", t.state.suspect},
+                       {"held", t.state.held},
+                       {"pending", t.pending},
+                       {"raw_verdict", health::to_string(t.raw)},
+                       {"last_change_ms", t.last_change_ms},
+                       {"evidence", result_json(t.state.evidence)},
+                       {"recent", recent}};
+        if (!votes.empty()) {
+            target["vantages"] = vantages_json(votes);
+        }
+        targets.push_back(std::move(target));
     }
     return json_response(
         200, {{"isolated", c.deps.isolated && c.deps.isolated()}, {"targets", targets}});
@@ -216,6 +237,9 @@ Response explain_view(Api::Call& c) {
             }
             if (auto l = latest.find({m.pool, m.address}); l != latest.end()) {
                 mj["last_result"] = result_json(l->second);
+            }
+            if (auto v = ex->vantages.find({m.pool, m.address}); v != ex->vantages.end()) {
+                mj["vantages"] = vantages_json(v->second);  // cluster mode: who sees what
             }
             members.push_back(std::move(mj));
         }

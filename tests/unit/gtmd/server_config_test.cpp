@@ -96,9 +96,9 @@ TEST_CASE("an unknown key names file, line, path and the keys expected") {
           "udp_max_size, tcp_idle_timeout, tcp_max_connections, nsid, version, identity)");
     CHECK(error_of("log_level: info\nlisten: 127.0.0.1:53\n") ==
           "gtmd.yaml:2: listen: unknown key (expected one of: dns, http, health, store, "
-          "data_dir, apply, log_level, metrics)");
+          "data_dir, apply, log_level, log_format, metrics, node, cluster)");
     CHECK(error_of("health:\n  isolation: 5s\n") ==
-          "gtmd.yaml:2: health.isolation: unknown key (expected one of: isolation_hold)");
+          "gtmd.yaml:2: health.isolation: unknown key (expected one of: isolation_hold, source_address)");
 }
 
 TEST_CASE("a bad duration names file, line, path and what was written") {

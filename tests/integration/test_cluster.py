@@ -1,0 +1,282 @@
+"""Cluster mode (issue 12): three gtmd nodes on a real three-member etcd, on loopback, with real
+gateways. A write on one node is in every node's answers; a member goes down only when a quorum
+of the vantages sees it fail; etcd failures never stop DNS; a dead node's votes expire.
+
+A vantage's broken path is an nft rule dropping what leaves its probe source address
+(127.0.1.<n>) for a gateway, in a table this module owns and removes.
+"""
+
+import statistics
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+
+from clusterhelp import Cluster, EtcdCluster, wait_all
+from harness import wait_for
+from test_probing import http_args, monitor
+
+ZONE = "gtm.example.com"
+BAL = f"bookinfo.{ZONE}"
+V1 = "/api/v1"
+
+pytestmark = pytest.mark.cluster
+
+
+def doc(port, regions):
+    """Two regions (pools) of one member each behind one balancer, 50/50, fail_closed."""
+    return {
+        "zones": [{"name": ZONE, "soa": {"mname": f"ns1.{ZONE}", "rname": f"h.{ZONE}"},
+                   "ns": [f"ns1.{ZONE}"], "records": ["ns1 3600 A 127.0.0.53"]}],
+        "monitors": [monitor("web", port)],
+        "pools": [{"name": f"r{i}", "monitor": "web", "members": [{"address": a}]}
+                  for i, a in enumerate(regions)],
+        "balancers": [{"name": BAL, "ttl": 5, "max_answers": 8, "when_all_down": "fail_closed",
+                       "pools": [{"pool": f"r{i}"} for i in range(len(regions))]}],
+    }
+
+
+class Nft:
+    """Drops, per rule, what a source address sends to a destination (inet table of its own)."""
+
+    def __init__(self):
+        self.table = f"gtmtest{uuid.uuid4().hex[:8]}"
+        self._run(f"add table inet {self.table}")
+        self._run(f"add chain inet {self.table} out {{ type filter hook output priority 0 ; }}")
+
+    def _run(self, cmd):
+        subprocess.run(["nft"] + cmd.split(), check=True, capture_output=True, text=True)
+
+    def drop(self, source, dest):
+        self._run(f"add rule inet {self.table} out ip saddr {source} ip daddr {dest} drop")
+
+    def flush(self):
+        self._run(f"flush chain inet {self.table} out")
+
+    def close(self):
+        subprocess.run(["nft", "delete", "table", "inet", self.table], capture_output=True)
+
+
+@pytest.fixture
+def nft():
+    n = Nft()
+    yield n
+    n.close()
+
+
+@pytest.fixture
+def etcd(tmp_path):
+    e = EtcdCluster(tmp_path / "etcd").start()
+    yield e
+    e.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path, etcd):
+    c = Cluster(tmp_path, etcd)
+    yield c
+    failures = c.stop_all()
+    assert not failures, "\n".join(failures)
+
+
+def start_nodes(cluster, document, n=3):
+    first = cluster.add(document)
+    first.start()
+    for _ in range(n - 1):
+        cluster.add().start()
+    wait_all(cluster.nodes, lambda x: x.ready(), 20, "every node ready")
+    return cluster.nodes
+
+
+def answers(node):
+    return set(node.a(BAL))
+
+
+def test_a_write_on_one_node_is_in_every_nodes_answers_within_a_second(cluster, gateway_factory):
+    r1, r2 = "127.0.50.1", "127.0.50.2"
+    gw, port = gateway_factory.start(lambda p: http_args(p, r1, r2))
+    nodes = start_nodes(cluster, doc(port, [r1, r2]))
+    wait_all(nodes, lambda x: answers(x) == {r1, r2}, 15, "both regions everywhere")
+    delays = []
+    for i in range(20):
+        state = "drain" if i % 2 == 0 else "auto"
+        writer = nodes[i % 3]
+        t0 = time.monotonic()
+        writer.api.ok("PUT", f"{V1}/pools/r0/members/{r1}/admin", {"admin": state})
+        want = {r2} if state == "drain" else {r1, r2}
+        assert answers(writer) == want  # read your writes on the node written to
+        wait_all(nodes, lambda x: answers(x) == want, 5, f"write {i} everywhere")
+        delays.append(time.monotonic() - t0)
+    delays.sort()
+    print(f"\n[cluster] write -> every node's answers: p50 {statistics.median(delays) * 1000:.1f} ms"
+          f", max {delays[-1] * 1000:.1f} ms over {len(delays)} writes")
+    assert delays[-1] < 1.0, delays
+
+
+def test_one_vantage_failing_pulls_nothing_and_two_do(cluster, gateway_factory, nft):
+    r1, r2 = "127.0.50.11", "127.0.50.12"
+    gw, port = gateway_factory.start(lambda p: http_args(p, r1, r2))
+    nodes = start_nodes(cluster, doc(port, [r1, r2]))
+    wait_all(nodes, lambda x: answers(x) == {r1, r2}, 15, "both regions everywhere")
+    nft.drop(nodes[0].source, r1)  # node 1's path to region 1 breaks
+    t_deadline = time.monotonic() + 6  # several probe rounds, well past fall
+    seen_out = []
+    while time.monotonic() < t_deadline:
+        seen_out += [n.name for n in nodes if r1 not in answers(n)]
+        time.sleep(0.1)
+    assert not seen_out, f"one vantage's broken path pulled {r1} from {set(seen_out)}"
+    h = nodes[1].api.ok("GET", f"{V1}/health")
+    vantages = [t for t in h["targets"] if t["address"] == r1][0]["vantages"]
+    assert {v["node"]: v["verdict"] for v in vantages}["ns1"] == "down", vantages
+    t0 = time.monotonic()
+    nft.drop(nodes[1].source, r1)  # and node 2's: a majority
+    wait_all(nodes, lambda x: answers(x) == {r2}, 10, f"{r1} out everywhere")
+    print(f"\n[cluster] second vantage fails -> out everywhere: {time.monotonic() - t0:.2f} s")
+    def explained():
+        ex = nodes[2].api.ok("GET", f"{V1}/explain?name={BAL}")
+        return [m for t in ex["tiers"] for p in t["pools"] for m in p["members"]
+                if m["address"] == r1][0]
+
+    # Each vantage's own view, as Route 53 shows each checker's (ns2 confirms by fall).
+    member = wait_for(lambda: (lambda m: m if {v["node"]: v["verdict"] for v in m["vantages"]} == {
+        "ns1": "down", "ns2": "down", "ns3": "up"} else None)(explained()), timeout=5,
+        what="the vantages in explain")
+    assert member["verdict"] == "down" and member["status"] == "verdict_down", member
+    nft.flush()
+    wait_all(nodes, lambda x: answers(x) == {r1, r2}, 20, f"{r1} back everywhere")
+
+
+def test_a_dead_nodes_votes_expire_and_a_restarted_node_serves_before_it_is_ready(
+        cluster, gateway_factory, nft):
+    r1, r2 = "127.0.50.21", "127.0.50.22"
+    gw, port = gateway_factory.start(lambda p: http_args(p, r1, r2))
+    nodes = start_nodes(cluster, doc(port, [r1, r2]))
+    wait_all(nodes, lambda x: answers(x) == {r1, r2}, 15, "both regions everywhere")
+    # ns1 and ns2 see r1 down: out everywhere. Then ns2 dies: its vote expires with its lease
+    # (3 s), and of the two vantages alive one sees it down: not a majority, back in.
+    nft.drop(nodes[0].source, r1)
+    nft.drop(nodes[1].source, r1)
+    wait_all(nodes, lambda x: answers(x) == {r2}, 10, f"{r1} out everywhere")
+    nodes[1].kill9()
+    t0 = time.monotonic()
+    alive = [nodes[0], nodes[2]]
+    wait_all(alive, lambda x: answers(x) == {r1, r2}, 15, "the dead node's vote to expire")
+    print(f"\n[cluster] node killed -> its vote gone from the quorum: {time.monotonic() - t0:.2f} s")
+    # Restarted (a write happened meanwhile): it serves the current config before it is ready.
+    nodes[0].api.ok("PUT", f"{V1}/pools/r1/members/{r2}", {"address": r2, "weight": 7})
+    nodes[1].start()
+    wait_for(nodes[1].ready, timeout=20, what="ns2 ready again")
+    assert nodes[1].api.ok("GET", f"{V1}/pools/r1/members/{r2}")["weight"] == 7
+
+
+def test_etcd_leader_killed_then_quorum_lost_dns_keeps_answering(cluster, etcd, gateway_factory):
+    r1, r2 = "127.0.50.31", "127.0.50.32"
+    gw, port = gateway_factory.start(lambda p: http_args(p, r1, r2))
+    nodes = start_nodes(cluster, doc(port, [r1, r2]))
+    wait_all(nodes, lambda x: answers(x) == {r1, r2}, 15, "both regions everywhere")
+    stop = threading.Event()
+    dns_failures = []
+
+    def ask_all():
+        while not stop.is_set():
+            for n in nodes:
+                try:
+                    if answers(n) != expected[0]:
+                        dns_failures.append((n.name, time.monotonic()))
+                except Exception as e:  # noqa: BLE001 - any failure to answer counts
+                    dns_failures.append((n.name, repr(e)))
+            time.sleep(0.02)
+
+    expected = [{r1, r2}]
+    t = threading.Thread(target=ask_all, daemon=True)
+    t.start()
+    try:
+        # The leader dies: writes come back within a few seconds, none acknowledged is lost.
+        leader = etcd.leader()
+        etcd.kill(leader)
+        t0 = time.monotonic()
+        acked = []
+
+        def write():
+            r = nodes[0].api.put(f"{V1}/pools/r0/members/{r1}",
+                                 {"address": r1, "weight": 50 + len(acked)})
+            if r.status == 200:
+                acked.append(50 + len(acked))
+                return True
+            return False
+
+        wait_for(write, timeout=15, interval=0.2, what="a write after the leader's death")
+        print(f"\n[cluster] etcd leader killed -> writes again after {time.monotonic() - t0:.2f} s")
+        wait_all(nodes,
+                 lambda x: x.api.ok("GET", f"{V1}/pools/r0/members/{r1}")["weight"] == acked[-1],
+                 5, "the acknowledged write everywhere")
+        # Two of three members gone: writes refused fast with 503, DNS unchanged.
+        others = [i for i in range(3) if i != leader]
+        etcd.kill(others[0])
+        wait_for(lambda: nodes[0].api.put(f"{V1}/pools/r0/members/{r1}",
+                                          {"address": r1, "weight": 9}).status == 503,
+                 timeout=15, what="writes refused once quorum is lost")
+        t1 = time.monotonic()
+        r = nodes[1].api.put(f"{V1}/pools/r0/members/{r1}", {"address": r1, "weight": 9})
+        took = time.monotonic() - t1
+        assert r.status == 503, r
+        assert took < 0.5, took  # hasleader: no 7-second hang
+        print(f"[cluster] quorum lost -> a write refused in {took * 1000:.0f} ms")
+        time.sleep(8)  # past fallback_after (6 s): judging alone, answers unchanged
+        assert any("judging alone" in n.logs() for n in nodes), nodes[0].logs()[-2000:]
+        # Restored: converged, no flap.
+        etcd.start_member(leader)
+        etcd.start_member(others[0])
+        wait_for(etcd.healthy, timeout=30, what="etcd back")
+        wait_for(lambda: nodes[2].api.put(f"{V1}/pools/r0/members/{r1}",
+                                          {"address": r1, "weight": 11}).status == 200,
+                 timeout=30, interval=0.5, what="writes accepted again")
+        wait_all(nodes, lambda x: x.api.ok("GET", f"{V1}/pools/r0/members/{r1}")["weight"] == 11,
+                 10, "converged")
+    finally:
+        stop.set()
+        t.join()
+    assert not dns_failures, dns_failures[:10]
+
+
+def test_if_match_across_nodes_and_racing_targeted_changes(cluster, gateway_factory):
+    members = [f"127.0.50.{40 + i}" for i in range(4)]
+    gw, port = gateway_factory.start(lambda p: http_args(p, *members))
+    d = doc(port, members[:2])
+    d["pools"][0]["members"] = [{"address": a} for a in members]
+    nodes = start_nodes(cluster, d, n=2)
+    # The same If-Match on two nodes: exactly one 2xx, one 412.
+    rev = nodes[0].api.get(f"{V1}/config").headers.get("etag")
+    assert rev, "no ETag on /config"
+    results = []
+
+    def put(node, weight):
+        results.append(node.api.put(f"{V1}/pools/r0/members/{members[0]}",
+                                    {"address": members[0], "weight": weight},
+                                    headers={"If-Match": rev}).status)
+
+    ts = [threading.Thread(target=put, args=(n, w)) for n, w in ((nodes[0], 3), (nodes[1], 4))]
+    for x in ts:
+        x.start()
+    for x in ts:
+        x.join()
+    assert sorted(results) == [200, 412], results
+    # 200 racing targeted changes (drains, weights) on two nodes without If-Match: all applied.
+    done = []
+
+    def race(node, member, count):
+        for i in range(count):
+            node.api.ok("PUT", f"{V1}/pools/r0/members/{member}",
+                        {"address": member, "weight": i + 1})
+        done.append((member, count))
+
+    ts = [threading.Thread(target=race, args=(nodes[i % 2], members[i], 50)) for i in range(4)]
+    for x in ts:
+        x.start()
+    for x in ts:
+        x.join()
+    final = {m["address"]: m["weight"]
+             for m in nodes[1].api.ok("GET", f"{V1}/pools/r0/members")["members"]}
+    assert final == {m: 50 for m in members}, final
