@@ -167,4 +167,52 @@ std::string to_yaml(const json& document) {
     return std::string(e.c_str()) + "\n";
 }
 
+json to_json(const Event& e) {
+    json out = {{"id", e.id}, {"at_ms", e.at_ms}, {"type", e.type}};
+    if (!e.node.empty()) {
+        out["node"] = e.node;
+    }
+    if (e.type == "verdict") {
+        out.update({{"monitor", e.monitor},
+                    {"address", e.address},
+                    {"pools", e.pools},
+                    {"from", e.from},
+                    {"to", e.to},
+                    {"reason", e.reason},
+                    {"detail", e.detail},
+                    {"http_status", e.http_status},
+                    {"latency_ms", e.latency_ms}});
+    } else if (const json data = json::parse(e.data, nullptr, false); data.is_object()) {
+        out.update(data);
+    }
+    return out;
+}
+
+json to_json(const Vote& v) {
+    return {{"node", v.node},
+            {"verdict", v.verdict},
+            {"suspect", v.suspect},
+            {"at_ms", v.at_unix_ms},
+            {"reason", v.reason},
+            {"detail", v.detail},
+            {"http_status", v.http_status},
+            {"latency_ms", v.latency_ms}};
+}
+
+std::optional<Vote> vote_from_json(const json& j) {
+    if (!j.is_object()) {
+        return std::nullopt;
+    }
+    Vote v;
+    v.node = j.value("node", "");
+    v.verdict = j.value("verdict", "unknown");
+    v.suspect = j.value("suspect", false);
+    v.at_unix_ms = j.value("at_ms", int64_t{0});
+    v.reason = j.value("reason", "");
+    v.detail = j.value("detail", "");
+    v.http_status = j.value("http_status", 0);
+    v.latency_ms = j.value("latency_ms", 0u);
+    return v;
+}
+
 }  // namespace gtm::store

@@ -86,34 +86,6 @@ HealthEvent event_of(const e::KeyValue& kv) {
     return ev;
 }
 
-json vote_json(const Vote& v) {
-    return {{"node", v.node},
-            {"verdict", v.verdict},
-            {"suspect", v.suspect},
-            {"at_ms", v.at_unix_ms},
-            {"reason", v.reason},
-            {"detail", v.detail},
-            {"http_status", v.http_status},
-            {"latency_ms", v.latency_ms}};
-}
-
-std::optional<Vote> vote_of(const std::string& text) {
-    const json j = json::parse(text, nullptr, false);
-    if (!j.is_object()) {
-        return std::nullopt;
-    }
-    Vote v;
-    v.node = j.value("node", "");
-    v.verdict = j.value("verdict", "unknown");
-    v.suspect = j.value("suspect", false);
-    v.at_unix_ms = j.value("at_ms", int64_t{0});
-    v.reason = j.value("reason", "");
-    v.detail = j.value("detail", "");
-    v.http_status = j.value("http_status", 0);
-    v.latency_ms = j.value("latency_ms", 0u);
-    return v;
-}
-
 json token_json(const Token& t) {
     return {{"name", t.name}, {"role", t.role}, {"hash", t.hash}, {"created_ms", t.created_ms}};
 }
@@ -213,7 +185,7 @@ void EtcdStore::lease_loop() {
             for (const auto& [target, vote] : batch) {
                 const std::string k = key("votes/" + hex(target) + "/" + options_.node);
                 if (vote) {
-                    client_.put(k, vote_json(*vote).dump(), lease);
+                    client_.put(k, to_json(*vote).dump(), lease);
                 } else {
                     client_.delete_range(k);
                 }
@@ -249,7 +221,7 @@ void EtcdStore::lease_loop() {
                 }
                 for (const auto& [target, vote] : mine) {
                     client_.put(key("votes/" + hex(target) + "/" + options_.node),
-                                vote_json(vote).dump(), lease_);
+                                to_json(vote).dump(), lease_);
                 }
                 std::fprintf(stderr, "gtmd: cluster: a new lease, %zu votes written again\n",
                              mine.size());
@@ -329,7 +301,7 @@ void EtcdStore::apply_kv(const std::string& k, const std::string* value,
         const std::string target = unhex(rest.substr(6, slash - 6));
         const std::string n = rest.substr(slash + 1);
         if (value != nullptr) {
-            if (auto v = vote_of(*value)) {
+            if (auto v = vote_from_json(json::parse(*value, nullptr, false))) {
                 votes_[target][n] = *v;
             }
         } else {
@@ -493,21 +465,27 @@ void EtcdStore::append_audit(const AuditEntry& audit) {
     }
 }
 
-std::vector<AuditEntry> EtcdStore::audit(int64_t after_id, size_t limit) {
+std::vector<etcd::KeyValue> EtcdStore::log_after(const char* kind, int64_t after_id,
+                                                 size_t limit) {
+    e::RangeOptions o;
+    o.min_create_revision = after_id + 1;  // ids are create revisions: ascending, unique
+    o.sort_target = e::RangeOptions::SortTarget::Create;
+    o.sort_order = e::RangeOptions::SortOrder::Ascend;
+    o.limit = static_cast<int64_t>(limit);
+    const std::string p = key(std::string(kind) + "/");
     try {
-        e::RangeOptions o;
-        o.min_create_revision = after_id + 1;
-        o.sort_target = e::RangeOptions::SortTarget::Create;
-        o.sort_order = e::RangeOptions::SortOrder::Ascend;
-        o.limit = static_cast<int64_t>(limit);
-        std::vector<AuditEntry> out;
-        for (const auto& kv : client_.range(key("audit/"), e::prefix_end(key("audit/")), o).kvs) {
-            out.push_back(audit_of(kv));
-        }
-        return out;
+        return client_.range(p, e::prefix_end(p), o).kvs;
     } catch (const e::EtcdError& err) {
-        rethrow(err, "read the audit log");
+        rethrow(err, std::string("read ") + kind);
     }
+}
+
+std::vector<AuditEntry> EtcdStore::audit(int64_t after_id, size_t limit) {
+    std::vector<AuditEntry> out;
+    for (const auto& kv : log_after("audit", after_id, limit)) {
+        out.push_back(audit_of(kv));
+    }
+    return out;
 }
 
 void EtcdStore::append_events(const std::vector<HealthEvent>& events) {
@@ -542,20 +520,11 @@ void EtcdStore::append_events(const std::vector<HealthEvent>& events) {
 }
 
 std::vector<HealthEvent> EtcdStore::events(int64_t after_id, size_t limit) {
-    try {
-        e::RangeOptions o;
-        o.min_create_revision = after_id + 1;
-        o.sort_target = e::RangeOptions::SortTarget::Create;
-        o.sort_order = e::RangeOptions::SortOrder::Ascend;
-        o.limit = static_cast<int64_t>(limit);
-        std::vector<HealthEvent> out;
-        for (const auto& kv : client_.range(key("events/"), e::prefix_end(key("events/")), o).kvs) {
-            out.push_back(event_of(kv));
-        }
-        return out;
-    } catch (const e::EtcdError& err) {
-        rethrow(err, "read health events");
+    std::vector<HealthEvent> out;
+    for (const auto& kv : log_after("events", after_id, limit)) {
+        out.push_back(event_of(kv));
     }
+    return out;
 }
 
 std::vector<StoredVerdict> EtcdStore::verdicts() {

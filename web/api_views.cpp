@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <climits>
 
+#include "store/encode.h"
 #include "store/names.h"
 #include "web/api_call.h"
 
@@ -38,14 +39,7 @@ json table_json(const dns::AnswerTable& t) {
 json vantages_json(const std::vector<store::Vote>& votes) {
     json out = json::array();
     for (const auto& v : votes) {
-        out.push_back({{"node", v.node},
-                       {"verdict", v.verdict},
-                       {"suspect", v.suspect},
-                       {"at_ms", v.at_unix_ms},
-                       {"reason", v.reason},
-                       {"detail", v.detail},
-                       {"http_status", v.http_status},
-                       {"latency_ms", v.latency_ms}});
+        out.push_back(store::to_json(v));
     }
     return out;
 }
@@ -133,26 +127,7 @@ Response events_view(Api::Call& c) {
         if (type != nullptr && e.type != *type) {
             continue;
         }
-        json item = {{"id", e.id}, {"at_ms", e.at_ms}, {"type", e.type}};
-        if (!e.node.empty()) {
-            item["node"] = e.node;
-        }
-        if (e.type == "verdict") {
-            item.update({{"monitor", e.monitor},
-                         {"address", e.address},
-                         {"pools", e.pools},
-                         {"from", e.from},
-                         {"to", e.to},
-                         {"reason", e.reason},
-                         {"detail", e.detail},
-                         {"http_status", e.http_status},
-                         {"latency_ms", e.latency_ms}});
-        } else {
-            const json data = json::parse(e.data, nullptr, false);
-            if (data.is_object()) {
-                item.update(data);
-            }
-        }
+        json item = store::to_json(e);
         list.push_back(std::move(item));
     }
     return json_response(200, {{"events", list}});

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
+#include "store/encode.h"
 
 namespace gtm::web {
 
@@ -31,45 +32,27 @@ std::string iso_utc(int64_t unix_ms) {
     return std::string(buf) + ms;
 }
 
-std::string text_of(const store::Event& e, const json& data) {
+std::string text_of(const store::Event& e, const json& fields) {
     const std::string at = e.node.empty() ? "gtmd" : "gtmd " + e.node;
     if (e.type == "verdict") {
         return at + ": " + e.monitor + " " + e.address + " [" + e.pools + "] " + e.from + " -> " +
                e.to + " (" + e.reason + (e.detail.empty() ? "" : ": " + e.detail) + ")";
     }
-    std::string fields;
-    for (const auto& [k, v] : data.items()) {
-        fields += " " + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+    std::string text;
+    for (const auto& [k, v] : fields.items()) {
+        if (k != "id" && k != "at_ms" && k != "at" && k != "type" && k != "node") {
+            text += " " + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+        }
     }
-    return at + ": " + e.type + fields;
+    return at + ": " + e.type + text;
 }
 
 }  // namespace
 
 std::string webhook_body(const store::Event& e) {
-    json body = {{"id", e.id}, {"type", e.type}, {"at", iso_utc(e.at_ms)}, {"at_ms", e.at_ms}};
-    if (!e.node.empty()) {
-        body["node"] = e.node;
-    }
-    json data = json::object();
-    if (e.type == "verdict") {
-        data = {{"monitor", e.monitor},
-                {"address", e.address},
-                {"pools", e.pools},
-                {"from", e.from},
-                {"to", e.to},
-                {"reason", e.reason},
-                {"detail", e.detail},
-                {"http_status", e.http_status},
-                {"latency_ms", e.latency_ms}};
-    } else {
-        data = json::parse(e.data, nullptr, false);
-        if (!data.is_object()) {
-            data = json::object();
-        }
-    }
-    body.update(data);
-    body["text"] = text_of(e, data);  // what Slack-like receivers show
+    json body = store::to_json(e);  // what GET /api/v1/events lists
+    body["at"] = iso_utc(e.at_ms);
+    body["text"] = text_of(e, body);  // what Slack-like receivers show
     return body.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
