@@ -121,7 +121,7 @@ class Drill:
         """gtmd's health events for the region addresses (verdict changes with reasons)."""
         self.health_events = []
         try:
-            status, obj = await self.env.gtmd.api("GET", "/events?limit=1000")
+            status, obj = await self.env.gtmd.api("GET", "/events?type=verdict&limit=1000")
             if status == 200:
                 for e in obj.get("events", []):
                     t = e["at_ms"] / 1000.0 - self.wall_t0
