@@ -148,21 +148,26 @@ class Api:
         return self.ok("GET", "/api/v1/config")
 
     def audit(self, after=0):
-        """Every audit entry with an id above `after` (paged)."""
+        """Every audit entry with an id above `after` (paged: a page ends at 1,000 entries or
+        at its byte limit; `more` says whether another follows, from `next_after`)."""
+        return self._paged("audit", after)
+
+    def _paged(self, view, after):
         out = []
         while True:
-            page = self.ok("GET", f"/api/v1/audit?after={after}&limit=1000")["audit"]
-            out += page
-            if len(page) < 1000:
+            page = self.ok("GET", f"/api/v1/{view}?after={after}&limit=1000")
+            out += page[view]
+            more = page.get("more", len(page[view]) == 1000)
+            if not more or not page[view]:
                 return out
-            after = page[-1]["id"]
+            after = page.get("next_after", page[view][-1]["id"])
 
     def last_audit_id(self):
         entries = self.audit()
         return entries[-1]["id"] if entries else 0
 
     def events(self, after=0):
-        return self.ok("GET", f"/api/v1/events?after={after}&limit=1000")["events"]
+        return self._paged("events", after)
 
 
 class ApiGtmd(Gtmd):

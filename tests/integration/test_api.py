@@ -1144,3 +1144,40 @@ def test_oversized_request_header_gets_431(shared_server):
             pass
     assert reply.startswith(b"HTTP/1.1 431"), reply[:200]
     assert g.api.get("/healthz").status == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 10: the control plane never loses an operator's intent and survives hostile input
+
+
+def test_audit_pages_are_bounded_and_memory_returns(api_servers):
+    g = api_servers.start()
+    since = g.api.last_audit_id()
+    # 1,000 audit entries of about 48 kB each, written straight into the store.
+    g.sqlite("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) "
+             "INSERT INTO audit (at_ms, token, source, action, object, before, after, result, "
+             "status) SELECT 1700000000000 + i, 'admin', '127.0.0.1', 'PUT /api/v1/config', "
+             "'config', '\"' || hex(zeroblob(12000)) || '\"', '\"' || hex(zeroblob(12000)) || "
+             "'\"', 'ok', 200 FROM n;")
+    g.api.get(f"{V1}/audit?after={since}&limit=10")  # warm up
+    base = g.rss_kb()
+    r = g.api.get(f"{V1}/audit?after={since}&limit=1000")
+    assert r.status == 200, r
+    page = r.json
+    print(f"a limit=1000 page: {len(r.body)} bytes, {len(page['audit'])} entries")
+    assert len(r.body) <= (1 << 20) + 65536, len(r.body)
+    assert page["more"] is True and page["next_after"] == page["audit"][-1]["id"]
+    # Following next_after visits every entry exactly once.
+    ids = [e["id"] for e in page["audit"]]
+    after = page["next_after"]
+    while True:
+        p = g.api.ok("GET", f"{V1}/audit?after={after}&limit=1000")
+        ids += [e["id"] for e in p["audit"]]
+        if not p["more"]:
+            break
+        after = p["next_after"]
+    assert len(ids) == len(set(ids)) == 1000 and ids == sorted(ids)
+    if os.environ.get("GTM_SANITIZED") != "1":
+        rss = g.rss_kb()
+        print(f"VmRSS {base} kB before, {rss} kB after paging 48 MB of audit")
+        assert rss - base < 16 * 1024, (base, rss)

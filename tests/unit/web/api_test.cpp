@@ -277,3 +277,53 @@ TEST_CASE("explain names each member's eligibility and why") {
     CHECK(f.call("GET", "/api/v1/explain?name=nope.a.test", "viewer").status == 404);
     CHECK(f.call("GET", "/api/v1/explain?name=app.a.test&type=MX", "viewer").status == 400);
 }
+
+// --- Issue 10: strict parameters, ETags, refusals audited, UTF-8, bounded pages -------------
+
+TEST_CASE("audit pages end at 1,000 entries or about 1 MiB and say where the next begins") {
+    Fixture f;
+    const int64_t since = f.db->audit(0, 1000).back().id;
+    for (int i = 0; i < 40; ++i) {
+        store::AuditEntry a;
+        a.at_ms = i;
+        a.action = "PUT /api/v1/config";
+        a.before = "\"" + std::string(100000, 'b') + "\"";
+        a.after = "[]";
+        a.result = "ok";
+        a.status = 200;
+        f.db->append_audit(a);
+    }
+    std::vector<int64_t> ids;
+    int64_t after = since;
+    int pages = 0;
+    for (;;) {
+        auto r = f.call("GET", "/api/v1/audit?limit=1000&after=" + std::to_string(after), "viewer");
+        REQUIRE(r.status == 200);
+        CHECK(r.body.size() <= (1u << 20) + 110000);
+        const json page = body(r);
+        ++pages;
+        for (const auto& e : page["audit"]) {
+            ids.push_back(e["id"]);
+        }
+        if (!page["more"].get<bool>()) {
+            CHECK(page["next_after"] == (ids.empty() ? after : ids.back()));
+            break;
+        }
+        CHECK(page["next_after"] == ids.back());
+        after = page["next_after"];
+    }
+    CHECK(pages >= 4);
+    REQUIRE(ids.size() == 40);
+    for (size_t i = 0; i < ids.size(); ++i) {
+        CHECK(ids[i] == since + 1 + static_cast<int64_t>(i));
+    }
+    // Counted pages: exactly `limit` entries, and `more` when there are more.
+    const json two = body(f.call("GET", "/api/v1/audit?limit=2", "viewer"));
+    CHECK(two["audit"].size() == 2);
+    CHECK(two["more"] == true);
+    const json rest =
+        body(f.call("GET", "/api/v1/audit?limit=1&after=" + std::to_string(ids.back()), "viewer"));
+    CHECK(rest["audit"].empty());
+    CHECK(rest["more"] == false);
+    CHECK(rest["next_after"] == ids.back());
+}
