@@ -893,8 +893,10 @@ def test_repeated_auth_failures_get_429(shared_server):
     r = g.api.get(f"{V1}/status", token="gtm_bad", source=src)
     assert r.status == 429, r
     assert 1 <= int(r.headers["retry-after"]) <= 60, r.headers
-    # The address is refused even with a good token; other addresses are not affected.
-    assert g.api.get(f"{V1}/status", source=src).status == 429
+    # A good token from the address still gets in (only failed attempts are limited); other
+    # addresses are not affected.
+    assert g.api.get(f"{V1}/status", source=src).status == 200
+    assert g.api.get(f"{V1}/status", token="gtm_bad", source=src).status == 429
     assert g.api.get(f"{V1}/status", source=fresh_source()).status == 200
     assert g.api.get(f"{V1}/status").status == 200
     assert g.api.get("/healthz", source=src).status == 200
@@ -1148,6 +1150,142 @@ def test_oversized_request_header_gets_431(shared_server):
 
 # ---------------------------------------------------------------------------------------------
 # Issue 10: the control plane never loses an operator's intent and survives hostile input
+
+
+ADM11 = f"{V1}/pools/hangzhou/members/127.0.0.11/admin"
+MISSPELT_DRY_RUNS = [("dry_run=True", "dry_run"), ("dry_run=yes", "dry_run"),
+                     ("dry_run", "dry_run"), ("dry_run=", "dry_run"), ("dryrun=true", "dryrun"),
+                     ("dry-run=true", "dry-run"), ("DRY_RUN=true", "DRY_RUN"),
+                     ("dry_run=true&dry_run=false", "dry_run"), ("dry_run=%74rue%", "dry_run")]
+
+
+def test_misspelt_dry_runs_are_refused_and_apply_nothing(api_servers):
+    g = api_servers.start()
+    config = g.api.config()
+    rows = g.state_rows()
+    since = g.api.last_audit_id()
+    doc = changed_document(config)
+    problems = []
+    for query, field in MISSPELT_DRY_RUNS:
+        for method, path, body in [("PUT", f"{V1}/config", doc),
+                                   ("PUT", ADM11, {"admin": "drain"})]:
+            r = g.api.request(method, f"{path}?{query}", body)
+            if r.status != 400 or r.field != field:
+                problems.append(f"{method} {path}?{query}: {r}")
+    assert not problems, "\n".join(problems)
+    assert g.api.config() == config and g.state_rows() == rows
+    assert g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
+    assert g.answer("tokyo.gtm.example.com")[0] == "NXDOMAIN"
+    # Each refusal is audited.
+    statuses = [e["status"] for e in g.api.audit(since)]
+    assert statuses == [400] * (2 * len(MISSPELT_DRY_RUNS)), statuses
+
+    # Other routes' parameters are checked just as strictly.
+    for path, field in [(f"{V1}/status?verbose=1", "verbose"),
+                        (f"{V1}/config?format=xml", "format"),
+                        (f"{V1}/config?dry_run=true", "dry_run"),
+                        (f"{V1}/pools?limit=1", "limit"),
+                        (f"{V1}/audit?limit=+5", "limit"), (f"{V1}/audit?limit=%205", "limit"),
+                        (f"{V1}/health?pool", "pool"), (f"{V1}/events?after=1&after=2", "after"),
+                        (f"{V1}/explain?name={BAL}&typo=A", "typo")]:
+        r = g.api.get(path)
+        assert r.status == 400 and r.field == field, (path, r)
+    r = g.api.put(f"{V1}/config?prune=yes", doc)
+    assert r.status == 400 and r.field == "prune", r
+
+    # The right spellings work: true/1 dry-run, false/0 apply.
+    for flag in ("true", "1"):
+        r = g.api.put(f"{ADM11}?dry_run={flag}", {"admin": "drain"})
+        assert r.status == 200 and r.json["dry_run"] is True, r
+    assert g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
+    r = g.api.put(f"{ADM11}?dry_run=false", {"admin": "drain"})
+    assert r.status == 200 and r.json["dry_run"] is False, r
+    assert g.a(BAL) == ["127.0.0.12"]
+    r = g.api.put(f"{ADM11}?dry_run=0", {"admin": "auto"})
+    assert r.status == 200 and r.json["dry_run"] is False, r
+    assert g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
+
+
+def test_failed_attempts_never_block_a_valid_token(shared_server):
+    g = shared_server
+    src = fresh_source()
+    since = g.api.last_audit_id()
+    for i in range(10):
+        assert g.api.get(f"{V1}/status", token=f"gtm_bad{i}", source=src).status == 401
+    assert g.api.get(f"{V1}/status", token="gtm_bad", source=src).status == 429
+    # The operator behind the same address still gets in.
+    assert g.api.get(f"{V1}/status", source=src).status == 200
+    assert g.api.put(ADM11, {"admin": "auto"}, source=src).status == 200
+    # A write with a bad token from the blocked address is refused with 429, and audited.
+    r = g.api.put(ADM11, {"admin": "drain"}, token="gtm_bad", source=src)
+    assert r.status == 429, r
+    entries = [(e["action"], e["status"], e["source"]) for e in g.api.audit(since)
+               if e["status"] != 200]
+    assert (f"PUT {ADM11}", 429, src) in entries, entries
+    assert g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
+
+
+def _poisoned_admin_bodies():
+    """{"admin": X} bodies whose error reply echoes X so that byte 1000 of the reply falls inside
+    a multi-byte character, for every alignment."""
+    out = []
+    for pad in range(4):
+        for ch in ("\u00e9", "\u20ac", "\U0001F600"):
+            out.append(json.dumps({"admin": "a" * pad + ch * 600}, ensure_ascii=False))
+    return out
+
+
+def test_a_poisoned_audit_entry_never_breaks_the_audit_pages(api_servers):
+    g = api_servers.start()
+    since = g.api.last_audit_id()
+    for body in _poisoned_admin_bodies():
+        r = g.api.put(ADM11, body.encode())
+        assert r.status == 400 and r.field == "admin", r
+    total = len(g.api.audit(since))
+    assert total == len(_poisoned_admin_bodies())
+    for limit in (1, 5, 100, 1000):
+        after = since
+        seen = 0
+        while True:
+            r = g.api.get(f"{V1}/audit?after={after}&limit={limit}")
+            assert r.status == 200, (limit, after, r)
+            page = json.loads(r.body.decode("utf-8"))  # strict UTF-8
+            seen += len(page["audit"])
+            if not page["audit"]:
+                break
+            after = page["audit"][-1]["id"]
+        assert seen == total
+    for e in g.api.audit(since):
+        assert e["status"] == 400 and len(e["result"].encode()) <= 1100, e
+
+
+def test_every_refused_write_is_audited(api_servers):
+    g = api_servers.start(env={"GTMD_TEST_FAIL_COMPILE": "broken.gtm.example.com"})
+    viewer = g.api.with_token(g.api.ok("POST", f"{V1}/tokens",
+                                       {"name": "v", "role": "viewer"})["token"])
+    since = g.api.last_audit_id()
+    src = fresh_source()
+    want = []
+
+    def refused(status, method, path, body=None, api=g.api, **kw):
+        try:
+            r = api.request(method, path, body, **kw)
+        except (ConnectionError, http.client.HTTPException, socket.timeout) as e:
+            r = Reply(None, [], repr(e).encode())
+        assert r.status == status, (method, path, r)
+        want.append((f"{method} {path.split('?')[0]}", status))
+
+    refused(401, "PUT", ADM11, {"admin": "drain"}, token=None, source=src)
+    refused(403, "PUT", ADM11, {"admin": "drain"}, api=viewer)
+    refused(413, "PUT", f"{V1}/config", b" " * (2 << 20))
+    refused(415, "PUT", ADM11, "admin: drain", content_type="text/plain")
+    for i in range(9):
+        refused(401, "DELETE", f"{V1}/pools/p{i}", token="gtm_bad", source=src)
+    refused(429, "DELETE", f"{V1}/pools/hangzhou", token="gtm_bad", source=src)
+    refused(500, "POST", f"{V1}/balancers",
+            {"name": "broken.gtm.example.com", "pools": [{"pool": "hangzhou"}]})
+    got = [(e["action"], e["status"]) for e in g.api.audit(since)]
+    assert got == want, f"audited {got}\nexpected {want}"
 
 
 def test_audit_pages_are_bounded_and_memory_returns(api_servers):
