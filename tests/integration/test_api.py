@@ -1152,6 +1152,25 @@ def test_oversized_request_header_gets_431(shared_server):
 # Issue 10: the control plane never loses an operator's intent and survives hostile input
 
 
+def raw_http(port, data, source="127.0.0.1", timeout=10):
+    """Sends `data` on a fresh connection from `source`; returns what came back until the
+    server closed the connection, the timeout, or a whole reply with Connection: close."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0))
+    reply = b""
+    try:
+        s.sendall(data)
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    except (ConnectionResetError, BrokenPipeError, socket.timeout):
+        pass
+    finally:
+        s.close()
+    return reply
+
+
 ADM11 = f"{V1}/pools/hangzhou/members/127.0.0.11/admin"
 MISSPELT_DRY_RUNS = [("dry_run=True", "dry_run"), ("dry_run=yes", "dry_run"),
                      ("dry_run", "dry_run"), ("dry_run=", "dry_run"), ("dryrun=true", "dryrun"),
@@ -1206,6 +1225,270 @@ def test_misspelt_dry_runs_are_refused_and_apply_nothing(api_servers):
     assert g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
 
 
+def etag_of(r):
+    tag = r.headers.get("etag")
+    assert tag and tag.startswith('"') and tag.endswith('"'), r.headers
+    return tag
+
+
+def test_etags_on_reads_and_if_match_on_writes(api_servers):
+    g = api_servers.start()
+    r = g.api.get(f"{V1}/config")
+    tag = etag_of(r)
+    rev = int(tag.strip('"'))
+    for path in (f"{V1}/config?format=yaml", f"{V1}/pools", f"{V1}/pools/hangzhou",
+                 f"{V1}/pools/hangzhou/members", f"{V1}/pools/hangzhou/members/127.0.0.11",
+                 f"{V1}/zones/gtm.example.com", f"{V1}/zones/gtm.example.com/records",
+                 f"{V1}/balancers/{BAL}", f"{V1}/monitors"):
+        assert etag_of(g.api.get(path)) == tag, path
+
+    # A write with the current ETag succeeds and answers with the next one.
+    r = g.api.put(f"{M}/127.0.0.12", {"weight": 50}, headers={"If-Match": tag})
+    assert r.status == 200, r
+    new = etag_of(r)
+    assert int(new.strip('"')) > rev
+    assert etag_of(g.api.get(f"{V1}/config")) == new
+    # The same stale ETag again: 412, nothing applied.
+    rows = g.state_rows()
+    for method, path, body in [("PUT", f"{M}/127.0.0.12", {"weight": 60}),
+                               ("PUT", ADM11, {"admin": "drain"}),
+                               ("PUT", f"{V1}/config", changed_document(g.api.config())),
+                               ("DELETE", f"{M}/127.0.0.12", None),
+                               ("POST", f"{V1}/zones/gtm.example.com/records",
+                                {"record": "x 300 A 127.0.0.5"})]:
+        r = g.api.request(method, path, body, headers={"If-Match": tag})
+        assert r.status == 412 and r.field == "If-Match", (method, path, r)
+        assert etag_of(r) == new, r.headers
+    assert g.state_rows() == rows and g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
+
+    # Malformed If-Match: 400, nothing applied.
+    for bad in ("abc", str(rev), 'W/"%d"' % rev, '""', '"1', '"-1"', '"1x"',
+                '"99999999999999999999999"'):
+        r = g.api.put(ADM11, {"admin": "drain"}, headers={"If-Match": bad})
+        assert r.status == 400 and r.field == "If-Match", (bad, r)
+    assert g.state_rows() == rows
+
+    # "*" matches any revision; a list matches when one of its tags does.
+    r = g.api.put(ADM11, {"admin": "drain"}, headers={"If-Match": "*"})
+    assert r.status == 200, r
+    cur = etag_of(r)
+    r = g.api.put(ADM11, {"admin": "auto"}, headers={"If-Match": f'"1", {cur}'})
+    assert r.status == 200, r
+    # A dry run answers with the ETag it was computed against.
+    cur = etag_of(r)
+    r = g.api.put(f"{ADM11}?dry_run=true", {"admin": "drain"}, headers={"If-Match": cur})
+    assert r.status == 200 and etag_of(r) == cur, r
+    r = g.api.put(f"{V1}/config?dry_run=true", g.api.config(), headers={"If-Match": cur})
+    assert r.status == 200 and etag_of(r) == cur, r
+
+
+def _member_weight_changes(entries, path):
+    """(before, after) weights of the successful writes to `path`, in audit order."""
+    out = []
+    for e in entries:
+        if e["action"] != f"PUT {path}" or e["status"] != 200:
+            continue
+        b = [m for c in e["before"] for m in c["value"]["members"]]
+        a = [m for c in e["after"] for m in c["value"]["members"]]
+        out.append((b[0]["weight"], a[0]["weight"]))
+    return out
+
+
+def test_racing_read_modify_write_increments_lose_nothing(api_servers):
+    import threading
+    g = api_servers.start()
+    path = f"{M}/127.0.0.12"
+    since = g.api.last_audit_id()
+    start = g.api.ok("GET", path)["weight"]
+    per_client = 200
+    done = {}
+    failures = []
+
+    def client(k):
+        api = g.api.with_token(ADMIN_SECRET)
+        applied = conflicts = 0
+        while applied < per_client and len(failures) < 5:
+            r = api.get(path)
+            if r.status != 200:
+                failures.append(f"GET {path}: {r}")
+                return
+            w = r.json["weight"]
+            put = api.put(path, {"weight": (w + 1) % 256}, headers={"If-Match": etag_of(r)})
+            if put.status == 412:
+                conflicts += 1
+                continue
+            if put.status != 200:
+                failures.append(f"PUT {path}: {put}")
+                return
+            applied += 1
+        done[k] = (applied, conflicts)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    assert not failures, failures
+    print(f"applied and 412 per client: {done}")
+    assert sum(a for a, _ in done.values()) == 2 * per_client
+    assert g.api.ok("GET", path)["weight"] == (start + 2 * per_client) % 256
+    # The audit log holds 400 increments, each from the value the previous one left.
+    changes = _member_weight_changes(g.api.audit(since), path)
+    assert len(changes) == 2 * per_client
+    expected = start
+    for before, after in changes:
+        assert (before, after) == (expected, (expected + 1) % 256), changes
+        expected = after
+
+
+def test_a_drain_and_a_pool_put_with_if_match_cannot_undo_each_other(api_servers):
+    import threading
+    g = api_servers.start()
+    pool_path = f"{V1}/pools/hangzhou"
+    # Step by step first: a pool read before a drain cannot be written back over it.
+    r = g.api.get(pool_path)
+    stale, pool = etag_of(r), r.json
+    g.api.ok("PUT", ADM11, {"admin": "drain"})
+    pool["members"][1]["weight"] = 7
+    r = g.api.put(pool_path, pool, headers={"If-Match": stale})
+    assert r.status == 412, r
+    assert g.a(BAL) == ["127.0.0.12"]
+    r = g.api.get(pool_path)
+    pool = r.json
+    pool["members"][1]["weight"] = 7
+    g.api.ok("PUT", pool_path, pool, headers={"If-Match": etag_of(r)})
+    assert g.a(BAL) == ["127.0.0.12"]  # still drained
+    assert g.api.ok("GET", f"{M}/127.0.0.12")["weight"] == 7
+    # A drain read-modify-written against a stale read is refused too.
+    r = g.api.put(ADM11, {"admin": "auto"}, headers={"If-Match": stale})
+    assert r.status == 412, r
+    g.api.ok("PUT", ADM11, {"admin": "auto"})
+
+    # Concurrently: one operator toggles 127.0.0.11's admin state, another bumps 127.0.0.12's
+    # weight through the whole pool with If-Match. Neither undoes the other.
+    rounds = 40
+    failures = []
+    last_admin = []
+
+    def drainer():
+        api = g.api.with_token(ADMIN_SECRET)
+        for i in range(rounds):
+            state = "drain" if i % 2 == 0 else "auto"
+            r = api.put(ADM11, {"admin": state})
+            if r.status != 200:
+                failures.append(f"admin {state}: {r}")
+                return
+            last_admin.append(state)
+
+    def pool_writer():
+        api = g.api.with_token(ADMIN_SECRET)
+        applied = 0
+        while applied < rounds and len(failures) < 5:
+            r = api.get(pool_path)
+            p = r.json
+            p["members"][1]["weight"] = (p["members"][1]["weight"] + 1) % 256
+            put = api.put(pool_path, p, headers={"If-Match": etag_of(r)})
+            if put.status == 412:
+                continue
+            if put.status != 200:
+                failures.append(f"pool PUT: {put}")
+                return
+            applied += 1
+
+    since = g.api.last_audit_id()
+    threads = [threading.Thread(target=drainer), threading.Thread(target=pool_writer)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    assert not failures, failures
+    assert g.api.ok("GET", f"{M}/127.0.0.12")["weight"] == 7 + rounds
+    assert g.api.ok("GET", f"{M}/127.0.0.11")["admin"] == last_admin[-1] == "auto"
+    # No pool PUT changed 127.0.0.11: each one's audit names only 127.0.0.12.
+    for e in g.api.audit(since):
+        if e["action"] == f"PUT {pool_path}" and e["status"] == 200:
+            changed = {m["address"] for c in e["after"] for m in c["value"]["members"]}
+            assert changed == {"127.0.0.12"}, e
+
+
+def test_idle_connections_do_not_lock_out_an_admin(api_servers):
+    g = api_servers.start()
+    held = []
+    try:
+        # 256 connections from one client that never sends a byte ...
+        lone = fresh_source()
+        for _ in range(256):
+            held.append(socket.create_connection(("127.0.0.1", g.http_port), timeout=10,
+                                                 source_address=(lone, 0)))
+        t0 = time.monotonic()
+        r = g.api.get(f"{V1}/status", timeout=5)
+        elapsed = time.monotonic() - t0
+        print(f"admin request beside 256 silent connections from one address: {elapsed:.3f} s")
+        assert r.status == 200 and elapsed < 1.0, (r, elapsed)
+        # ... and 256 unauthenticated keep-alive connections from 16 addresses, idle after one
+        # request each: together over the global limit.
+        for k in range(16):
+            src = fresh_source()
+            for _ in range(16):
+                s = socket.create_connection(("127.0.0.1", g.http_port), timeout=10,
+                                             source_address=(src, 0))
+                held.append(s)
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        t0 = time.monotonic()
+        r = g.api.get(f"{V1}/status", timeout=5)
+        elapsed = time.monotonic() - t0
+        print(f"admin request beside 512 idle connections: {elapsed:.3f} s")
+        assert r.status == 200 and elapsed < 1.0, (r, elapsed)
+        # Even from the address that holds 256 of them.
+        t0 = time.monotonic()
+        r = g.api.get(f"{V1}/status", source=lone, timeout=5)
+        elapsed = time.monotonic() - t0
+        assert r.status == 200 and elapsed < 1.0, (r, elapsed)
+    finally:
+        for s in held:
+            s.close()
+    assert g.api.get("/healthz").status == 200
+
+
+def test_an_unauthenticated_body_is_never_waited_for(shared_server):
+    g = shared_server
+    src = fresh_source()
+    with socket.create_connection(("127.0.0.1", g.http_port), timeout=10,
+                                  source_address=(src, 0)) as s:
+        s.sendall(f"PUT {ADM11} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  "Content-Length: 100000\r\n\r\n".encode())
+        t0 = time.monotonic()
+        reply = s.recv(4096)
+        elapsed = time.monotonic() - t0
+    assert reply.startswith(b"HTTP/1.1 401"), reply[:200]
+    assert elapsed < 1.0, elapsed
+    # With a valid token, a body that takes its time is read.
+    with socket.create_connection(("127.0.0.1", g.http_port), timeout=10) as s:
+        body = b'{"admin": "auto"}'
+        s.sendall(f"PUT {ADM11} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  f"Authorization: Bearer {ADMIN_SECRET}\r\nConnection: close\r\n"
+                  f"Content-Length: {len(body)}\r\n\r\n".encode())
+        time.sleep(0.3)  # the body comes later: the server must wait for it, not answer
+        s.sendall(body)
+        reply = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:300]
+
+
+def test_silent_connections_are_closed_after_the_header_timeout(shared_server):
+    g = shared_server
+    with socket.create_connection(("127.0.0.1", g.http_port), timeout=30) as s:
+        t0 = time.monotonic()
+        assert wait_for_eof(s, timeout=20)
+        elapsed = time.monotonic() - t0
+    print(f"a connection that sent nothing closed after {elapsed:.1f} s")
+    assert elapsed < 8, elapsed
+
+
 def test_failed_attempts_never_block_a_valid_token(shared_server):
     g = shared_server
     src = fresh_source()
@@ -1257,6 +1540,62 @@ def test_a_poisoned_audit_entry_never_breaks_the_audit_pages(api_servers):
         assert seen == total
     for e in g.api.audit(since):
         assert e["status"] == 400 and len(e["result"].encode()) <= 1100, e
+
+
+def test_non_ascii_names_paths_and_queries_get_400_and_are_audited(api_servers):
+    g = api_servers.start()
+    rows = g.state_rows()
+    since = g.api.last_audit_id()
+    writes = [("PUT", f"{V1}/pools/b%C3%BCcher", {"members": [{"address": "127.0.0.9"}]}),
+              ("DELETE", f"{V1}/zones/%FF.test", None),
+              ("PUT", f"{V1}/pools/hangzhou/members/127.0.0.%D9%A1", {"weight": 1}),
+              ("PUT", f"{ADM11}?dry_run=tr%C3%BCe", {"admin": "drain"}),
+              ("POST", f"{V1}/pools/caf%C3%A9/members", {"address": "127.0.0.9"})]
+    for method, path, body in writes:
+        r = g.api.request(method, path, body)
+        assert r.status == 400 and r.error, (method, path, r)
+    for path in (f"{V1}/explain?name=b%C3%BCcher.gtm.example.com",
+                 f"{V1}/explain?name={BAL}&client=%FF", f"{V1}/pools/%E2%82%AC"):
+        r = g.api.get(path)
+        assert r.status == 400 and r.error, (path, r)
+    # Raw bytes in the request target, and in a query value.
+    for target in (b"/api/v1/pools/b\xc3\xbccher", b"/api/v1/pools/\xff",
+                   b"/api/v1/status?x=\xe2\x82"):
+        reply = raw_http(g.http_port, b"DELETE " + target + b" HTTP/1.1\r\nHost: x\r\n"
+                         b"Authorization: Bearer " + ADMIN_SECRET.encode() +
+                         b"\r\nConnection: close\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 400"), (target, reply[:300])
+    entries = g.api.audit(since)
+    statuses = [e["status"] for e in entries]
+    assert statuses == [400] * (len(writes) + 3), entries
+    assert g.state_rows() == rows
+
+
+def test_head_allow_and_malformed_requests(shared_server):
+    g = shared_server
+    for path in (f"{V1}/config", f"{V1}/pools/hangzhou", f"{V1}/status", "/healthz",
+                 f"{V1}/audit?limit=2"):
+        get = g.api.get(path)
+        head = g.api.request("HEAD", path)
+        assert head.status == 200 and head.body == b"", (path, head)
+        assert head.headers["content-length"] == str(len(get.body)), (path, head.headers)
+        assert head.headers.get("etag") == get.headers.get("etag"), path
+    assert g.api.request("HEAD", f"{V1}/pools/nowhere").status == 404
+    for method, path, allow in [("DELETE", f"{V1}/config", "GET, HEAD, PUT"),
+                                ("PATCH", f"{V1}/pools/hangzhou", "GET, HEAD, PUT, DELETE"),
+                                ("GET", ADM11, "PUT"), ("POST", f"{V1}/status", "GET, HEAD"),
+                                ("PUT", "/healthz", "GET, HEAD")]:
+        r = g.api.request(method, path, {} if method in ("PUT", "POST", "PATCH") else None)
+        assert r.status == 405 and r.headers.get("allow") == allow, (method, path, r, r.headers)
+    for raw in (b"GARBAGE\r\n\r\n", b"GET  HTTP/1.1\r\n\r\n", b"\x00\x01\x02 / HTTP/1.1\r\n\r\n",
+                b"GET /healthz HTTP/1.1\r\nBad Header\r\n\r\n",
+                b"GET /healthz HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+                f"PUT {ADM11} HTTP/1.1\r\nAuthorization: Bearer {ADMIN_SECRET}\r\n"
+                "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "zz\r\n".encode()):
+        reply = raw_http(g.http_port, raw)
+        assert reply.startswith(b"HTTP/1.1 400"), (raw, reply[:200])
+    assert g.api.get("/healthz").status == 200
 
 
 def test_every_refused_write_is_audited(api_servers):
