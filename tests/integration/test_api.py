@@ -1658,3 +1658,39 @@ def test_audit_pages_are_bounded_and_memory_returns(api_servers):
         rss = g.rss_kb()
         print(f"VmRSS {base} kB before, {rss} kB after paging 48 MB of audit")
         assert rss - base < 16 * 1024, (base, rss)
+
+
+def test_gtmctl_export_says_the_revision_and_apply_takes_if_match(api_servers, tmp_path):
+    from apihelp import gtmctl
+    g = api_servers.start()
+    server = f"http://127.0.0.1:{g.http_port}"
+    p = gtmctl("export", server=server, token=ADMIN_SECRET)
+    assert p.returncode == 0, p
+    rev = etag_of(g.api.get(f"{V1}/config")).strip('"')
+    assert f"revision {rev}" in p.stderr, p.stderr
+    assert yaml.safe_load(p.stdout) == g.api.config()
+    doc = tmp_path / "doc.yaml"
+    doc.write_text(p.stdout.replace("127.0.0.21", "127.0.0.22"))
+    # Someone else changes the state after the export: the apply onto the exported revision is
+    # refused and changes nothing.
+    g.api.ok("PUT", ADM11, {"admin": "drain"})
+    p = gtmctl("apply", "-f", str(doc), "--if-match", rev, server=server, token=ADMIN_SECRET)
+    assert p.returncode == 2 and "412" in p.stderr, p
+    assert g.api.ok("GET", f"{V1}/pools/frankfurt")["members"][0]["address"] == "127.0.0.21"
+    # Read, modify, write again: the drain made in between is in the new export, and kept.
+    p = gtmctl("export", server=server, token=ADMIN_SECRET)
+    new = p.stderr.split("revision ")[1].split()[0]
+    assert new != rev
+    doc.write_text(p.stdout.replace("127.0.0.21", "127.0.0.22"))
+    p = gtmctl("apply", "-f", str(doc), "--if-match", new, server=server, token=ADMIN_SECRET)
+    assert p.returncode == 0, p
+    assert g.api.ok("GET", f"{V1}/pools/frankfurt")["members"][0]["address"] == "127.0.0.22"
+    assert g.a(BAL) == ["127.0.0.12"]
+    p = gtmctl("apply", "-f", str(doc), "--if-match", "x1", server=server, token=ADMIN_SECRET)
+    assert p.returncode == 1, p
+    # drain: the dry run's judgement and the change (sent with its ETag) apply to one revision.
+    p = gtmctl("undrain", "hangzhou", "127.0.0.11", server=server, token=ADMIN_SECRET)
+    assert p.returncode == 0, p
+    p = gtmctl("drain", "hangzhou", "127.0.0.12", server=server, token=ADMIN_SECRET)
+    assert p.returncode == 0, p
+    assert g.a(BAL) == ["127.0.0.11"]
