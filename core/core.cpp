@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <future>
+#include <random>
 #include <thread>
 
 #include "base/asio.h"
@@ -169,22 +170,50 @@ ChangeResult Core::change(const Actor& who, const Edit& edit, bool dry_run,
         throw ChangeError(ChangeError::Kind::Unavailable, "gtmd is shutting down");
     }
     // Another writer (another node) may have saved first: the edit is done again on top of the
-    // newer state — unless the caller named the revision it read (If-Match: then 412).
+    // newer state — unless the caller named the revision it read (If-Match: then 412). The retry
+    // edits the state just read from the store and compiles once, so the window between reading
+    // and saving stays as short as a first try's; after a few lost races the node claims the
+    // store's write turn, so a node that keeps writing cannot starve one that lost. The served
+    // state catches up when the change is saved (or through the watch, when every try lost).
+    std::shared_ptr<const Current> base;
+    std::minstd_rand jitter(static_cast<unsigned>(monotonic_ms()));
+    struct EndWrite {
+        store::Store& s;
+        ~EndWrite() { s.end_write(); }
+    } end_write{store_};
     for (int attempt = 0;; ++attempt) {
         try {
-            return change_once(who, edit, dry_run, if_match);
+            return change_once(who, edit, dry_run, if_match, base);
         } catch (const store::StoreError& e) {
-            if (e.kind() != store::StoreError::Kind::Conflict || if_match || attempt >= 8) {
+            if (e.kind() != store::StoreError::Kind::Conflict || attempt >= 16) {
                 throw;
             }
-            reload_from_store();
+            if (attempt >= 2) {  // out of phase with a writer that keeps winning
+                std::this_thread::sleep_for(
+                    std::chrono::milliseconds(jitter() % (5 * static_cast<unsigned>(attempt))));
+            }
+            store::StoredState stored = store_.load_state();
+            canonicalize(stored.state);
+            if (if_match && stored.revision != *if_match) {
+                // The revision the caller read is no longer the store's: a precondition failure.
+                throw ChangeError(ChangeError::Kind::Stale,
+                                  "the state is at revision " + std::to_string(stored.revision) +
+                                      ", not " + std::to_string(*if_match),
+                                  stored.revision);
+            }
+            base = std::make_shared<const Current>(
+                Current{std::move(stored.state), stored.revision});
+            if (attempt >= 2) {
+                store_.claim_turn();
+            }
         }
     }
 }
 
 ChangeResult Core::change_once(const Actor& who, const Edit& edit, bool dry_run,
-                               std::optional<uint64_t> if_match) {
-    const std::shared_ptr<const Current> before = current();
+                               std::optional<uint64_t> if_match,
+                               std::shared_ptr<const Current> base) {
+    const std::shared_ptr<const Current> before = base ? std::move(base) : current();
     if (if_match && *if_match != before->revision) {
         throw ChangeError(ChangeError::Kind::Stale,
                           "the state is at revision " + std::to_string(before->revision) +

@@ -199,8 +199,10 @@ class Core {
     CoreStats stats() const;
 
   private:
+    // `base`: the state to edit (the store's, read after a lost race); null: the one served.
     ChangeResult change_once(const Actor& who, const Edit& edit, bool dry_run,
-                             std::optional<uint64_t> if_match);
+                             std::optional<uint64_t> if_match,
+                             std::shared_ptr<const Current> base = nullptr);
     // Loads, validates, compiles and serves the stored state (written by someone else).
     void reload_from_store();
     void apply_decisions(const std::vector<health::TargetUpdate>& updates);

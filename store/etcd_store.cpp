@@ -431,29 +431,85 @@ std::string EtcdStore::log_key(const char* kind) {
 uint64_t EtcdStore::save_state(const DesiredState&, const DesiredState& after,
                                const AuditEntry& audit, uint64_t expected_revision) {
     const std::string doc = to_json(after).dump();
-    const e::Compare cas = expected_revision == 0
-                               ? e::Compare::absent(key("state"))
+    bool turn = false;
+    {
+        std::lock_guard lock(mu_);
+        turn = turn_;
+    }
+    std::vector<e::Compare> compare{
+        expected_revision == 0 ? e::Compare::absent(key("state"))
                                : e::Compare::mod(key("state"), e::Compare::Result::Equal,
-                                                 static_cast<int64_t>(expected_revision));
+                                                 static_cast<int64_t>(expected_revision)),
+        // Nobody else holds the write turn (claim_turn).
+        turn ? e::Compare::value_is(key("turn"), e::Compare::Result::Equal, options_.node)
+             : e::Compare::absent(key("turn"))};
+    std::vector<e::Op> success{e::Op::put(key("state"), doc),
+                               e::Op::put(log_key("audit"), audit_json(audit).dump())};
+    if (turn) {
+        success.push_back(e::Op::del(key("turn")));
+    }
     try {
         const e::TxnResult r = client_.txn(
-            {cas},
-            {e::Op::put(key("state"), doc), e::Op::put(log_key("audit"), audit_json(audit).dump())},
-            {e::Op::get(key("state"), "", e::RangeOptions{.keys_only = true})});
+            compare, success,
+            {e::Op::get(key("state"), "", e::RangeOptions{.keys_only = true}),
+             e::Op::get(key("turn"))});
         if (!r.succeeded) {
-            const auto& kvs = r.responses.empty() ? std::vector<e::KeyValue>{} : r.responses[0].kvs;
-            throw StoreError(StoreError::Kind::Conflict,
-                             "the state changed meanwhile (revision " +
-                                 std::to_string(kvs.empty() ? 0 : kvs[0].mod_revision) +
-                                 ", expected " + std::to_string(expected_revision) + ")");
+            const auto kvs = [&](size_t i) {
+                return i < r.responses.size() ? r.responses[i].kvs : std::vector<e::KeyValue>{};
+            };
+            const auto state = kvs(0);
+            const auto holder = kvs(1);
+            const int64_t now = state.empty() ? 0 : state[0].mod_revision;
+            throw StoreError(
+                StoreError::Kind::Conflict,
+                now != static_cast<int64_t>(expected_revision) || holder.empty()
+                    ? "the state changed meanwhile (revision " + std::to_string(now) +
+                          ", expected " + std::to_string(expected_revision) + ")"
+                    : "node '" + holder[0].value + "' holds the write turn");
         }
         {
             std::lock_guard lock(mu_);
             state_revision_ = std::max<int64_t>(state_revision_, r.revision);
+            turn_ = false;
         }
         return static_cast<uint64_t>(r.revision);
     } catch (const e::EtcdError& err) {
         rethrow(err, "save the state");
+    }
+}
+
+void EtcdStore::claim_turn() {
+    int64_t lease = 0;
+    {
+        std::lock_guard lock(mu_);
+        if (turn_) {
+            return;
+        }
+        lease = lease_;  // the turn goes with this node if it dies
+    }
+    try {
+        const e::TxnResult r = client_.txn({e::Compare::absent(key("turn"))},
+                                           {e::Op::put(key("turn"), options_.node, lease)}, {});
+        std::lock_guard lock(mu_);
+        turn_ = r.succeeded;
+    } catch (const e::EtcdError&) {
+        // Not claimed: the write goes on as any other (and says why if it fails).
+    }
+}
+
+void EtcdStore::end_write() noexcept {
+    {
+        std::lock_guard lock(mu_);
+        if (!turn_) {
+            return;
+        }
+        turn_ = false;
+    }
+    try {  // not saved (the change failed): hand the turn back
+        client_.txn({e::Compare::value_is(key("turn"), e::Compare::Result::Equal, options_.node)},
+                    {e::Op::del(key("turn"))}, {});
+    } catch (const std::exception&) {
+        // etcd unreachable: the turn ends with this node's lease (lease_ttl).
     }
 }
 

@@ -57,6 +57,8 @@ class EtcdStore final : public Store, public ClusterBoard {
     uint64_t revision() override;
     uint64_t save_state(const DesiredState& before, const DesiredState& after,
                         const AuditEntry& audit, uint64_t expected_revision) override;
+    void claim_turn() override;
+    void end_write() noexcept override;
     void set_change_listener(std::function<void()> listener) override;
     void append_audit(const AuditEntry& audit) override;
     std::vector<AuditEntry> audit(int64_t after_id, size_t limit) override;
@@ -114,6 +116,7 @@ class EtcdStore final : public Store, public ClusterBoard {
     std::map<std::string, Vote> mine_;                     // written, re-written on a new lease
     size_t writing_ = 0;                                   // votes being written now
     int64_t lease_ = 0;
+    bool turn_ = false;  // this node holds P turn (claim_turn)
     bool stopping_ = false;
     std::atomic<uint64_t> seq_{0};
     std::thread lease_thread_;

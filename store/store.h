@@ -110,6 +110,12 @@ class Store {
     // Returns the new revision.
     virtual uint64_t save_state(const DesiredState& before, const DesiredState& after,
                                 const AuditEntry& audit, uint64_t expected_revision) = 0;
+    // Fairness between writers that share the store (cluster nodes): one that keeps losing the
+    // compare-and-swap claims the next write. While it holds the turn, the others' saves fail as
+    // a Conflict (they retry); the turn ends at end_write() (or with the node, if it dies). Best
+    // effort: a claim that fails (another holds it) is not an error. One writer: nothing to do.
+    virtual void claim_turn() {}
+    virtual void end_write() noexcept {}
     // Called (from a thread of the store's) when the revision may have changed, so that a
     // follower need not wait for its next look. Stores without a push leave it unused.
     virtual void set_change_listener(std::function<void()> listener) { (void)listener; }

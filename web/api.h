@@ -28,9 +28,16 @@ struct Request {
     std::string target;  // path and query, as received
     std::string content_type;
     std::string authorization;
+    // The If-Match header (several joined with ", "); nullopt when the request had none.
+    std::optional<std::string> if_match;
     std::string body;
     std::string source;           // client address
     bool body_too_large = false;  // the server refused the body before reading it: answer 413
+    // The header alone, before the server reads the body: answered (and final) only when the
+    // request is refused before its body matters (no valid token, no such path); else 100, and
+    // the whole request follows. An unauthenticated client never makes the server wait for a
+    // body.
+    bool header_only = false;
 };
 
 struct Response {
@@ -54,6 +61,8 @@ class Api {
   public:
     explicit Api(ApiDeps deps);
 
+    // Never throws: whatever the request, an answer (and, for a refused write, an audit entry
+    // when the store can take one).
     Response handle(const Request& r, int64_t now_ms);
     // The path template of a request, for metrics: "/api/v1/pools/{pool}/members/{address}".
     static std::string route_of(const std::string& path);
@@ -64,8 +73,12 @@ class Api {
     struct Call;  // one request being handled (api_call.h)
 
   private:
-    Response respond(const Request& r, int64_t now_ms);
+    Response answer(const Request& r, int64_t now_ms);
+    Response handle_call(Call& c);
     Response route(Call& c);
+    // Records a refused write (any status >= 400) in the audit log, unless the store said it
+    // cannot write (`store_unwritable`: busy or full), when the log keeps the trace instead.
+    void audit_rejected(const Call& c, const Response& resp, bool store_unwritable);
 
     ApiDeps deps_;
     Authenticator auth_;

@@ -33,38 +33,39 @@ std::string canonical_or_400(const std::string& raw, const char* field) {
     return *canonical;
 }
 
-bool dry_run_param(const Api::Call& c) {
-    const std::string* dry = c.param("dry_run");
-    return dry != nullptr && (*dry == "true" || *dry == "1");
-}
-
 }  // namespace
 
 Response config_resource(Api::Call& c) {
     if (c.req.method == "GET") {
-        const json doc = store::to_json(c.core().current()->state);
         const std::string* format = c.param("format");
+        if (format != nullptr && *format != "json" && *format != "yaml") {
+            throw ApiError{400, "must be json or yaml", "format"};
+        }
+        const auto current = c.core().current();
+        const json doc = store::to_json(current->state);
         if (format != nullptr && *format == "yaml") {
             Response r;
             r.content_type = "application/yaml";
             r.body = store::to_yaml(doc);
-            return r;
+            return c.read(std::move(r), current->revision);
         }
-        return json_response(200, doc);
+        return c.read(doc, current->revision);
     }
     const json body = c.body();
     store::DesiredState next = store::state_from_json(body, "request body");
     core::Actor who = c.actor(200);
     core::Core::ApplyOptions options;
-    options.dry_run = dry_run_param(c);
+    options.dry_run = c.flag("dry_run");
+    options.prune = c.flag("prune");
+    options.if_match = c.if_match;
     options.source = &body;  // members without "admin" keep theirs
-    const std::string* prune = c.param("prune");
-    options.prune = prune != nullptr && (*prune == "true" || *prune == "1");
     const core::ChangeResult r = c.core().apply(std::move(next), who, options);
-    return json_response(200, {{"dry_run", options.dry_run},
-                               {"changes", r.changes},
-                               {"effects", r.effects},
-                               {"admin_states_kept", r.result["admin_states_kept"]}});
+    Response resp = json_response(200, {{"dry_run", options.dry_run},
+                                        {"changes", r.changes},
+                                        {"effects", r.effects},
+                                        {"admin_states_kept", r.result["admin_states_kept"]}});
+    resp.headers.emplace_back("ETag", etag(r.revision));  // a dry run's: the state it read
+    return resp;
 }
 
 Response collection_resource(Api::Call& c, const std::string& kind) {
@@ -89,7 +90,7 @@ Response collection_resource(Api::Call& c, const std::string& kind) {
         if (kind == "balancers") {
             add(state.balancers);
         }
-        return json_response(200, {{kind, list}});
+        return c.read(json{{kind, list}}, current->revision);
     }
     const json body = c.body();
     auto create = [](auto& items, auto item) {
@@ -127,7 +128,7 @@ Response item_resource(Api::Call& c, const std::string& kind, const std::string&
             if (found == nullptr) {
                 throw ApiError{404, kind + "/" + name + " does not exist", ""};
             }
-            return json_response(200, store::to_json(*found));
+            return c.read(store::to_json(*found), current->revision);
         }
         if (c.req.method == "DELETE") {
             return c.write(200, [&](store::DesiredState& next, int&) -> json {
@@ -186,7 +187,7 @@ Response records_resource(Api::Call& c, const std::string& zone_name, const std:
     };
     if (c.req.method == "GET") {
         const auto current = c.core().current();
-        return json_response(200, {{"records", zone_in(current->state).records}});
+        return c.read(json{{"records", zone_in(current->state).records}}, current->revision);
     }
     if (c.req.method == "POST") {
         const json body = c.body();
@@ -238,7 +239,7 @@ Response members_resource(Api::Call& c, const std::string& raw_pool, const std::
             for (const auto& m : members_of(current->state)) {
                 list.push_back(store::to_json(m));
             }
-            return json_response(200, {{"members", list}});
+            return c.read(json{{"members", list}}, current->revision);
         }
         const store::Member m = store::member_from_json(c.body(), "request body");
         return c.write(201, [&](store::DesiredState& next, int&) {
@@ -280,7 +281,9 @@ Response members_resource(Api::Call& c, const std::string& raw_pool, const std::
                 "admin"};
         }
         // The reply says what the change does to the answers (effects), so that a client can
-        // warn before it leaves a balancer with no healthy member.
+        // warn before it leaves a balancer with no healthy member. The edit sets only this
+        // member's admin state in the state current when the core applies it: whatever else
+        // changed meanwhile stays (If-Match, when given, refuses a state changed since a read).
         core::Actor who = c.actor(200);
         const core::ChangeResult r = c.core().change(
             who,
@@ -289,15 +292,17 @@ Response members_resource(Api::Call& c, const std::string& raw_pool, const std::
                 m.admin = *admin;
                 return store::to_json(m);
             },
-            dry_run_param(c));
+            c.flag("dry_run"), c.if_match);
         json out = r.result;
         out["dry_run"] = r.dry_run;
         out["effects"] = r.effects;
-        return json_response(200, out);
+        Response resp = json_response(200, out);
+        resp.headers.emplace_back("ETag", etag(r.revision));
+        return resp;
     }
     if (c.req.method == "GET") {
         const auto current = c.core().current();
-        return json_response(200, store::to_json(member_in(members_of(current->state))));
+        return c.read(store::to_json(member_in(members_of(current->state))), current->revision);
     }
     if (c.req.method == "DELETE") {
         return c.write(200, [&](store::DesiredState& next, int&) -> json {

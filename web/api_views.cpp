@@ -3,6 +3,9 @@
 // that what it says is what is served.
 #include <algorithm>
 #include <climits>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include "store/encode.h"
 #include "store/names.h"
@@ -99,16 +102,16 @@ Response health_view(Api::Call& c) {
         }
         const auto votes = c.core().votes_of(health::target_key(t.monitor, t.address));
         json target = {{"monitor", t.monitor},
-                       {"address", t.address},
-                       {"pools", t.pools},
-                       {"verdict", health::to_string(t.state.verdict)},
-                       {"suspect", t.state.suspect},
-                       {"held", t.state.held},
-                       {"pending", t.pending},
-                       {"raw_verdict", health::to_string(t.raw)},
-                       {"last_change_ms", t.last_change_ms},
-                       {"evidence", result_json(t.state.evidence)},
-                       {"recent", recent}};
+                           {"address", t.address},
+                           {"pools", t.pools},
+                           {"verdict", health::to_string(t.state.verdict)},
+                           {"suspect", t.state.suspect},
+                           {"held", t.state.held},
+                           {"pending", t.pending},
+                           {"raw_verdict", health::to_string(t.raw)},
+                           {"last_change_ms", t.last_change_ms},
+                           {"evidence", result_json(t.state.evidence)},
+                           {"recent", recent}};
         if (!votes.empty()) {
             target["vantages"] = vantages_json(votes);
         }
@@ -118,39 +121,111 @@ Response health_view(Api::Call& c) {
         200, {{"isolated", c.deps.isolated && c.deps.isolated()}, {"targets", targets}});
 }
 
-Response events_view(Api::Call& c) {
+namespace {
+
+// A page of the audit log or the events: at most `limit` entries (1-1000) and about
+// kPageBytes, read from the store kBatch rows at a time, so that neither the answer nor the
+// memory behind it grows with what a caller asks for. The reply says where the next page
+// starts: {"<key>": [...], "next_after": <the last id in it, or after>, "more": bool}.
+constexpr size_t kPageBytes = 1 << 20;
+constexpr size_t kBatch = 16;
+
+template <typename Entry>
+Response page(Api::Call& c, const char* key,
+              const std::function<std::vector<Entry>(int64_t, size_t)>& fetch,
+              const std::function<json(const Entry&)>& to_json,
+              const std::function<bool(const Entry&)>& keep = nullptr) {
     const int64_t after = c.number_param("after", 0, 0, INT64_MAX);
-    const int64_t limit = c.number_param("limit", 100, 1, 1000);
-    json list = json::array();
-    const std::string* type = c.param("type");  // verdict, tier, all_down, isolation, admin, config
-    for (const auto& e : c.core().store().events(after, static_cast<size_t>(limit))) {
-        if (type != nullptr && e.type != *type) {
-            continue;
+    const auto limit = static_cast<size_t>(c.number_param("limit", 100, 1, 1000));
+    std::string items;
+    size_t count = 0;
+    int64_t last = after;
+    bool more = false;
+    while (!more) {
+        // One row beyond the limit says whether there is more.
+        const size_t want = std::min(kBatch, limit - count + 1);
+        const std::vector<Entry> batch = fetch(last, want);
+        for (const Entry& e : batch) {
+            if (keep && !keep(e)) {
+                last = e.id;  // read past, not served
+                continue;
+            }
+            if (count == limit) {
+                more = true;
+                break;
+            }
+            // Bytes from the store as they are: invalid UTF-8 is replaced, never an error.
+            std::string text = to_json(e).dump(-1, ' ', false, json::error_handler_t::replace);
+            if (count > 0 && items.size() + text.size() > kPageBytes) {
+                more = true;  // the next page starts with it (one entry is always served)
+                break;
+            }
+            items += (count == 0 ? "\n" : ",\n") + text;
+            ++count;
+            last = e.id;
         }
-        json item = store::to_json(e);
-        list.push_back(std::move(item));
+        if (batch.size() < want) {
+            break;
+        }
     }
-    return json_response(200, {{"events", list}});
+    Response r;
+    r.body = std::string("{\"") + key + "\": [" + items +
+             "\n], \"next_after\": " + std::to_string(last) +
+             ", \"more\": " + (more ? "true" : "false") + "}\n";
+    return r;
+}
+
+// An audit entry's before/after: JSON as stored; text that does not parse is served as a string.
+json stored_json(const std::string& text) {
+    if (text.empty()) {
+        return json();
+    }
+    json j = json::parse(text, nullptr, false);
+    return j.is_discarded() ? json(text) : j;
+}
+
+}  // namespace
+
+Response events_view(Api::Call& c) {
+    store::Store& store = c.core().store();
+    const std::string* type = c.param("type");  // verdict, tier, all_down, isolation, admin, config
+    return page<store::Event>(
+        c, "events",
+        [&](int64_t after, size_t n) {
+            // A page of one type: the others are read past (their ids still move the cursor).
+            std::vector<store::Event> out;
+            for (auto& e : store.events(after, n)) {
+                if (type == nullptr || e.type == *type) {
+                    out.push_back(std::move(e));
+                } else {
+                    store::Event skipped;
+                    skipped.id = e.id;
+                    skipped.type.clear();
+                    out.push_back(std::move(skipped));
+                }
+            }
+            return out;
+        },
+        [](const store::Event& e) { return store::to_json(e); },
+        [](const store::Event& e) { return !e.type.empty(); });
 }
 
 Response audit_view(Api::Call& c) {
-    const int64_t after = c.number_param("after", 0, 0, INT64_MAX);
-    const int64_t limit = c.number_param("limit", 100, 1, 1000);
-    json list = json::array();
-    for (const auto& a : c.core().store().audit(after, static_cast<size_t>(limit))) {
-        list.push_back(
-            {{"id", a.id},
-             {"at_ms", a.at_ms},
-             {"token", a.token},
-             {"source", a.source},
-             {"action", a.action},
-             {"object", a.object},
-             {"before", a.before.empty() ? json() : json::parse(a.before, nullptr, false)},
-             {"after", a.after.empty() ? json() : json::parse(a.after, nullptr, false)},
-             {"result", a.result},
-             {"status", a.status}});
-    }
-    return json_response(200, {{"audit", list}});
+    store::Store& store = c.core().store();
+    return page<store::AuditEntry>(
+        c, "audit", [&](int64_t after, size_t n) { return store.audit(after, n); },
+        [](const store::AuditEntry& a) {
+            return json{{"id", a.id},
+                        {"at_ms", a.at_ms},
+                        {"token", a.token},
+                        {"source", a.source},
+                        {"action", a.action},
+                        {"object", a.object},
+                        {"before", stored_json(a.before)},
+                        {"after", stored_json(a.after)},
+                        {"result", a.result},
+                        {"status", a.status}};
+        });
 }
 
 Response status_view(Api::Call& c) {

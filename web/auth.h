@@ -47,7 +47,9 @@ class Authenticator {
 };
 
 // Counts failed authentications per client address. After `max_failures` within `window_ms`
-// the address is refused with 429 until the window has passed.
+// the address is refused with 429 until the window has passed — only for requests without a
+// valid token: the API checks the token first, so that failures from an address (a NAT, a
+// proxy, an attacker beside the operator) never lock out a valid token behind it.
 class FailureLimiter {
   public:
     FailureLimiter(uint32_t max_failures = 10, uint32_t window_ms = 60000)

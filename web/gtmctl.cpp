@@ -8,6 +8,9 @@
 #include <curl/curl.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -36,6 +39,7 @@ struct Client {
     struct Reply {
         long status = 0;
         std::string body;
+        std::string etag;   // the ETag header: the desired state's revision, in quotes
         std::string error;  // transport error
     };
 
@@ -44,8 +48,25 @@ struct Client {
         return size * n;
     }
 
-    Reply call(const std::string& method, const std::string& path,
-               const std::string& body = "") const {
+    static size_t header(char* data, size_t size, size_t n, void* out) {
+        const std::string line(data, size * n);
+        static const std::string kName = "etag:";
+        if (line.size() > kName.size() &&
+            std::equal(kName.begin(), kName.end(), line.begin(), [](char a, char b) {
+                return a == std::tolower(static_cast<unsigned char>(b));
+            })) {
+            std::string value = line.substr(kName.size());
+            const auto first = value.find_first_not_of(" \t");
+            const auto last = value.find_last_not_of(" \t\r\n");
+            *static_cast<std::string*>(out) =
+                first == std::string::npos ? "" : value.substr(first, last - first + 1);
+        }
+        return size * n;
+    }
+
+    // `if_match`: an ETag ("42") the change must apply onto (412 otherwise); empty: none.
+    Reply call(const std::string& method, const std::string& path, const std::string& body = "",
+               const std::string& if_match = "") const {
         Reply r;
         CURL* c = curl_easy_init();
         const std::string url = server + path;
@@ -57,11 +78,17 @@ struct Client {
             headers = curl_slist_append(headers, "Content-Type: application/json");
         }
         headers = curl_slist_append(headers, "Expect:");
+        const std::string precondition = "If-Match: " + if_match;
+        if (!if_match.empty()) {
+            headers = curl_slist_append(headers, precondition.c_str());
+        }
         curl_easy_setopt(c, CURLOPT_URL, url.c_str());
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Client::collect);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &Client::header);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, &r.etag);
         curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_PROXY, "");
@@ -210,30 +237,41 @@ bool print_effects(const json& effects) {
 
 // Sets a member's admin state. A change that would leave a balancer with no healthy member
 // (answering fail-open on dead addresses, NODATA or the fallback) is shown and refused unless
-// `force`: the server's dry run says what it would do.
+// `force`: the server's dry run says what it would do, and the change is sent with the dry run's
+// ETag as If-Match, so that it applies only onto the state the dry run judged (if that changed
+// meanwhile, the check is made again).
 int set_admin(const Client& c, const std::string& pool, const std::string& address,
               const std::string& state, bool force) {
     const std::string path = "/api/v1/pools/" + pool + "/members/" + address + "/admin";
     const std::string body = json{{"admin", state}}.dump();
-    if (!force && state != "auto" && state != "up") {
-        auto dry = c.call("PUT", path + "?dry_run=true", body);
-        if (int code = outcome(dry)) {
-            return code;
+    const bool check = !force && state != "auto" && state != "up";
+    Client::Reply r;
+    for (int attempt = 0;; ++attempt) {
+        std::string judged;  // the revision the dry run judged
+        if (check) {
+            auto dry = c.call("PUT", path + "?dry_run=true", body);
+            if (int code = outcome(dry)) {
+                return code;
+            }
+            judged = dry.etag;
+            const json effects = body_of(dry)["effects"];
+            std::ostringstream shown;
+            auto* old = std::cout.rdbuf(shown.rdbuf());
+            const bool harmful = print_effects(effects);
+            std::cout.rdbuf(old);
+            if (harmful) {
+                std::cerr << "gtmctl: " << pool << " " << address << ": admin " << state
+                          << " would leave a balancer with no healthy member:\n"
+                          << shown.str()
+                          << "gtmctl: nothing changed; run again with --force to do it\n";
+                return kRefused;
+            }
         }
-        const json effects = body_of(dry)["effects"];
-        std::ostringstream shown;
-        auto* old = std::cout.rdbuf(shown.rdbuf());
-        const bool harmful = print_effects(effects);
-        std::cout.rdbuf(old);
-        if (harmful) {
-            std::cerr << "gtmctl: " << pool << " " << address << ": admin " << state
-                      << " would leave a balancer with no healthy member:\n"
-                      << shown.str()
-                      << "gtmctl: nothing changed; run again with --force to do it\n";
-            return kRefused;
+        r = c.call("PUT", path, body, judged);
+        if (r.status != 412 || judged.empty() || attempt == 4) {
+            break;
         }
     }
-    auto r = c.call("PUT", path, body);
     if (int code = outcome(r)) {
         return code;
     }
@@ -242,7 +280,9 @@ int set_admin(const Client& c, const std::string& pool, const std::string& addre
     return kOk;
 }
 
-int apply(const Client& c, const std::string& file, bool dry_run) {
+// `if_match`: a revision (as `gtmctl export` reports it) the document must apply onto; empty:
+// any.
+int apply(const Client& c, const std::string& file, bool dry_run, const std::string& if_match) {
     gtm::store::DesiredState state;
     try {
         state =
@@ -251,8 +291,9 @@ int apply(const Client& c, const std::string& file, bool dry_run) {
         std::cerr << "gtmctl: " << e.what() << "\n";
         return kRefused;
     }
-    auto r = c.call("PUT", std::string("/api/v1/config") + (dry_run ? "?dry_run=true" : ""),
-                    gtm::store::to_json(state).dump());
+    auto r =
+        c.call("PUT", std::string("/api/v1/config") + (dry_run ? "?dry_run=true" : ""),
+               gtm::store::to_json(state).dump(), if_match.empty() ? "" : "\"" + if_match + "\"");
     if (int code = outcome(r)) {
         return code;
     }
@@ -274,10 +315,16 @@ int apply(const Client& c, const std::string& file, bool dry_run) {
     return kOk;
 }
 
-int simple_get(const Client& c, const std::string& path, bool raw) {
+// `revision`: say on stderr which revision of the state was read (export).
+int simple_get(const Client& c, const std::string& path, bool raw, bool revision = false) {
     auto r = c.call("GET", path);
     if (int code = outcome(r)) {
         return code;
+    }
+    if (revision && r.etag.size() > 2) {
+        const std::string rev = r.etag.substr(1, r.etag.size() - 2);
+        std::cerr << "gtmctl: revision " << rev << " (apply --if-match " << rev
+                  << " applies only onto it)\n";
     }
     if (raw) {
         std::cout << r.body;
@@ -373,6 +420,15 @@ int main(int argc, char** argv) {
     auto* ap = app.add_subcommand("apply", "apply a desired-state document (YAML or JSON)");
     ap->add_option("-f,--file", file, "the document")->required();
     ap->add_flag("--dry-run", dry_run, "show the changes, apply nothing");
+    std::string if_match;
+    ap->add_option("--if-match", if_match,
+                   "apply only onto this revision (gtmctl export prints it); else 412, exit 2")
+        ->check([](const std::string& v) {
+            const bool digits = !v.empty() && v.size() <= 19 &&
+                                std::all_of(v.begin(), v.end(),
+                                            [](unsigned char ch) { return std::isdigit(ch) != 0; });
+            return digits ? std::string() : std::string("a revision: digits, as export prints it");
+        });
     auto* exp = app.add_subcommand("export", "print the desired state");
     exp->add_option("--format", format, "yaml or json");
     auto* ev = app.add_subcommand("events", "health events (verdict changes)");
@@ -437,7 +493,7 @@ int main(int argc, char** argv) {
         code = set_admin(client, pool, address, state, force);
     }
     if (ap->parsed()) {
-        code = apply(client, file, dry_run);
+        code = apply(client, file, dry_run, if_match);
     }
     if (exp->parsed()) {
         if (format != "yaml" && format != "json") {
@@ -446,7 +502,7 @@ int main(int argc, char** argv) {
         } else {
             code = simple_get(
                 client, "/api/v1/config" + std::string(format == "yaml" ? "?format=yaml" : ""),
-                format == "yaml");
+                format == "yaml", true);
         }
     }
     if (ev->parsed()) {

@@ -1,5 +1,11 @@
 #include "web/openapi.h"
 
+#include <algorithm>
+#include <iterator>
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace gtm::web {
 
 using nlohmann::json;
@@ -24,15 +30,22 @@ json errors() {
     json e = {{"content", {{"application/json", {{"schema", ref("Error")}}}}}};
     json out;
     for (const auto& [code, what] : std::vector<std::pair<const char*, const char*>>{
-             {"400", "malformed request"},
+             {"400",
+              "malformed request: the JSON body; a query parameter this path does not take, "
+              "given twice, without a value or malformed (booleans are true/false or 1/0); a "
+              "malformed If-Match; a name, path or query that is not ASCII (IDNs as A-labels)"},
              {"401", "missing or unknown token"},
              {"403", "the token's role is not enough"},
              {"404", "no such object"},
+             {"405", "method not allowed here; Allow lists the methods that are"},
              {"409", "conflicts with what exists"},
              {"413", "body over the limit"},
              {"415", "writes take application/json"},
              {"422", "the change would make the state invalid; nothing was applied"},
-             {"429", "too many failed authentications from this address"},
+             {"429",
+              "too many failed authentications from this address (only requests without a "
+              "valid token are refused)"},
+             {"500", "internal error, or a state that cannot be compiled; nothing was applied"},
              {"503", "the store is busy (locked); retry after Retry-After"},
              {"507", "the store is out of space; nothing was applied"}}) {
         json r = e;
@@ -65,13 +78,20 @@ json path_param(const char* name, const char* what) {
             {"schema", {{"type", "string"}}}};
 }
 
-json query_param(const char* name, const char* what, const char* type = "string") {
+json query_param(const char* name, const char* what, const char* type = "string",
+                 const json& values = json()) {
+    json schema = {{"type", type}};
+    if (!values.is_null()) {
+        schema["enum"] = values;
+    }
     return {{"name", name},
             {"in", "query"},
             {"required", false},
             {"description", what},
-            {"schema", {{"type", type}}}};
+            {"schema", schema}};
 }
+
+const char* const kStateKinds[] = {"zones", "monitors", "pools", "balancers"};
 
 json crud(const char* kind, const char* schema) {
     const std::string one = std::string("/api/v1/") + kind + "/{name}";
@@ -132,10 +152,14 @@ json build() {
                                           {{"200", ok("document", ref("Document"))}})},
                                {"put", op("apply a whole desired-state document", "admin",
                                           {{"200", ok("the changes")}}, body(ref("Document")))}};
-    paths["/api/v1/config"]["get"]["parameters"] =
-        json::array({query_param("format", "json (default) or yaml")});
-    paths["/api/v1/config"]["put"]["parameters"] =
-        json::array({query_param("dry_run", "true: return the diff, change nothing", "boolean")});
+    paths["/api/v1/config"]["get"]["parameters"] = json::array(
+        {query_param("format", "json (default) or yaml", "string", json::array({"json", "yaml"}))});
+    paths["/api/v1/config"]["put"]["parameters"] = json::array(
+        {query_param("dry_run", "true: return the diff, change nothing", "boolean"),
+         query_param("prune", "true: a document without zones may delete every zone", "boolean")});
+    paths["/api/v1/pools/{name}/members/{address}/admin"]["put"]["parameters"] =
+        json::array({query_param(
+            "dry_run", "true: return what it would do to the answers, change nothing", "boolean")});
     paths["/api/v1/health"] = {{"get", op("verdicts with their recent probe results", "viewer",
                                           {{"200", ok("targets")}})}};
     paths["/api/v1/health"]["get"]["parameters"] =
@@ -143,10 +167,22 @@ json build() {
     paths["/api/v1/events"] = {
         {"get", op("health events (verdict changes)", "viewer", {{"200", ok("events")}})}};
     paths["/api/v1/audit"] = {{"get", op("the audit log", "viewer", {{"200", ok("entries")}})}};
-    for (const char* p : {"/api/v1/events", "/api/v1/audit"}) {
+    for (const auto& [p, key] :
+         {std::pair{"/api/v1/events", "events"}, std::pair{"/api/v1/audit", "audit"}}) {
         paths[p]["get"]["parameters"] = json::array(
             {query_param("after", "entries with a larger id", "integer"),
-             query_param("limit", "at most this many (1-1000, default 100)", "integer")});
+             query_param("limit",
+                         "at most this many (1-1000, default 100); a page also ends at about "
+                         "1 MiB: follow next_after while more is true",
+                         "integer")});
+        paths[p]["get"]["responses"]["200"] = ok(
+            "a page",
+            {{"type", "object"},
+             {"properties",
+              {{key, {{"type", "array"}, {"items", {{"type", "object"}}}}},
+               {"next_after", {{"type", "integer"}, {"description", "after= of the next page"}}},
+               {"more", {{"type", "boolean"}, {"description", "whether a next page holds more"}}}}},
+             {"required", {key, "next_after", "more"}}});
     }
     paths["/api/v1/status"] = {{"get", op("every balancer's serving tier and answers", "viewer",
                                           {{"200", ok("status")}})}};
@@ -177,6 +213,39 @@ json build() {
                          {{"summary", "readiness: serving DNS"},
                           {"security", json::array()},
                           {"responses", {{"200", ok("ready")}, {"503", ok("not yet")}}}}}};
+
+    // The desired state's resources carry the state's revision as their ETag; writes take
+    // If-Match (412 when stale) and answer with the new ETag.
+    for (auto it = paths.begin(); it != paths.end(); ++it) {
+        const std::string& path = it.key();
+        json& item = it.value();
+        const bool state =
+            path == "/api/v1/config" ||
+            std::any_of(std::begin(kStateKinds), std::end(kStateKinds), [&](const char* k) {
+                return path.rfind(std::string("/api/v1/") + k, 0) == 0;
+            });
+        if (!state) {
+            continue;
+        }
+        for (auto& [method, operation] : item.items()) {
+            if (method == "parameters") {
+                continue;
+            }
+            if (!operation.contains("parameters")) {
+                operation["parameters"] = json::array();
+            }
+            operation["parameters"].push_back({{"$ref", "#/components/parameters/IfMatch"}});
+            for (auto& [code, response] : operation["responses"].items()) {
+                if (code[0] == '2') {
+                    response["headers"] = {{"ETag", {{"$ref", "#/components/headers/ETag"}}}};
+                }
+            }
+            operation["responses"]["412"] = {
+                {"description", "If-Match names another revision; nothing was applied"},
+                {"headers", {{"ETag", {{"$ref", "#/components/headers/ETag"}}}}},
+                {"content", {{"application/json", {{"schema", ref("Error")}}}}}};
+        }
+    }
 
     json obj = {{"type", "object"}};
     json schemas = {
@@ -218,10 +287,26 @@ json build() {
               {"version", "1"},
               {"description",
                "Bearer tokens with roles viewer < operator < admin (x-role). Errors are JSON with "
-               "the field at fault; nothing partial is ever applied."}}},
+               "the field at fault; nothing partial is ever applied. HEAD is answered wherever "
+               "GET is (its headers, no body). The desired state's resources carry the state's "
+               "revision as a strong ETag; writes take If-Match (\"*\" or ETags) and answer "
+               "412 when it names another revision."}}},
             {"paths", paths},
             {"components",
              {{"schemas", schemas},
+              {"parameters",
+               {{"IfMatch",
+                 {{"name", "If-Match"},
+                  {"in", "header"},
+                  {"required", false},
+                  {"description",
+                   "\"*\" or the ETag(s) of a read, in quotes: the change applies only onto "
+                   "that revision (else 412). Weak or malformed tags: 400"},
+                  {"schema", {{"type", "string"}}}}}}},
+              {"headers",
+               {{"ETag",
+                 {{"description", "the desired state's revision, in quotes: \"42\""},
+                  {"schema", {{"type", "string"}}}}}}},
               {"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}}}}}}}};
 }
 

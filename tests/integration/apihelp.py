@@ -148,23 +148,27 @@ class Api:
         return self.ok("GET", "/api/v1/config")
 
     def audit(self, after=0):
-        """Every audit entry with an id above `after` (paged)."""
+        """Every audit entry with an id above `after` (paged: a page ends at 1,000 entries or
+        at its byte limit; `more` says whether another follows, from `next_after`)."""
+        return self._paged("audit", after)
+
+    def _paged(self, view, after, extra=""):
         out = []
         while True:
-            page = self.ok("GET", f"/api/v1/audit?after={after}&limit=1000")["audit"]
-            out += page
-            if len(page) < 1000:
+            page = self.ok("GET", f"/api/v1/{view}?after={after}&limit=1000{extra}")
+            out += page[view]
+            more = page.get("more", len(page[view]) == 1000)
+            if not more or not page[view]:
                 return out
-            after = page[-1]["id"]
+            after = page.get("next_after", page[view][-1]["id"])
 
     def last_audit_id(self):
         entries = self.audit()
         return entries[-1]["id"] if entries else 0
 
     def events(self, after=0, type="verdict"):
-        """Events after `after`, of `type` (None: every type)."""
-        query = f"after={after}&limit=1000" + (f"&type={type}" if type else "")
-        return self.ok("GET", f"/api/v1/events?{query}")["events"]
+        """Events with an id above `after`, of one type ("verdict" by default; None: all)."""
+        return self._paged("events", after, f"&type={type}" if type else "")
 
 
 class ApiGtmd(Gtmd):
@@ -333,7 +337,6 @@ class TcpTarget:
         self.sock.bind((addr, port))
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
-        self.peers = set()  # the source addresses of the connections accepted
         self._stop = False
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -342,8 +345,7 @@ class TcpTarget:
         self.sock.settimeout(0.2)
         while not self._stop:
             try:
-                c, peer = self.sock.accept()
-                self.peers.add(peer[0])
+                c, _ = self.sock.accept()
                 c.close()
             except (socket.timeout, OSError):
                 continue

@@ -893,8 +893,10 @@ def test_repeated_auth_failures_get_429(shared_server):
     r = g.api.get(f"{V1}/status", token="gtm_bad", source=src)
     assert r.status == 429, r
     assert 1 <= int(r.headers["retry-after"]) <= 60, r.headers
-    # The address is refused even with a good token; other addresses are not affected.
-    assert g.api.get(f"{V1}/status", source=src).status == 429
+    # A good token from the address still gets in (only failed attempts are limited); other
+    # addresses are not affected.
+    assert g.api.get(f"{V1}/status", source=src).status == 200
+    assert g.api.get(f"{V1}/status", token="gtm_bad", source=src).status == 429
     assert g.api.get(f"{V1}/status", source=fresh_source()).status == 200
     assert g.api.get(f"{V1}/status").status == 200
     assert g.api.get("/healthz", source=src).status == 200
@@ -1144,3 +1146,551 @@ def test_oversized_request_header_gets_431(shared_server):
             pass
     assert reply.startswith(b"HTTP/1.1 431"), reply[:200]
     assert g.api.get("/healthz").status == 200
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 10: the control plane never loses an operator's intent and survives hostile input
+
+
+def raw_http(port, data, source="127.0.0.1", timeout=10):
+    """Sends `data` on a fresh connection from `source`; returns what came back until the
+    server closed the connection, the timeout, or a whole reply with Connection: close."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0))
+    reply = b""
+    try:
+        s.sendall(data)
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    except (ConnectionResetError, BrokenPipeError, socket.timeout):
+        pass
+    finally:
+        s.close()
+    return reply
+
+
+ADM11 = f"{V1}/pools/hangzhou/members/127.0.0.11/admin"
+MISSPELT_DRY_RUNS = [("dry_run=True", "dry_run"), ("dry_run=yes", "dry_run"),
+                     ("dry_run", "dry_run"), ("dry_run=", "dry_run"), ("dryrun=true", "dryrun"),
+                     ("dry-run=true", "dry-run"), ("DRY_RUN=true", "DRY_RUN"),
+                     ("dry_run=true&dry_run=false", "dry_run"), ("dry_run=%74rue%", "dry_run")]
+
+
+def test_misspelt_dry_runs_are_refused_and_apply_nothing(api_servers):
+    g = api_servers.start()
+    config = g.api.config()
+    rows = g.state_rows()
+    since = g.api.last_audit_id()
+    doc = changed_document(config)
+    problems = []
+    for query, field in MISSPELT_DRY_RUNS:
+        for method, path, body in [("PUT", f"{V1}/config", doc),
+                                   ("PUT", ADM11, {"admin": "drain"})]:
+            r = g.api.request(method, f"{path}?{query}", body)
+            if r.status != 400 or r.field != field:
+                problems.append(f"{method} {path}?{query}: {r}")
+    assert not problems, "\n".join(problems)
+    assert g.api.config() == config and g.state_rows() == rows
+    assert g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
+    assert g.answer("tokyo.gtm.example.com")[0] == "NXDOMAIN"
+    # Each refusal is audited.
+    statuses = [e["status"] for e in g.api.audit(since)]
+    assert statuses == [400] * (2 * len(MISSPELT_DRY_RUNS)), statuses
+
+    # Other routes' parameters are checked just as strictly.
+    for path, field in [(f"{V1}/status?verbose=1", "verbose"),
+                        (f"{V1}/config?format=xml", "format"),
+                        (f"{V1}/config?dry_run=true", "dry_run"),
+                        (f"{V1}/pools?limit=1", "limit"),
+                        (f"{V1}/audit?limit=+5", "limit"), (f"{V1}/audit?limit=%205", "limit"),
+                        (f"{V1}/health?pool", "pool"), (f"{V1}/events?after=1&after=2", "after"),
+                        (f"{V1}/explain?name={BAL}&typo=A", "typo")]:
+        r = g.api.get(path)
+        assert r.status == 400 and r.field == field, (path, r)
+    r = g.api.put(f"{V1}/config?prune=yes", doc)
+    assert r.status == 400 and r.field == "prune", r
+
+    # The right spellings work: true/1 dry-run, false/0 apply.
+    for flag in ("true", "1"):
+        r = g.api.put(f"{ADM11}?dry_run={flag}", {"admin": "drain"})
+        assert r.status == 200 and r.json["dry_run"] is True, r
+    assert g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
+    r = g.api.put(f"{ADM11}?dry_run=false", {"admin": "drain"})
+    assert r.status == 200 and r.json["dry_run"] is False, r
+    assert g.a(BAL) == ["127.0.0.12"]
+    r = g.api.put(f"{ADM11}?dry_run=0", {"admin": "auto"})
+    assert r.status == 200 and r.json["dry_run"] is False, r
+    assert g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
+
+
+def etag_of(r):
+    tag = r.headers.get("etag")
+    assert tag and tag.startswith('"') and tag.endswith('"'), r.headers
+    return tag
+
+
+def test_etags_on_reads_and_if_match_on_writes(api_servers):
+    g = api_servers.start()
+    r = g.api.get(f"{V1}/config")
+    tag = etag_of(r)
+    rev = int(tag.strip('"'))
+    for path in (f"{V1}/config?format=yaml", f"{V1}/pools", f"{V1}/pools/hangzhou",
+                 f"{V1}/pools/hangzhou/members", f"{V1}/pools/hangzhou/members/127.0.0.11",
+                 f"{V1}/zones/gtm.example.com", f"{V1}/zones/gtm.example.com/records",
+                 f"{V1}/balancers/{BAL}", f"{V1}/monitors"):
+        assert etag_of(g.api.get(path)) == tag, path
+
+    # A write with the current ETag succeeds and answers with the next one.
+    r = g.api.put(f"{M}/127.0.0.12", {"weight": 50}, headers={"If-Match": tag})
+    assert r.status == 200, r
+    new = etag_of(r)
+    assert int(new.strip('"')) > rev
+    assert etag_of(g.api.get(f"{V1}/config")) == new
+    # The same stale ETag again: 412, nothing applied.
+    rows = g.state_rows()
+    for method, path, body in [("PUT", f"{M}/127.0.0.12", {"weight": 60}),
+                               ("PUT", ADM11, {"admin": "drain"}),
+                               ("PUT", f"{V1}/config", changed_document(g.api.config())),
+                               ("DELETE", f"{M}/127.0.0.12", None),
+                               ("POST", f"{V1}/zones/gtm.example.com/records",
+                                {"record": "x 300 A 127.0.0.5"})]:
+        r = g.api.request(method, path, body, headers={"If-Match": tag})
+        assert r.status == 412 and r.field == "If-Match", (method, path, r)
+        assert etag_of(r) == new, r.headers
+    assert g.state_rows() == rows and g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
+
+    # Malformed If-Match: 400, nothing applied.
+    for bad in ("abc", str(rev), 'W/"%d"' % rev, '""', '"1', '"-1"', '"1x"',
+                '"99999999999999999999999"'):
+        r = g.api.put(ADM11, {"admin": "drain"}, headers={"If-Match": bad})
+        assert r.status == 400 and r.field == "If-Match", (bad, r)
+    assert g.state_rows() == rows
+
+    # "*" matches any revision; a list matches when one of its tags does.
+    r = g.api.put(ADM11, {"admin": "drain"}, headers={"If-Match": "*"})
+    assert r.status == 200, r
+    cur = etag_of(r)
+    r = g.api.put(ADM11, {"admin": "auto"}, headers={"If-Match": f'"1", {cur}'})
+    assert r.status == 200, r
+    # A dry run answers with the ETag it was computed against.
+    cur = etag_of(r)
+    r = g.api.put(f"{ADM11}?dry_run=true", {"admin": "drain"}, headers={"If-Match": cur})
+    assert r.status == 200 and etag_of(r) == cur, r
+    r = g.api.put(f"{V1}/config?dry_run=true", g.api.config(), headers={"If-Match": cur})
+    assert r.status == 200 and etag_of(r) == cur, r
+
+
+def _member_weight_changes(entries, path):
+    """(before, after) weights of the successful writes to `path`, in audit order."""
+    out = []
+    for e in entries:
+        if e["action"] != f"PUT {path}" or e["status"] != 200:
+            continue
+        b = [m for c in e["before"] for m in c["value"]["members"]]
+        a = [m for c in e["after"] for m in c["value"]["members"]]
+        out.append((b[0]["weight"], a[0]["weight"]))
+    return out
+
+
+def test_racing_read_modify_write_increments_lose_nothing(api_servers):
+    import threading
+    g = api_servers.start()
+    path = f"{M}/127.0.0.12"
+    since = g.api.last_audit_id()
+    start = g.api.ok("GET", path)["weight"]
+    per_client = 200
+    done = {}
+    failures = []
+
+    def client(k):
+        api = g.api.with_token(ADMIN_SECRET)
+        applied = conflicts = 0
+        while applied < per_client and len(failures) < 5:
+            r = api.get(path)
+            if r.status != 200:
+                failures.append(f"GET {path}: {r}")
+                return
+            w = r.json["weight"]
+            put = api.put(path, {"weight": (w + 1) % 256}, headers={"If-Match": etag_of(r)})
+            if put.status == 412:
+                conflicts += 1
+                continue
+            if put.status != 200:
+                failures.append(f"PUT {path}: {put}")
+                return
+            applied += 1
+        done[k] = (applied, conflicts)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    assert not failures, failures
+    print(f"applied and 412 per client: {done}")
+    assert sum(a for a, _ in done.values()) == 2 * per_client
+    assert g.api.ok("GET", path)["weight"] == (start + 2 * per_client) % 256
+    # The audit log holds 400 increments, each from the value the previous one left.
+    changes = _member_weight_changes(g.api.audit(since), path)
+    assert len(changes) == 2 * per_client
+    expected = start
+    for before, after in changes:
+        assert (before, after) == (expected, (expected + 1) % 256), changes
+        expected = after
+
+
+def test_a_drain_and_a_pool_put_with_if_match_cannot_undo_each_other(api_servers):
+    import threading
+    g = api_servers.start()
+    pool_path = f"{V1}/pools/hangzhou"
+    # Step by step first: a pool read before a drain cannot be written back over it.
+    r = g.api.get(pool_path)
+    stale, pool = etag_of(r), r.json
+    g.api.ok("PUT", ADM11, {"admin": "drain"})
+    pool["members"][1]["weight"] = 7
+    r = g.api.put(pool_path, pool, headers={"If-Match": stale})
+    assert r.status == 412, r
+    assert g.a(BAL) == ["127.0.0.12"]
+    r = g.api.get(pool_path)
+    pool = r.json
+    pool["members"][1]["weight"] = 7
+    g.api.ok("PUT", pool_path, pool, headers={"If-Match": etag_of(r)})
+    assert g.a(BAL) == ["127.0.0.12"]  # still drained
+    assert g.api.ok("GET", f"{M}/127.0.0.12")["weight"] == 7
+    # A drain read-modify-written against a stale read is refused too.
+    r = g.api.put(ADM11, {"admin": "auto"}, headers={"If-Match": stale})
+    assert r.status == 412, r
+    g.api.ok("PUT", ADM11, {"admin": "auto"})
+
+    # Concurrently: one operator toggles 127.0.0.11's admin state, another bumps 127.0.0.12's
+    # weight through the whole pool with If-Match. Neither undoes the other.
+    rounds = 40
+    failures = []
+    last_admin = []
+
+    def drainer():
+        api = g.api.with_token(ADMIN_SECRET)
+        for i in range(rounds):
+            state = "drain" if i % 2 == 0 else "auto"
+            r = api.put(ADM11, {"admin": state})
+            if r.status != 200:
+                failures.append(f"admin {state}: {r}")
+                return
+            last_admin.append(state)
+
+    def pool_writer():
+        api = g.api.with_token(ADMIN_SECRET)
+        applied = 0
+        while applied < rounds and len(failures) < 5:
+            r = api.get(pool_path)
+            p = r.json
+            p["members"][1]["weight"] = (p["members"][1]["weight"] + 1) % 256
+            put = api.put(pool_path, p, headers={"If-Match": etag_of(r)})
+            if put.status == 412:
+                continue
+            if put.status != 200:
+                failures.append(f"pool PUT: {put}")
+                return
+            applied += 1
+
+    since = g.api.last_audit_id()
+    threads = [threading.Thread(target=drainer), threading.Thread(target=pool_writer)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    assert not failures, failures
+    assert g.api.ok("GET", f"{M}/127.0.0.12")["weight"] == 7 + rounds
+    assert g.api.ok("GET", f"{M}/127.0.0.11")["admin"] == last_admin[-1] == "auto"
+    # No pool PUT changed 127.0.0.11: each one's audit names only 127.0.0.12.
+    for e in g.api.audit(since):
+        if e["action"] == f"PUT {pool_path}" and e["status"] == 200:
+            changed = {m["address"] for c in e["after"] for m in c["value"]["members"]}
+            assert changed == {"127.0.0.12"}, e
+
+
+def test_idle_connections_do_not_lock_out_an_admin(api_servers):
+    g = api_servers.start()
+    held = []
+    try:
+        # 256 connections from one client that never sends a byte ...
+        lone = fresh_source()
+        for _ in range(256):
+            held.append(socket.create_connection(("127.0.0.1", g.http_port), timeout=10,
+                                                 source_address=(lone, 0)))
+        t0 = time.monotonic()
+        r = g.api.get(f"{V1}/status", timeout=5)
+        elapsed = time.monotonic() - t0
+        print(f"admin request beside 256 silent connections from one address: {elapsed:.3f} s")
+        assert r.status == 200 and elapsed < 1.0, (r, elapsed)
+        # ... and 256 unauthenticated keep-alive connections from 16 addresses, idle after one
+        # request each: together over the global limit.
+        for k in range(16):
+            src = fresh_source()
+            for _ in range(16):
+                s = socket.create_connection(("127.0.0.1", g.http_port), timeout=10,
+                                             source_address=(src, 0))
+                held.append(s)
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        t0 = time.monotonic()
+        r = g.api.get(f"{V1}/status", timeout=5)
+        elapsed = time.monotonic() - t0
+        print(f"admin request beside 512 idle connections: {elapsed:.3f} s")
+        assert r.status == 200 and elapsed < 1.0, (r, elapsed)
+        # Even from the address that holds 256 of them.
+        t0 = time.monotonic()
+        r = g.api.get(f"{V1}/status", source=lone, timeout=5)
+        elapsed = time.monotonic() - t0
+        assert r.status == 200 and elapsed < 1.0, (r, elapsed)
+    finally:
+        for s in held:
+            s.close()
+    assert g.api.get("/healthz").status == 200
+
+
+def test_an_unauthenticated_body_is_never_waited_for(shared_server):
+    g = shared_server
+    src = fresh_source()
+    with socket.create_connection(("127.0.0.1", g.http_port), timeout=10,
+                                  source_address=(src, 0)) as s:
+        s.sendall(f"PUT {ADM11} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  "Content-Length: 100000\r\n\r\n".encode())
+        t0 = time.monotonic()
+        reply = s.recv(4096)
+        elapsed = time.monotonic() - t0
+    assert reply.startswith(b"HTTP/1.1 401"), reply[:200]
+    assert elapsed < 1.0, elapsed
+    # With a valid token, a body that takes its time is read.
+    with socket.create_connection(("127.0.0.1", g.http_port), timeout=10) as s:
+        body = b'{"admin": "auto"}'
+        s.sendall(f"PUT {ADM11} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  f"Authorization: Bearer {ADMIN_SECRET}\r\nConnection: close\r\n"
+                  f"Content-Length: {len(body)}\r\n\r\n".encode())
+        time.sleep(0.3)  # the body comes later: the server must wait for it, not answer
+        s.sendall(body)
+        reply = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:300]
+
+
+def test_silent_connections_are_closed_after_the_header_timeout(shared_server):
+    g = shared_server
+    with socket.create_connection(("127.0.0.1", g.http_port), timeout=30) as s:
+        t0 = time.monotonic()
+        assert wait_for_eof(s, timeout=20)
+        elapsed = time.monotonic() - t0
+    print(f"a connection that sent nothing closed after {elapsed:.1f} s")
+    assert elapsed < 8, elapsed
+
+
+def test_failed_attempts_never_block_a_valid_token(shared_server):
+    g = shared_server
+    src = fresh_source()
+    since = g.api.last_audit_id()
+    for i in range(10):
+        assert g.api.get(f"{V1}/status", token=f"gtm_bad{i}", source=src).status == 401
+    assert g.api.get(f"{V1}/status", token="gtm_bad", source=src).status == 429
+    # The operator behind the same address still gets in.
+    assert g.api.get(f"{V1}/status", source=src).status == 200
+    assert g.api.put(ADM11, {"admin": "auto"}, source=src).status == 200
+    # A write with a bad token from the blocked address is refused with 429, and audited.
+    r = g.api.put(ADM11, {"admin": "drain"}, token="gtm_bad", source=src)
+    assert r.status == 429, r
+    entries = [(e["action"], e["status"], e["source"]) for e in g.api.audit(since)
+               if e["status"] != 200]
+    assert (f"PUT {ADM11}", 429, src) in entries, entries
+    assert g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
+
+
+def _poisoned_admin_bodies():
+    """{"admin": X} bodies whose error reply echoes X so that byte 1000 of the reply falls inside
+    a multi-byte character, for every alignment."""
+    out = []
+    for pad in range(4):
+        for ch in ("\u00e9", "\u20ac", "\U0001F600"):
+            out.append(json.dumps({"admin": "a" * pad + ch * 600}, ensure_ascii=False))
+    return out
+
+
+def test_a_poisoned_audit_entry_never_breaks_the_audit_pages(api_servers):
+    g = api_servers.start()
+    since = g.api.last_audit_id()
+    for body in _poisoned_admin_bodies():
+        r = g.api.put(ADM11, body.encode())
+        assert r.status == 400 and r.field == "admin", r
+    total = len(g.api.audit(since))
+    assert total == len(_poisoned_admin_bodies())
+    for limit in (1, 5, 100, 1000):
+        after = since
+        seen = 0
+        while True:
+            r = g.api.get(f"{V1}/audit?after={after}&limit={limit}")
+            assert r.status == 200, (limit, after, r)
+            page = json.loads(r.body.decode("utf-8"))  # strict UTF-8
+            seen += len(page["audit"])
+            if not page["audit"]:
+                break
+            after = page["audit"][-1]["id"]
+        assert seen == total
+    for e in g.api.audit(since):
+        assert e["status"] == 400 and len(e["result"].encode()) <= 1100, e
+
+
+def test_non_ascii_names_paths_and_queries_get_400_and_are_audited(api_servers):
+    g = api_servers.start()
+    rows = g.state_rows()
+    since = g.api.last_audit_id()
+    writes = [("PUT", f"{V1}/pools/b%C3%BCcher", {"members": [{"address": "127.0.0.9"}]}),
+              ("DELETE", f"{V1}/zones/%FF.test", None),
+              ("PUT", f"{V1}/pools/hangzhou/members/127.0.0.%D9%A1", {"weight": 1}),
+              ("PUT", f"{ADM11}?dry_run=tr%C3%BCe", {"admin": "drain"}),
+              ("POST", f"{V1}/pools/caf%C3%A9/members", {"address": "127.0.0.9"})]
+    for method, path, body in writes:
+        r = g.api.request(method, path, body)
+        assert r.status == 400 and r.error, (method, path, r)
+    for path in (f"{V1}/explain?name=b%C3%BCcher.gtm.example.com",
+                 f"{V1}/explain?name={BAL}&client=%FF", f"{V1}/pools/%E2%82%AC"):
+        r = g.api.get(path)
+        assert r.status == 400 and r.error, (path, r)
+    # Raw bytes in the request target, and in a query value.
+    for target in (b"/api/v1/pools/b\xc3\xbccher", b"/api/v1/pools/\xff",
+                   b"/api/v1/status?x=\xe2\x82"):
+        reply = raw_http(g.http_port, b"DELETE " + target + b" HTTP/1.1\r\nHost: x\r\n"
+                         b"Authorization: Bearer " + ADMIN_SECRET.encode() +
+                         b"\r\nConnection: close\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 400"), (target, reply[:300])
+    entries = g.api.audit(since)
+    statuses = [e["status"] for e in entries]
+    assert statuses == [400] * (len(writes) + 3), entries
+    assert g.state_rows() == rows
+
+
+def test_head_allow_and_malformed_requests(shared_server):
+    g = shared_server
+    for path in (f"{V1}/config", f"{V1}/pools/hangzhou", f"{V1}/status", "/healthz",
+                 f"{V1}/audit?limit=2"):
+        get = g.api.get(path)
+        head = g.api.request("HEAD", path)
+        assert head.status == 200 and head.body == b"", (path, head)
+        assert head.headers["content-length"] == str(len(get.body)), (path, head.headers)
+        assert head.headers.get("etag") == get.headers.get("etag"), path
+    assert g.api.request("HEAD", f"{V1}/pools/nowhere").status == 404
+    for method, path, allow in [("DELETE", f"{V1}/config", "GET, HEAD, PUT"),
+                                ("PATCH", f"{V1}/pools/hangzhou", "GET, HEAD, PUT, DELETE"),
+                                ("GET", ADM11, "PUT"), ("POST", f"{V1}/status", "GET, HEAD"),
+                                ("PUT", "/healthz", "GET, HEAD")]:
+        r = g.api.request(method, path, {} if method in ("PUT", "POST", "PATCH") else None)
+        assert r.status == 405 and r.headers.get("allow") == allow, (method, path, r, r.headers)
+    for raw in (b"GARBAGE\r\n\r\n", b"GET  HTTP/1.1\r\n\r\n", b"\x00\x01\x02 / HTTP/1.1\r\n\r\n",
+                b"GET /healthz HTTP/1.1\r\nBad Header\r\n\r\n",
+                b"GET /healthz HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+                f"PUT {ADM11} HTTP/1.1\r\nAuthorization: Bearer {ADMIN_SECRET}\r\n"
+                "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "zz\r\n".encode()):
+        reply = raw_http(g.http_port, raw)
+        assert reply.startswith(b"HTTP/1.1 400"), (raw, reply[:200])
+    assert g.api.get("/healthz").status == 200
+
+
+def test_every_refused_write_is_audited(api_servers):
+    g = api_servers.start(env={"GTMD_TEST_FAIL_COMPILE": "broken.gtm.example.com"})
+    viewer = g.api.with_token(g.api.ok("POST", f"{V1}/tokens",
+                                       {"name": "v", "role": "viewer"})["token"])
+    since = g.api.last_audit_id()
+    src = fresh_source()
+    want = []
+
+    def refused(status, method, path, body=None, api=g.api, **kw):
+        try:
+            r = api.request(method, path, body, **kw)
+        except (ConnectionError, http.client.HTTPException, socket.timeout) as e:
+            r = Reply(None, [], repr(e).encode())
+        assert r.status == status, (method, path, r)
+        want.append((f"{method} {path.split('?')[0]}", status))
+
+    refused(401, "PUT", ADM11, {"admin": "drain"}, token=None, source=src)
+    refused(403, "PUT", ADM11, {"admin": "drain"}, api=viewer)
+    refused(413, "PUT", f"{V1}/config", b" " * (2 << 20))
+    refused(415, "PUT", ADM11, "admin: drain", content_type="text/plain")
+    for i in range(9):
+        refused(401, "DELETE", f"{V1}/pools/p{i}", token="gtm_bad", source=src)
+    refused(429, "DELETE", f"{V1}/pools/hangzhou", token="gtm_bad", source=src)
+    refused(500, "POST", f"{V1}/balancers",
+            {"name": "broken.gtm.example.com", "pools": [{"pool": "hangzhou"}]})
+    got = [(e["action"], e["status"]) for e in g.api.audit(since)]
+    assert got == want, f"audited {got}\nexpected {want}"
+
+
+def test_audit_pages_are_bounded_and_memory_returns(api_servers):
+    g = api_servers.start()
+    since = g.api.last_audit_id()
+    # 1,000 audit entries of about 48 kB each, written straight into the store.
+    g.sqlite("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) "
+             "INSERT INTO audit (at_ms, token, source, action, object, before, after, result, "
+             "status) SELECT 1700000000000 + i, 'admin', '127.0.0.1', 'PUT /api/v1/config', "
+             "'config', '\"' || hex(zeroblob(12000)) || '\"', '\"' || hex(zeroblob(12000)) || "
+             "'\"', 'ok', 200 FROM n;")
+    g.api.get(f"{V1}/audit?after={since}&limit=10")  # warm up
+    base = g.rss_kb()
+    r = g.api.get(f"{V1}/audit?after={since}&limit=1000")
+    assert r.status == 200, r
+    page = r.json
+    print(f"a limit=1000 page: {len(r.body)} bytes, {len(page['audit'])} entries")
+    assert len(r.body) <= (1 << 20) + 65536, len(r.body)
+    assert page["more"] is True and page["next_after"] == page["audit"][-1]["id"]
+    # Following next_after visits every entry exactly once.
+    ids = [e["id"] for e in page["audit"]]
+    after = page["next_after"]
+    while True:
+        p = g.api.ok("GET", f"{V1}/audit?after={after}&limit=1000")
+        ids += [e["id"] for e in p["audit"]]
+        if not p["more"]:
+            break
+        after = p["next_after"]
+    assert len(ids) == len(set(ids)) == 1000 and ids == sorted(ids)
+    if os.environ.get("GTM_SANITIZED") != "1":
+        rss = g.rss_kb()
+        print(f"VmRSS {base} kB before, {rss} kB after paging 48 MB of audit")
+        assert rss - base < 16 * 1024, (base, rss)
+
+
+def test_gtmctl_export_says_the_revision_and_apply_takes_if_match(api_servers, tmp_path):
+    from apihelp import gtmctl
+    g = api_servers.start()
+    server = f"http://127.0.0.1:{g.http_port}"
+    p = gtmctl("export", server=server, token=ADMIN_SECRET)
+    assert p.returncode == 0, p
+    rev = etag_of(g.api.get(f"{V1}/config")).strip('"')
+    assert f"revision {rev}" in p.stderr, p.stderr
+    assert yaml.safe_load(p.stdout) == g.api.config()
+    doc = tmp_path / "doc.yaml"
+    doc.write_text(p.stdout.replace("127.0.0.21", "127.0.0.22"))
+    # Someone else changes the state after the export: the apply onto the exported revision is
+    # refused and changes nothing.
+    g.api.ok("PUT", ADM11, {"admin": "drain"})
+    p = gtmctl("apply", "-f", str(doc), "--if-match", rev, server=server, token=ADMIN_SECRET)
+    assert p.returncode == 2 and "412" in p.stderr, p
+    assert g.api.ok("GET", f"{V1}/pools/frankfurt")["members"][0]["address"] == "127.0.0.21"
+    # Read, modify, write again: the drain made in between is in the new export, and kept.
+    p = gtmctl("export", server=server, token=ADMIN_SECRET)
+    new = p.stderr.split("revision ")[1].split()[0]
+    assert new != rev
+    doc.write_text(p.stdout.replace("127.0.0.21", "127.0.0.22"))
+    p = gtmctl("apply", "-f", str(doc), "--if-match", new, server=server, token=ADMIN_SECRET)
+    assert p.returncode == 0, p
+    assert g.api.ok("GET", f"{V1}/pools/frankfurt")["members"][0]["address"] == "127.0.0.22"
+    assert g.a(BAL) == ["127.0.0.12"]
+    p = gtmctl("apply", "-f", str(doc), "--if-match", "x1", server=server, token=ADMIN_SECRET)
+    assert p.returncode == 1, p
+    # drain: the dry run's judgement and the change (sent with its ETag) apply to one revision.
+    p = gtmctl("undrain", "hangzhou", "127.0.0.11", server=server, token=ADMIN_SECRET)
+    assert p.returncode == 0, p
+    p = gtmctl("drain", "hangzhou", "127.0.0.12", server=server, token=ADMIN_SECRET)
+    assert p.returncode == 0, p
+    assert g.a(BAL) == ["127.0.0.11"]

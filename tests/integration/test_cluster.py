@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 from clusterhelp import Cluster, EtcdCluster, wait_all
-from harness import wait_for
+from harness import GtmdError, wait_for
 from test_probing import http_args, monitor
 
 ZONE = "gtm.example.com"
@@ -277,6 +277,13 @@ def test_if_match_across_nodes_and_racing_targeted_changes(cluster, gateway_fact
         x.start()
     for x in ts:
         x.join()
-    final = {m["address"]: m["weight"]
-             for m in nodes[1].api.ok("GET", f"{V1}/pools/r0/members")["members"]}
-    assert final == {m: 50 for m in members}, final
+    def weights(node):
+        return {m["address"]: m["weight"]
+                for m in node.api.ok("GET", f"{V1}/pools/r0/members")["members"]}
+
+    # Every change was applied (none lost to a race), and both nodes serve the last of each.
+    try:
+        wait_all(nodes, lambda x: weights(x) == {m: 50 for m in members}, 10,
+                 "both nodes serve every member's last weight")
+    except GtmdError:
+        raise AssertionError([(x.name, weights(x)) for x in nodes]) from None
