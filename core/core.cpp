@@ -49,34 +49,50 @@ Core::Core(store::Store& store, dns::SnapshotHolder& holder, CoreOptions options
       options_(std::move(options)),
       controller_(holder, options_.worker_slots),
       current_(std::make_shared<Current>()),
-      loop_(std::make_unique<Loop>()) {
-    store_.set_change_listener([this] {
-        {
-            std::lock_guard lock(watch_mu_);
-            change_hint_ = true;
+      loop_(std::make_unique<Loop>()),
+      alive_(std::make_shared<Alive>(this)) {
+    // The store calls these from its own threads, which may outlive this object (the store is
+    // destroyed after the core): each call runs under alive_'s lock, and stop() detaches them.
+    store_.set_change_listener([alive = alive_] {
+        std::lock_guard guard(alive->mu);
+        if (Core* self = alive->core) {
+            {
+                std::lock_guard lock(self->watch_mu_);
+                self->change_hint_ = true;
+            }
+            self->watch_cv_.notify_all();
         }
-        watch_cv_.notify_all();
     });
     if (options_.board != nullptr) {
-        options_.board->on_votes([this](const std::string& target, std::vector<store::Vote> v) {
-            boost::asio::post(loop_->io, [this, target, v = std::move(v)]() mutable {
-                std::lock_guard lock(ctl_mu_);
+        options_.board->on_votes([alive = alive_](const std::string& target,
+                                                  std::vector<store::Vote> v) {
+            std::lock_guard guard(alive->mu);
+            Core* self = alive->core;
+            if (self == nullptr) {
+                return;
+            }
+            boost::asio::post(self->loop_->io, [self, target, v = std::move(v)]() mutable {
+                std::lock_guard lock(self->ctl_mu_);
                 if (v.empty()) {
-                    votes_.erase(target);
+                    self->votes_.erase(target);
                 } else {
-                    votes_[target] = std::move(v);
+                    self->votes_[target] = std::move(v);
                 }
-                if (fallback_) {
+                if (self->fallback_) {
                     return;
                 }
                 std::vector<Decision> decisions;
-                serve_votes(target, monotonic_ms(), decisions);
-                controller_.apply(decisions, monotonic_ms());
-                note_modes();
+                self->serve_votes(target, monotonic_ms(), decisions);
+                self->controller_.apply(decisions, monotonic_ms());
+                self->note_modes();
             });
         });
-        options_.board->on_link(
-            [this](bool up) { boost::asio::post(loop_->io, [this, up] { link_changed(up); }); });
+        options_.board->on_link([alive = alive_](bool up) {
+            std::lock_guard guard(alive->mu);
+            if (Core* self = alive->core) {
+                boost::asio::post(self->loop_->io, [self, up] { self->link_changed(up); });
+            }
+        });
     }
 }
 
@@ -119,6 +135,10 @@ void Core::start() {
 }
 
 void Core::stop() {
+    {
+        std::lock_guard guard(alive_->mu);  // no store callback runs now or reaches us later
+        alive_->core = nullptr;
+    }
     {
         std::lock_guard lock(watch_mu_);
         stopping_.store(true);

@@ -244,6 +244,12 @@ class Core {
 
     struct Loop;  // the control thread's io_context and timers (asio stays in core.cpp)
     std::unique_ptr<Loop> loop_;
+    struct Alive {  // the store's callbacks reach the core through this while it runs
+        explicit Alive(Core* c) : core(c) {}
+        std::mutex mu;
+        Core* core;
+    };
+    std::shared_ptr<Alive> alive_;
     std::thread control_;
     std::thread watcher_;
     std::mutex watch_mu_;
