@@ -142,7 +142,7 @@ ChangeResult Core::change(const Actor& who, const Edit& edit, bool dry_run,
     ChangeResult out;
     out.result = edit(next);
     canonicalize(next);
-    store::validate(next, who.document);
+    out.warnings = store::validate(next, who.document);
     out.changes = diff(before->state, next);
     out.dry_run = dry_run;
     out.revision = before->revision;

@@ -35,6 +35,7 @@
 #include "healthcheck/verdict.h"
 #include "store/model.h"
 #include "store/store.h"
+#include "store/validate.h"
 
 namespace gtm::core {
 
@@ -74,6 +75,9 @@ struct ChangeResult {
     // member (see effects()).
     nlohmann::json effects;
     nlohmann::json result;  // what the edit returned
+    // What validate() accepted but an operator probably did not mean (store/README.md lists
+    // them): stored and served as written; show them with the result.
+    std::vector<store::Warning> warnings;
     uint64_t revision = 0;  // of the state now served (unchanged by a dry run)
     bool dry_run = false;
 };
