@@ -20,16 +20,54 @@ constexpr uint64_t kMaxTtl = 0x7fffffff;  // RFC 2181 §8
 struct RrDeleter {
     void operator()(ldns_rr* rr) const { ldns_rr_free(rr); }
 };
-struct RdfDeleter {
-    void operator()(ldns_rdf* rdf) const { ldns_rdf_deep_free(rdf); }
-};
 struct BufferDeleter {
     void operator()(ldns_buffer* b) const { ldns_buffer_free(b); }
 };
 
+std::string rdf_name_slow(const ldns_rdf* rdf);
+
 // ldns prints names with a trailing dot and escapes; names here are checked again by
-// canonical_name so that the model holds one spelling.
+// canonical_name so that the model holds one spelling. Names of letters, digits, '-' and '_'
+// (and a leading '*') are read straight from the wire form; anything else goes the long way,
+// which gives the reason.
 std::string rdf_name(const ldns_rdf* rdf) {
+    if (ldns_rdf_get_type(rdf) == LDNS_RDF_TYPE_DNAME) {
+        const uint8_t* p = ldns_rdf_data(rdf);
+        const size_t size = ldns_rdf_size(rdf);
+        std::string out;
+        out.reserve(size);
+        size_t i = 0;
+        bool ok = size > 0;
+        bool first = true;
+        while (ok && i < size && p[i] != 0) {
+            const size_t len = p[i];
+            if (len > 63 || i + 1 + len >= size) {
+                ok = false;
+                break;
+            }
+            if (!out.empty()) {
+                out.push_back('.');
+            }
+            const bool star = first && len == 1 && p[i + 1] == '*';
+            for (size_t k = 1; k <= len && ok && !star; ++k) {
+                const unsigned char c = p[i + k];
+                ok = std::isalnum(c) != 0 || c == '-' || c == '_';
+                out.push_back(static_cast<char>(std::tolower(c)));
+            }
+            if (star) {
+                out.push_back('*');
+            }
+            first = false;
+            i += 1 + len;
+        }
+        if (ok && i + 1 == size) {
+            return out;
+        }
+    }
+    return rdf_name_slow(rdf);
+}
+
+std::string rdf_name_slow(const ldns_rdf* rdf) {
     std::unique_ptr<char, decltype(&free)> s(ldns_rdf2str(rdf), &free);
     if (!s) {
         throw std::invalid_argument("unprintable name");
@@ -301,7 +339,21 @@ void check_numbers(const std::vector<std::string_view>& tokens, size_t first, co
 
 }  // namespace
 
+RecordParser::RecordParser(std::string_view zone)
+    : zone_(zone),
+      origin_(ldns_dname_new_frm_str((std::string(zone) + ".").c_str()),
+              [](ldns_struct_rdf* rdf) { ldns_rdf_deep_free(rdf); }) {
+    if (!origin_) {
+        throw std::invalid_argument("bad zone name");
+    }
+}
+
 RecordData parse_record(std::string_view text, std::string_view zone, uint32_t default_ttl_s) {
+    return RecordParser(zone).parse(text, default_ttl_s);
+}
+
+RecordData RecordParser::parse(std::string_view text, uint32_t default_ttl_s) const {
+    const std::string_view zone = zone_;
     std::string line(text);
     size_t first = line.find_first_not_of(" \t");
     if (first == std::string::npos) {
@@ -321,13 +373,8 @@ RecordData parse_record(std::string_view text, std::string_view zone, uint32_t d
     if (first != 0) {
         throw std::invalid_argument("record must start with its owner name ('@' for the apex)");
     }
-    std::unique_ptr<ldns_rdf, RdfDeleter> origin(
-        ldns_dname_new_frm_str((std::string(zone) + ".").c_str()));
-    if (!origin) {
-        throw std::invalid_argument("bad zone name");
-    }
     ldns_rr* raw = nullptr;
-    ldns_status st = ldns_rr_new_frm_str(&raw, line.c_str(), default_ttl_s, origin.get(), nullptr);
+    ldns_status st = ldns_rr_new_frm_str(&raw, line.c_str(), default_ttl_s, origin_.get(), nullptr);
     std::unique_ptr<ldns_rr, RrDeleter> rr(raw);
     if (st != LDNS_STATUS_OK || !rr) {
         throw std::invalid_argument(std::string("cannot parse record: ") +

@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 #include <stdexcept>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -61,6 +62,19 @@ struct NameInfo {
     size_t cname_record = 0;
 };
 
+// An RRset: owner and type. The owner points into the zone's parsed records, which do not move
+// while they are checked.
+struct RRsetKey {
+    std::string_view owner;
+    uint16_t type;
+    bool operator==(const RRsetKey&) const = default;
+};
+struct RRsetKeyHash {
+    size_t operator()(const RRsetKey& k) const {
+        return std::hash<std::string_view>{}(k.owner) ^ (size_t{k.type} * 0x9e3779b97f4a7c15ull);
+    }
+};
+
 // One RRset while its records are read.
 struct RRsetInfo {
     size_t first = 0;  // index of its first record
@@ -80,6 +94,12 @@ class ZoneData {
 
     void check() {
         unique_names(zones_, "zones", doc_);
+        size_t records = 0;
+        for (const auto& z : zones_) {
+            records += z.records.size();
+        }
+        names_.reserve(records);
+        existing_.reserve(records + zones_.size());
         for (size_t i = 0; i < zones_.size(); ++i) {
             by_name_.emplace(zones_[i].name, i);
             add_existing(zones_[i].name, i);
@@ -223,33 +243,35 @@ class ZoneData {
         cuts_.emplace_back();
         z.parsed.clear();
         z.parsed.reserve(z.records.size());
+        const RecordParser parser(z.name);
         for (size_t ri = 0; ri < z.records.size(); ++ri) {
-            const std::string rp = record_path(zi, ri);
+            auto rp = [&] { return record_path(zi, ri); };  // built only for an error
             RecordData r;
             try {
-                r = parse_record(z.records[ri], z.name, z.ttl_s);
+                r = parser.parse(z.records[ri], z.ttl_s);
             } catch (const std::invalid_argument& e) {
-                throw DocumentError(doc_, rp, e.what());
+                throw DocumentError(doc_, rp(), e.what());
             }
             const int owner_zone = enclosing(r.owner);
             if (owner_zone != static_cast<int>(zi)) {
-                throw DocumentError(doc_, rp,
+                throw DocumentError(doc_, rp(),
                                     "owner '" + r.owner + "' belongs to the zone '" +
                                         zones_[static_cast<size_t>(owner_zone)].name +
                                         "', which is served separately");
             }
             if (r.type == kTypeNs && r.owner == z.name) {
-                throw DocumentError(doc_, rp, "the apex NS set is the zone's 'ns' key");
+                throw DocumentError(doc_, rp(), "the apex NS set is the zone's 'ns' key");
             }
             if (r.type == kTypeCname && r.owner == z.name) {
-                throw DocumentError(doc_, rp, "a CNAME cannot be at the zone apex (RFC 1912 §2.4)");
+                throw DocumentError(doc_, rp(),
+                                    "a CNAME cannot be at the zone apex (RFC 1912 §2.4)");
             }
             if (r.type == kTypeNs && r.owner.rfind("*.", 0) == 0) {
-                throw DocumentError(doc_, rp,
+                throw DocumentError(doc_, rp(),
                                     "NS at a wildcard name is not allowed (RFC 4592 §4.2)");
             }
             if (r.type == kTypeDs && r.owner == z.name) {
-                throw DocumentError(doc_, rp,
+                throw DocumentError(doc_, rp(),
                                     "the DS of a zone belongs in its parent zone (RFC 4035 §2.4)");
             }
             if (r.type == kTypeNs) {
@@ -286,16 +308,14 @@ class ZoneData {
                 ns_targets.insert(r.target);
             }
         }
-        std::unordered_map<std::string, RRsetInfo> rrsets;
-        std::unordered_set<std::string> seen;  // owner, type and rdata of every record
+        std::unordered_map<RRsetKey, RRsetInfo, RRsetKeyHash> rrsets;
+        rrsets.reserve(z.parsed.size());
+        // Every record by a hash of its owner, type and rdata, to find duplicates.
+        std::unordered_multimap<size_t, size_t> seen;
+        seen.reserve(z.parsed.size());
         for (size_t i = 0; i < z.parsed.size(); ++i) {
             const RecordData& r = z.parsed[i];
-            const std::string rp = record_path(zi, i);
-            std::string key = r.owner;
-            key.push_back('\0');  // canonical names never hold a NUL
-            key.push_back(static_cast<char>(r.type >> 8));
-            key.push_back(static_cast<char>(r.type & 0xff));
-            auto [it, fresh] = rrsets.try_emplace(key);
+            auto [it, fresh] = rrsets.try_emplace(RRsetKey{r.owner, r.type});
             RRsetInfo& set = it->second;
             if (fresh) {
                 set.first = i;
@@ -303,62 +323,76 @@ class ZoneData {
             } else {
                 const RecordData& first = z.parsed[set.first];
                 if (r.type == kTypeCname) {
-                    throw DocumentError(doc_, rp, "a name can have only one CNAME");
+                    throw DocumentError(doc_, record_path(zi, i), "a name can have only one CNAME");
                 }
                 if (first.ttl_s != r.ttl_s) {
-                    throw DocumentError(doc_, rp,
+                    throw DocumentError(doc_, record_path(zi, i),
                                         "TTL " + std::to_string(r.ttl_s) + " differs from " +
                                             std::to_string(first.ttl_s) +
                                             " of the same RRset (RFC 2181 §5.2)");
                 }
             }
-            if (!seen.insert(key + std::string(r.rdata.begin(), r.rdata.end())).second) {
-                throw DocumentError(doc_, rp, "duplicate record");
+            const size_t h = RRsetKeyHash{}(RRsetKey{r.owner, r.type}) ^
+                             (std::hash<std::string_view>{}(std::string_view(
+                                  reinterpret_cast<const char*>(r.rdata.data()), r.rdata.size())) *
+                              31);
+            auto [b, e] = seen.equal_range(h);
+            for (auto d = b; d != e; ++d) {
+                const RecordData& other = z.parsed[d->second];
+                if (other.type == r.type && other.owner == r.owner && other.rdata == r.rdata) {
+                    throw DocumentError(doc_, record_path(zi, i), "duplicate record");
+                }
             }
+            seen.emplace(h, i);
             ++set.count;
             set.bytes += kRecordOverhead + r.rdata.size();
             if (set.bytes > kMaxMessage && set.over_at == 0) {
                 set.over_at = i;
             }
             if (r.type == kTypeDs && cuts_[zi].count(r.owner) == 0) {
-                throw DocumentError(doc_, rp,
+                throw DocumentError(doc_, record_path(zi, i),
                                     "a DS record belongs at a delegation (a name with NS records "
                                     "in this zone); '" +
                                         r.owner + "' is none (RFC 4035 §2.4)");
             }
-            check_occlusion(zi, r, rp, ns_targets);
+            check_occlusion(zi, i, ns_targets);
         }
         for (size_t i = 0; i < z.parsed.size(); ++i) {
             const RecordData& r = z.parsed[i];
-            const NameInfo& n = names_.at(r.owner);
-            if (r.type == kTypeCname && n.types.size() > 1) {
+            if (r.type == kTypeCname && names_.at(r.owner).types.size() > 1) {
                 throw DocumentError(
                     doc_, record_path(zi, i),
                     "'" + r.owner + "' has a CNAME and other records (RFC 1034 §3.6.2)");
             }
         }
+        // The first record, in document order, that took an RRset over the limit.
+        const RRsetInfo* over = nullptr;
         for (const auto& [key, set] : rrsets) {
             (void)key;
-            if (set.bytes > kMaxMessage) {
-                const RecordData& r = z.parsed[set.over_at];
-                throw DocumentError(
-                    doc_, record_path(zi, set.over_at),
-                    "the " + type_name(r.type) + " RRset of '" + r.owner + "' (" +
-                        std::to_string(set.count) + " records) needs " + std::to_string(set.bytes) +
-                        " bytes in an answer: over the " + std::to_string(kMaxMessage) +
-                        " bytes of the largest DNS message, it could never be served");
+            if (set.bytes > kMaxMessage && (over == nullptr || set.over_at < over->over_at)) {
+                over = &set;
             }
+        }
+        if (over != nullptr) {
+            const RecordData& r = z.parsed[over->over_at];
+            throw DocumentError(doc_, record_path(zi, over->over_at),
+                                "the " + type_name(r.type) + " RRset of '" + r.owner + "' (" +
+                                    std::to_string(over->count) + " records) needs " +
+                                    std::to_string(over->bytes) + " bytes in an answer: over the " +
+                                    std::to_string(kMaxMessage) +
+                                    " bytes of the largest DNS message, it could never be served");
         }
     }
 
     // RFC 1034 §4.2.1: below a zone cut only the delegation's NS (and its DS, RFC 4035) and glue
     // are data of this zone; anything else would be stored and never served.
-    void check_occlusion(size_t zi, const RecordData& r, const std::string& rp,
-                         const std::unordered_set<std::string>& ns_targets) {
+    void check_occlusion(size_t zi, size_t ri, const std::unordered_set<std::string>& ns_targets) {
+        const RecordData& r = zones_[zi].parsed[ri];
         const std::string cut = highest_cut(r.owner, zi);
         if (cut.empty()) {
             return;
         }
+        const std::string rp = record_path(zi, ri);
         if (r.owner == cut && (r.type == kTypeNs || r.type == kTypeDs)) {
             return;
         }
