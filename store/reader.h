@@ -33,8 +33,8 @@ inline constexpr size_t kMaxDepth = 32;
 // are expanded: a fixed allowance plus the size of the text. Without aliases a document always
 // fits (it cannot hold more values or bytes than it has characters); aliases may expand it up to
 // this, no further.
-inline constexpr size_t kMinNodeBudget = 100000;
-inline constexpr size_t kMinByteBudget = size_t{1} << 20;
+inline constexpr size_t kMinNodeBudget = 10000;
+inline constexpr size_t kMinByteBudget = size_t{64} << 10;
 size_t node_budget(size_t text_bytes);
 size_t byte_budget(size_t text_bytes);
 
