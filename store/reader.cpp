@@ -178,8 +178,7 @@ class JsonBuilder final : public YAML::EventHandler {
         const bool plain = !v.is_string();
         log_.push_back({path, line(mark), plain, plain ? value : std::string()});
         json* inserted = insert(std::move(v));
-        remember_scalar(anchor, path, log_begin, 1, value.size(), *inserted,
-                        inserted->is_string() ? &value : nullptr);
+        remember_scalar(anchor, path, log_begin, 1, value.size(), *inserted, &value);
     }
 
     void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
@@ -252,7 +251,7 @@ class JsonBuilder final : public YAML::EventHandler {
     // document only grows while it is read, so they stay valid.
     struct Anchored {
         bool done = false;
-        std::optional<std::string> key;  // a string scalar: usable as a key too
+        std::optional<std::string> key;  // a scalar: usable as a key too, as written
         json scalar;
         const json::object_t* object = nullptr;
         const json::array_t* array = nullptr;

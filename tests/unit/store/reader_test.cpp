@@ -124,6 +124,11 @@ TEST_CASE("aliases within the budget are expanded, with the anchor's lines") {
     REQUIRE(s.pools.size() == 2);
     CHECK(s.pools[1].members[0].address == "127.0.0.11");
     CHECK(s.pools[1].members[0].weight == 10);
+    // A scalar's alias may be a key, as written.
+    Origins origins;
+    const nlohmann::json j = parse_text("a: &k 5\n*k : x\n", "k.yaml", origins);
+    CHECK(j["5"] == "x");
+    CHECK(j["a"] == 5);
 }
 
 TEST_CASE("an alias to the node that holds it is refused") {
