@@ -11,6 +11,7 @@
 #include "base/clock.h"
 #include "core/diff.h"
 #include "core/quorum.h"
+#include "store/errors.h"
 #include "store/validate.h"
 
 namespace gtm::core {
@@ -98,12 +99,26 @@ Core::Core(store::Store& store, dns::SnapshotHolder& holder, CoreOptions options
 
 Core::~Core() { stop(); }
 
+// A state that was stored was valid when it was written; a newer gtmd may refuse what an older
+// one took (its checks grow). Refusing to start, or to follow the cluster, would take the zone
+// down over a record that served well yesterday: the state is served as stored when it
+// compiles, the problem is logged, and the next change must fix it (changes are validated).
+void Core::check_stored(store::DesiredState& state) {
+    try {
+        store::validate(state, "the stored state");
+    } catch (const store::DocumentError& e) {
+        spdlog::error("{} (the stored state fails this version's checks: it is served as stored; "
+                      "the next change must fix it)",
+                      e.what());
+    }
+}
+
 void Core::load(int64_t now_ms) {
     store::StoredState stored;
     if (store_.has_state()) {
         stored = store_.load_state();
         canonicalize(stored.state);
-        store::validate(stored.state, "the stored state");
+        check_stored(stored.state);
     }
     std::vector<Decision> restored;
     for (const auto& v : store_.verdicts()) {
@@ -244,7 +259,7 @@ ChangeResult Core::change_once(const Actor& who, const Edit& edit, bool dry_run,
     ChangeResult out;
     out.result = edit(next);
     canonicalize(next);
-    store::validate(next, who.document);
+    out.warnings = store::validate(next, who.document);
     out.changes = diff(before->state, next);
     out.dry_run = dry_run;
     out.revision = before->revision;
@@ -622,7 +637,7 @@ void Core::tick() {
 void Core::reload_from_store() {
     store::StoredState stored = store_.load_state();
     canonicalize(stored.state);
-    store::validate(stored.state, "the stored state");
+    check_stored(stored.state);
     const int64_t now = monotonic_ms();
     {
         std::lock_guard lock(ctl_mu_);

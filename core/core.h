@@ -37,6 +37,7 @@
 #include "store/cluster.h"
 #include "store/model.h"
 #include "store/store.h"
+#include "store/validate.h"
 
 namespace gtm::core {
 
@@ -76,6 +77,9 @@ struct ChangeResult {
     // member (see effects()).
     nlohmann::json effects;
     nlohmann::json result;  // what the edit returned
+    // What validate() accepted but an operator probably did not mean (store/README.md lists
+    // them): stored and served as written; show them with the result.
+    std::vector<store::Warning> warnings;
     uint64_t revision = 0;  // of the state now served (unchanged by a dry run)
     bool dry_run = false;
 };
@@ -205,6 +209,7 @@ class Core {
                              std::shared_ptr<const Current> base = nullptr);
     // Loads, validates, compiles and serves the stored state (written by someone else).
     void reload_from_store();
+    static void check_stored(store::DesiredState& state);
     void apply_decisions(const std::vector<health::TargetUpdate>& updates);
     // Cluster mode, on the control thread under ctl_mu_: the decision the votes make.
     void serve_votes(const std::string& target, int64_t now_ms, std::vector<Decision>& out);

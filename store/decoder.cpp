@@ -1,5 +1,6 @@
 #include "store/decoder.h"
 
+#include <cassert>
 #include <charconv>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -34,7 +35,20 @@ std::optional<uint64_t> parse_duration_ms(std::string_view text) {
 }
 
 namespace {
+
 const Origins kNoOrigins;
+
+// Digits and one of the units parse_duration_ms knows: a duration in form, whatever its size.
+bool valid_duration_syntax(std::string_view text) {
+    size_t digits = 0;
+    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {
+        ++digits;
+    }
+    const std::string_view unit = text.substr(digits);
+    return digits > 0 &&
+           (unit.empty() || unit == "ms" || unit == "s" || unit == "m" || unit == "h");
+}
+
 }  // namespace
 
 Decoder::Decoder(std::string document) : document_(std::move(document)), origins_(kNoOrigins) {}
@@ -88,7 +102,12 @@ const json* Decoder::find(const json& obj, const char* key) const {
 
 std::string Decoder::string(const json& v, const std::string& path) const {
     if (v.is_string()) {
-        return v.get<std::string>();
+        const auto& s = v.get_ref<const std::string&>();
+        // C APIs downstream (ldns, libcurl) would end the text at the NUL and drop the rest.
+        if (s.find('\0') != std::string::npos) {
+            fail(path, "contains a NUL character");
+        }
+        return s;
     }
     auto it = origins_.plain.find(path);
     if (it != origins_.plain.end() && !v.is_null()) {
@@ -147,18 +166,29 @@ Address Decoder::address(const json& v, const std::string& path) const {
 
 uint32_t Decoder::duration_ms(const json& v, const std::string& path, uint64_t lo_ms,
                               uint64_t hi_ms) const {
+    // The result is a uint32_t of milliseconds: every caller's range fits (at most 49 days).
+    assert(hi_ms <= std::numeric_limits<uint32_t>::max());
+    const std::string range = "must be between " + format_ms(lo_ms) + " and " + format_ms(hi_ms);
     std::optional<uint64_t> ms;
     if (v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0)) {
-        ms = v.get<uint64_t>() * 1000;
+        const uint64_t s = v.get<uint64_t>();
+        if (s > std::numeric_limits<uint64_t>::max() / 1000) {
+            fail(path, range + ", got " + number_text(v, path) + " seconds");
+        }
+        ms = s * 1000;
     } else if (v.is_string()) {
-        ms = parse_duration_ms(v.get<std::string>());
+        const auto& text = v.get_ref<const std::string&>();
+        ms = parse_duration_ms(text);
+        if (!ms && valid_duration_syntax(text)) {
+            fail(path, range + ", got '" + text + "'");  // well-formed, too large for 64 bits
+        }
     }
     if (!ms) {
         fail(path, "must be a duration like 500ms, 5s or 2m, got " +
                        (v.is_string() ? "'" + v.get<std::string>() + "'" : type_of(v)));
     }
     if (*ms < lo_ms || *ms > hi_ms) {
-        fail(path, "must be between " + format_ms(lo_ms) + " and " + format_ms(hi_ms));
+        fail(path, range);
     }
     return static_cast<uint32_t>(*ms);
 }

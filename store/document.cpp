@@ -347,9 +347,12 @@ Document parse_whole(std::string_view text, const std::string& document) {
     Decoder d(document, origins);
     out.state = decode(out.source, d);
     try {
-        validate(out.state, document);
+        out.warnings = validate(out.state, document);
     } catch (const DocumentError& e) {
         throw DocumentError(document, e.path(), e.reason(), d.line_of(e.path()));
+    }
+    for (auto& w : out.warnings) {
+        w.line = d.line_of(w.path);
     }
     return out;
 }
@@ -363,5 +366,9 @@ DesiredState parse_document(std::string_view text, const std::string& document) 
 DesiredState load_document(const std::string& path) { return read_document(path).state; }
 
 Document read_document(const std::string& path) { return parse_whole(read_file(path), path); }
+
+Document decode_document(std::string_view text, const std::string& document) {
+    return parse_whole(text, document);
+}
 
 }  // namespace gtm::store

@@ -11,12 +11,14 @@
 #include "store/errors.h"
 #include "store/model.h"
 #include "store/reader.h"
+#include "store/validate.h"
 
 namespace gtm::store {
 
 // Decodes and validates a document. `document` names it in errors (a file path, "request
 // body"). JSON when the text starts with '{', YAML otherwise. Throws DocumentError naming the
-// path and the reason, and the line for YAML.
+// path and the reason, and the line for YAML. Within the reader's limits (reader.h). Warnings are
+// dropped: decode_document() keeps them.
 DesiredState parse_document(std::string_view text, const std::string& document);
 
 // Reads `path` and parses it; a read failure is a DocumentError too.
@@ -27,8 +29,11 @@ DesiredState load_document(const std::string& path);
 struct Document {
     DesiredState state;
     nlohmann::json source;
+    std::vector<Warning> warnings;  // validate()'s, with their lines for YAML
 };
 Document read_document(const std::string& path);
+// The same from text: parse_document() with what it leaves out.
+Document decode_document(std::string_view text, const std::string& document);
 
 // The same decoding for one resource, as REST bodies carry them. `path` prefixes the paths in
 // errors ("" for a body that is the resource itself). Not validated against the rest of the
@@ -43,7 +48,8 @@ Member member_from_json(const nlohmann::json& j, const std::string& document,
                         const std::string& path = "");
 Balancer balancer_from_json(const nlohmann::json& j, const std::string& document,
                             const std::string& path = "");
-// A whole document already parsed as JSON: decoded and validated.
+// A whole document already parsed as JSON: decoded and validated (warnings dropped: the core
+// validates again and returns them with the change).
 DesiredState state_from_json(const nlohmann::json& root, const std::string& document);
 
 }  // namespace gtm::store

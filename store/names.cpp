@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <cctype>
+#include <cstdint>
 
 namespace gtm::store {
 
@@ -139,6 +140,88 @@ std::optional<Address> canonical_address(std::string_view text, std::string* rea
         return std::nullopt;
     }
     return Address{buf, Family::V6};
+}
+
+namespace {
+
+struct Bytes {
+    bool v6 = false;
+    uint8_t b[16] = {};
+};
+
+Bytes address_bytes(std::string_view canonical) {
+    Bytes out;
+    const std::string s(canonical);
+    out.v6 = family_of(canonical) == Family::V6;
+    inet_pton(out.v6 ? AF_INET6 : AF_INET, s.c_str(), out.b);
+    return out;
+}
+
+bool all_zero(const uint8_t* b, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+        if (b[i] != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+std::string unusable_address(std::string_view canonical) {
+    const Bytes a = address_bytes(canonical);
+    const uint8_t* b = a.b;
+    if (!a.v6) {
+        if (b[0] == 0) {
+            return "0.0.0.0/8 is 'this network' (RFC 1122): no client can reach it";
+        }
+        if (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255) {
+            return "255.255.255.255 is the broadcast address";
+        }
+        if (b[0] >= 224 && b[0] <= 239) {
+            return "224.0.0.0/4 is multicast";
+        }
+        if (b[0] >= 240) {
+            return "240.0.0.0/4 is reserved (RFC 1112): no client can reach it";
+        }
+        return "";
+    }
+    if (b[0] == 0xff) {
+        return "ff00::/8 is multicast";
+    }
+    if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) {
+        return "fe80::/10 is link-local: it means nothing without the client's interface";
+    }
+    if (all_zero(b, 10) && b[10] == 0xff && b[11] == 0xff) {
+        return "::ffff:0:0/96 is IPv4-mapped: put the IPv4 address in an A answer instead";
+    }
+    if (all_zero(b, 16)) {
+        return ":: is the unspecified address";
+    }
+    return "";
+}
+
+std::string doubtful_address(std::string_view canonical) {
+    const Bytes a = address_bytes(canonical);
+    const uint8_t* b = a.b;
+    if (!a.v6) {
+        if ((b[0] == 192 && b[1] == 0 && b[2] == 2) || (b[0] == 198 && b[1] == 51 && b[2] == 100) ||
+            (b[0] == 203 && b[1] == 0 && b[2] == 113)) {
+            return "a documentation address (RFC 5737)";
+        }
+        if (b[0] == 169 && b[1] == 254) {
+            return "a link-local address (169.254.0.0/16): clients elsewhere cannot reach it";
+        }
+        return "";
+    }
+    if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) {
+        return "a documentation address (RFC 3849)";
+    }
+    // Kept as a warning: test rigs write "::2" for "some IPv6 address".
+    if (all_zero(b, 12) && !(all_zero(b, 15) && b[15] == 1)) {
+        return "IPv4-compatible IPv6 (::/96), deprecated by RFC 4291 §2.5.5.1: nothing routes it";
+    }
+    return "";
 }
 
 }  // namespace gtm::store

@@ -41,4 +41,16 @@ struct Address {
 // "0177.0.0.1" and " 127.0.0.1" are rejected, as resolvers and operators would misread them.
 std::optional<Address> canonical_address(std::string_view text, std::string* reason);
 
+// Why a canonical address cannot be a member or fallback address (no client could use it as the
+// answer to its query), or "" when it can: 0.0.0.0/8, 255.255.255.255 and the rest of 240/4,
+// multicast (224/4, ff00::/8), "::", IPv4-mapped IPv6 (::ffff:0:0/96), link-local IPv6
+// (fe80::/10, meaningless without an interface). Loopback is allowed: the tests and the demo use
+// it.
+std::string unusable_address(std::string_view canonical);
+
+// Why a canonical address is doubtful as an answer although it can be served, or "": the
+// documentation ranges (RFC 5737, RFC 3849), IPv4 link-local (169.254/16) and IPv4-compatible
+// IPv6 (::/96 but "::" and "::1").
+std::string doubtful_address(std::string_view canonical);
+
 }  // namespace gtm::store

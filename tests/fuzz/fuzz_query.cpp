@@ -8,6 +8,7 @@
 #include "dnsd/responder.h"
 #include "dnsd/wire.h"
 #include "store/document.h"
+#include "store/records.h"
 
 namespace {
 
@@ -19,8 +20,6 @@ zones:
     records:
       - "ns1 A 127.0.0.53"
       - "www 300 CNAME app"
-      - "c1 300 CNAME c2"
-      - "c2 300 CNAME c1"
       - "@ 300 MX 10 mail"
       - "mail 300 A 127.0.0.25"
       - "*.wild 300 A 127.0.0.99"
@@ -41,8 +40,18 @@ balancers:
   - {name: app.fuzz.test, max_answers: 2, pools: [{pool: p}]}
 )";
 
-struct Fixture {
+// The zone, with a CNAME loop that validate() would refuse: a state stored by an older gtmd may
+// hold one, and the responder must stop in it.
+gtm::store::DesiredState fuzz_state() {
     gtm::store::DesiredState state = gtm::store::parse_document(kZone, "fuzz.yaml");
+    for (const char* r : {"c1 300 CNAME c2", "c2 300 CNAME c1"}) {
+        state.zones[0].parsed.push_back(gtm::store::parse_record(r, "fuzz.test", 3600));
+    }
+    return state;
+}
+
+struct Fixture {
+    gtm::store::DesiredState state = fuzz_state();
     gtm::health::TargetTable targets;
     gtm::dns::SnapshotHolder holder;
     gtm::dns::ResponderConfig config;

@@ -337,6 +337,7 @@ class TcpTarget:
         self.sock.bind((addr, port))
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
+        self.peers = set()  # the source addresses of the connections accepted
         self._stop = False
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -345,7 +346,8 @@ class TcpTarget:
         self.sock.settimeout(0.2)
         while not self._stop:
             try:
-                c, _ = self.sock.accept()
+                c, peer = self.sock.accept()
+                self.peers.add(peer[0])
                 c.close()
             except (socket.timeout, OSError):
                 continue

@@ -161,6 +161,26 @@ def test_a_corrupt_database_is_refused_at_start(api_servers):
     assert "store:" in p.stderr, p.stderr
 
 
+def test_a_stored_state_that_newer_checks_refuse_is_served_and_the_next_change_must_fix_it(
+        api_servers):
+    # A state an older gtmd stored (here: a 0.0.0.0 member, which this version refuses) must not
+    # take the zone down at an upgrade: it is served as stored, logged, and changes are refused
+    # until one fixes it.
+    g = api_servers.start()
+    g.stop()
+    g.sqlite("INSERT INTO members (pool, address, seq, weight, admin) "
+             "VALUES ('frankfurt', '0.0.0.0', 1, 100, 'auto');")
+    g.restart(apply=False)
+    assert "fails this version's checks" in g.logs()
+    assert g.a("static.gtm.example.com") == ["127.0.0.90"]
+    assert g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
+    r = g.api.put(ADMIN.format("127.0.0.11"), {"admin": "drain"})
+    assert r.status == 422 and "0.0.0.0" in r.text, r
+    g.api.ok("DELETE", f"{V1}/pools/frankfurt/members/0.0.0.0")
+    g.api.ok("PUT", ADMIN.format("127.0.0.11"), {"admin": "drain"})
+    assert g.a(BAL) == ["127.0.0.12"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Restart
 

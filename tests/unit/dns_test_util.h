@@ -93,7 +93,13 @@ class TestServer {
   public:
     explicit TestServer(const std::string& document, TestVerdicts verdicts = {},
                         int64_t now_ms = 1000000, uint64_t seed = 42)
-        : state_(store::parse_document(document, "test.yaml")), verdicts_(std::move(verdicts)) {
+        : TestServer(store::parse_document(document, "test.yaml"), std::move(verdicts), now_ms,
+                     seed) {}
+    // From a state as it is, validated or not (what validate() refuses may still be stored by an
+    // older gtmd: the responder must cope).
+    explicit TestServer(store::DesiredState state, TestVerdicts verdicts = {},
+                        int64_t now_ms = 1000000, uint64_t seed = 42)
+        : state_(std::move(state)), verdicts_(std::move(verdicts)) {
         recompile(now_ms);
         responder_ = std::make_unique<dns::Responder>(holder_, config, seed);
     }
