@@ -213,10 +213,10 @@ class Region:
 # gtmd
 
 
-def find_gtmd(given):
+def find_gtmd(given, log=log):
     """Which gtmd the drill starts: --gtmd, else $GTMD_BIN, else an existing dev or release
     build, else the release preset built now (scripts/build release gtmd).
-    Returns (path, where it came from)."""
+    Returns (path, where it came from). scripts/cluster uses it too, with its own `log`."""
     if given:
         return given, "--gtmd"
     if os.environ.get("GTMD_BIN"):
