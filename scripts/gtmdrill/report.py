@@ -198,8 +198,9 @@ def node_down_figures(rec, r):
         L.append(f"node killed                 : {r['victim_node']} at t={r['fault_at_s']:.2f} s "
                  "(SIGKILL)" + (f", started again at t={r['return_at_s']:.2f} s"
                                 if r["return_at_s"] is not None else ""))
-        L.append(f"resolver moved              : unbound's first query after the kill was "
-                 f"answered by another node {fmt_s(r['resolver_moved_s'])} s after it")
+        L.append(f"resolver moved              : another node answered unbound's first query "
+                 f"after the kill (when its cached answer expired) "
+                 f"{fmt_s(r['resolver_moved_s'])} s after it")
         L.append(f"resolutions after the kill  : {lookups_text(r['lookups_after_fault'])}"
                  + (f" (the slowest at t={r['lookups_after_fault']['slowest_at_s']:.2f} s)"
                     if r["lookups_after_fault"]["count"] else ""))
