@@ -302,10 +302,16 @@ def cmd_start(a):
         return 2
     gtmd, how, gtmctl = find_binaries(a)
     log(f"gtmd binary: {gtmd} ({how})")
-    # a fresh folder: etcd's data, each node's data and logs of the last run go
-    if os.path.isdir(a.dir):
+    # a fresh folder: etcd's data, each node's data and logs of the last run go — but only a
+    # folder that is empty or one this script made (a mistyped --dir is never emptied)
+    if os.path.isdir(a.dir) and os.listdir(a.dir):
+        if not os.path.isdir(os.path.join(a.dir, "etcd")) or not os.path.exists(
+                os.path.join(a.dir, "admin.token")):
+            log(f"{a.dir} holds files that scripts/cluster did not write: give an empty or new "
+                "--dir")
+            return 2
         subprocess.run(["rm", "-rf", "--one-file-system", a.dir], check=True)
-    os.makedirs(a.dir)
+    os.makedirs(a.dir, exist_ok=True)
     document = os.path.abspath(a.document) if a.document else DEMO_DOC
     spawner = Spawner(detach=a.detach)
     n = a.nodes
