@@ -171,9 +171,75 @@ def phase_shares(requests, regions, phases):
     return shares
 
 
+# --- --nodes N > 1 -------------------------------------------------------------------------------
+
+
+def counter_at(series, node, t):
+    """A node's running total (node_queries) at time t: its last value at or before t (its first
+    value when none is that early, so that counting starts when watching did)."""
+    rows = [(tt, q) for tt, n, q in series if n == node]
+    if not rows:
+        return 0
+    v = rows[0][1]
+    for tt, q in rows:
+        if tt > t:
+            break
+        v = q
+    return v
+
+
+def resolver_queries(rec, lo, hi):
+    """unbound's queries to each node in [lo, hi), from the nodes' UDP query counters."""
+    return {n["name"]: counter_at(rec.node_queries, n["name"], hi)
+            - counter_at(rec.node_queries, n["name"], lo) for n in rec.nodes}
+
+
+def per_second_queries(rec, nsec):
+    """unbound's queries to each node, per second of the load."""
+    return [{n["name"]: counter_at(rec.node_queries, n["name"], s + 1)
+             - counter_at(rec.node_queries, n["name"], s) for n in rec.nodes}
+            for s in range(nsec)]
+
+
+def lookup_stats(rows):
+    lat = sorted(r[1] for r in rows)
+    failed = [r for r in rows if r[2] != "ok"]
+    return {"count": len(rows), "failed": len(failed),
+            "p50_ms": round(1000 * percentile(lat, 50), 2) if lat else None,
+            "p99_ms": round(1000 * percentile(lat, 99), 2) if lat else None,
+            "max_ms": round(1000 * lat[-1], 2) if lat else None,
+            "slowest_at_s": round(max(rows, key=lambda r: r[1])[0], 3) if rows else None}
+
+
+def cluster_figures(rec, phases, fault=None, dead=None, down_until=float("inf")):
+    """What every node did: unbound's queries to it per phase, its own answers that failed, the
+    vantages it counted, and (region scenarios) when it stopped answering the dead address."""
+    a = rec.args
+    out = {"nodes": [n["name"] for n in rec.nodes], "lease_ttl_s": getattr(a, "lease_ttl", None),
+           "resolver_queries": {ph: resolver_queries(rec, lo, hi)
+                                for ph, (lo, hi) in phases.items()},
+           "lookups": {ph: lookup_stats([r for r in rec.lookups if lo <= r[0] < hi])
+                       for ph, (lo, hi) in phases.items()},
+           "node_answer_failures": {n["name"]: sum(1 for _, nm, addrs in rec.node_answers
+                                                   if nm == n["name"] and addrs is None)
+                                    for n in rec.nodes},
+           "vantages": [{"t": round(t, 3), "node": nm, "vantages": v}
+                        for t, nm, v in rec.node_vantages]}
+    if dead is not None:
+        removed = {}
+        for n in rec.nodes:
+            tables = [(t, table, mode) for t, nm, table, mode in rec.node_tables if nm == n["name"]]
+            at = gtmd_removed_at(tables, dead, fault, down_until)
+            removed[n["name"]] = round(at - fault, 2) if at is not None else None
+        out["gtmd_removed_s"] = removed
+    return out
+
+
 def analyse(rec):
     """records.Records -> the report (the --json document)."""
     a = rec.args
+    if a.scenario == "node-down":
+        return analyse_node_down(rec)
     res = rec.requests
     v = rec.victim_region()
     dead = v.address
@@ -324,6 +390,132 @@ def analyse(rec):
             "gtmd_dns": f"127.0.0.1:{rec.gtmd_dns_port}", "workdir": rec.workdir,
         },
     }
+    if rec.cluster:
+        out["params"]["nodes"] = len(rec.nodes)
+        out["params"]["lease_ttl_s"] = a.lease_ttl
+        out["cluster"] = cluster_figures(rec, phases, fault, dead, down_until)
+        sec = per_second_queries(rec, len(per_second))
+        for row, q in zip(per_second, sec):
+            row["resolver_queries"] = q
+    out["goals"] = goals(out)
+    return out
+
+
+def analyse_node_down(rec):
+    """node-down: one gtmd node of N killed under load; every region stays up. The figures: the
+    client's errors (none expected), unbound's queries per node before and after, how long the
+    resolutions took, whether every other node answered throughout, and when the dead node's
+    votes left the others' tally."""
+    a = rec.args
+    res = rec.requests
+    end = a.duration
+    fault = next((t for t, k, _ in rec.events if k == "fault"), None)
+    ret = next((t for t, k, _ in rec.events if k == "return"), None)
+    victim = rec.victim_node
+    total = len(res)
+    errors = [r for r in res if r[2] != "200"]
+    codes = {}
+    by_address = {}
+    for r in res:
+        codes[r[2]] = codes.get(r[2], 0) + 1
+        e = by_address.setdefault(r[1] or "(no address)", {"requests": 0, "errors": 0})
+        e["requests"] += 1
+        if r[2] != "200":
+            e["errors"] += 1
+    per_second = timeline(res, a.duration)
+    err_secs = [row["t"] for row in per_second if row["errors"]]
+    error_window = (err_secs[-1] - err_secs[0] + 1) if err_secs else 0
+    for row, q in zip(per_second, per_second_queries(rec, len(per_second))):
+        row["resolver_queries"] = q
+
+    if fault is None:
+        phases = {"before": (0, end)}
+    elif ret is None:
+        phases = {"before": (0, fault), "after": (fault, end)}
+    else:
+        phases = {"before": (0, fault), "during": (fault, ret), "after": (ret, end)}
+    cl = cluster_figures(rec, phases)
+    down_until = ret if ret is not None else float("inf")
+    others = [n["name"] for n in rec.nodes if n["name"] != victim]
+
+    # the first query unbound sent after the kill, answered by another node
+    moved_at = None
+    if fault is not None:
+        for t, nm, q in rec.node_queries:
+            if t >= fault and nm in others and q > counter_at(rec.node_queries, nm, fault):
+                moved_at = t
+                break
+    # the other nodes' own answers while the victim was down: each must have answered
+    other_failures = {nm: sum(1 for t, n2, addrs in rec.node_answers if n2 == nm and addrs is None
+                              and fault is not None and t >= fault) for nm in others}
+    # when each other node stopped counting the victim's votes (its lease expired), and, after a
+    # return, when it counted them again
+    gone, back = {}, {}
+    for nm in others:
+        rows = [(t, v) for t, n2, v in rec.node_vantages if n2 == nm]
+        g = next((t for t, v in rows if fault is not None and fault <= t < down_until
+                  and victim not in v), None)
+        gone[nm] = round(g - fault, 2) if g is not None else None
+        if ret is not None:
+            b = next((t for t, v in rows if t >= ret and victim in v), None)
+            back[nm] = round(b - ret, 2) if b is not None else None
+    after = [r for r in rec.lookups if fault is not None and fault <= r[0] < down_until]
+    lat = sorted(r[3] for r in res)
+    ok_lat = sorted(r[3] for r in res if r[2] == "200")
+    err_lat = sorted(r[3] for r in errors)
+    out = {
+        "scenario": a.scenario,
+        "total": total,
+        "errors": len(errors),
+        "error_pct": round(100.0 * len(errors) / total, 3) if total else 0.0,
+        "error_window_s": error_window,
+        "by_address": by_address,
+        "timeline": per_second,
+        "codes": dict(sorted(codes.items())),
+        "first_error_s": round(min(r[0] for r in errors), 3) if errors else None,
+        "last_error_s": round(max(r[0] for r in errors), 3) if errors else None,
+        "victim_node": victim,
+        "fault_at_s": round(fault, 3) if fault is not None else None,
+        "return_at_s": round(ret, 3) if ret is not None else None,
+        "resolver_moved_s": round(moved_at - fault, 2) if moved_at is not None else None,
+        "resolver_moved_at_s": round(moved_at, 3) if moved_at is not None else None,
+        "other_nodes_failed_answers": other_failures,
+        "votes_gone_s": gone,
+        "votes_back_s": back if ret is not None else None,
+        "lookups_after_fault": lookup_stats(after),
+        "shares": phase_shares(res, rec.regions, phases),
+        "cluster": cl,
+        "latency": {"all": stats(lat), "ok": stats(ok_lat), "errors": stats(err_lat),
+                    "percentiles": {str(p): percentile(lat, p) for p in PERCENTILES},
+                    "histogram": histogram(lat)},
+        "sockets_used": rec.sockets_opened,
+        "late_ticks": rec.late_ticks,
+        "failures": [{"t": round(r[0], 3), "address": r[1], "code": r[2],
+                      "latency": round(r[3], 4)} for r in errors],
+        "client_resolutions": client_runs(rec.resolutions),
+        "unbound_answers": runs([(t, addrs) for t, src, addrs, _, _ in rec.resolutions
+                                 if src == "unbound"]),
+        "gtmd_tables": [{"t": round(t, 3), "node": nm, "mode": mode,
+                         "shares": {k: round(v2, 4) for k, v2 in table.items()}}
+                        for t, nm, table, mode in rec.node_tables],
+        "health_events": rec.health_events,
+        "events": [{"t": round(t, 3), "kind": k, "detail": det} for t, k, det in rec.events],
+        "watch_errors": rec.watch_errors,
+        "problems": rec.problems,
+        "params": {
+            "duration_s": a.duration, "rate": a.rate, "ttl_s": a.ttl, "regions": a.regions,
+            "weights": a.weights, "nodes": len(rec.nodes), "victim_node": victim,
+            "victim_node_given": a.victim_node, "fault_at_s": a.fault_at,
+            "return_at_s": a.return_at, "lease_ttl_s": a.lease_ttl, "interval_s": a.interval,
+            "fall": a.fall, "rise": a.rise, "probe_timeout_s": a.probe_timeout,
+            "max_answers": a.max_answers, "request_timeout_s": a.timeout,
+            "keepalive": not a.no_keepalive, "seed": a.seed,
+            "addresses": {r.name: r.address for r in rec.regions}, "port": rec.regions[0].port,
+            "name": NAME, "resolver": f"unbound 127.0.0.1:{rec.resolver_port}",
+            "gtmd_dns": ", ".join(f"{n['name']} 127.0.0.1:{n['dns']}" for n in rec.nodes),
+            "workdir": rec.workdir,
+        },
+    }
     out["goals"] = goals(out)
     return out
 
@@ -336,6 +528,15 @@ def goals(r):
         g["error window under 10 s"] = r["error_window_s"] < 10
     elif s == "planned-drain":
         g["zero errors"] = r["errors"] == 0
+    elif s == "node-down":
+        g["zero errors"] = r["errors"] == 0
+        if r["fault_at_s"] is not None:
+            g["every other node answered throughout"] = not any(
+                r["other_nodes_failed_answers"].values())
+            ttl = r["params"]["lease_ttl_s"]
+            g[f"its votes left every tally within lease_ttl + 2 s ({ttl + 2:g} s)"] = all(
+                x is not None and x <= ttl + 2 for x in r["votes_gone_s"].values())
+        return g
     elif s == "recover":
         g["no errors after the region returned"] = r["errors_after_return"] == 0
         g["region carries traffic again"] = (r["shares"].get("after", {}).get("share", {})

@@ -32,8 +32,9 @@ def parse_args(argv):
     p = argparse.ArgumentParser(
         prog="drill",
         description="Region failover drill for gtmd, on loopback: regions (gateways on 127.0.0.x), "
-                    "gtmd, unbound and a load client that resolves through unbound and honours "
-                    "the TTL. See scripts/DRILL.md.",
+                    "gtmd (or --nodes N gtmd nodes on one etcd cluster), unbound and a load "
+                    "client that resolves through unbound and honours the TTL. See "
+                    "scripts/DRILL.md.",
         epilog="scripts/drill analyse RECORDS [--json FILE] prints the report of a finished "
                "drill again from its saved records (WORKDIR/records.json, or --records).")
     p.add_argument("scenario", choices=tuple(SCENARIOS))
@@ -102,12 +103,31 @@ def parse_args(argv):
                    help="gateway program (default tests/gateway/gtm-test-gateway)")
     p.add_argument("--unbound", default=shutil.which("unbound") or "/usr/sbin/unbound",
                    help="unbound binary")
+    p.add_argument("--nodes", type=int, default=1,
+                   help="gtmd nodes, 1-9 (default 1: one gtmd on sqlite). With more, a 3-member "
+                        "etcd (Debian's etcd, loopback) and N gtmd nodes in cluster mode, each "
+                        "probing from its own 127.0.1.n address; unbound's stub zones list "
+                        "every node")
+    p.add_argument("--victim-node", type=int, default=None,
+                   help="node-down: which node (1-based) is killed (default: the node unbound "
+                        "asked last)")
+    p.add_argument("--lease-ttl", type=parse_duration, default=5.0,
+                   help="with --nodes: cluster.lease_ttl (default 5s): a dead node's votes "
+                        "vanish this long after it died")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument("--no-timeline", action="store_true",
                    help="leave the per-second timeline out of the printed report (JSON keeps it)")
     a = p.parse_args(argv)
     if not 2 <= a.regions <= 8:
         p.error("--regions must be 2-8")
+    if not 1 <= a.nodes <= 9:
+        p.error("--nodes must be 1-9")
+    if a.scenario == "node-down" and a.nodes < 2:
+        p.error("node-down needs --nodes 2 or more")
+    if a.victim_node is not None and not 1 <= a.victim_node <= a.nodes:
+        p.error("--victim-node must name one of the nodes")
+    if not 2.0 <= a.lease_ttl <= 300.0:
+        p.error("--lease-ttl must be 2s-5m")
     if a.victim is not None and not 1 <= a.victim <= a.regions:
         p.error("--victim must name one of the regions")
     if a.rate <= 0 or a.rate > 2000:

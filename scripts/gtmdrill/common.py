@@ -10,7 +10,8 @@ import time
 # the repository (scripts/gtmdrill/ is two levels down)
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-SCENARIOS = ("region-down", "region-blackhole", "region-hang", "recover", "planned-drain")
+SCENARIOS = ("region-down", "region-blackhole", "region-hang", "recover", "planned-drain",
+             "node-down")
 ZONE = "gtm.test"
 NAME = "bookinfo.gtm.test"
 PATH = "/productpage"

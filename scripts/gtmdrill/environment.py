@@ -21,6 +21,9 @@ import time
 
 from . import net
 from .common import BODY_MARK, NAME, PATH, ROOT, ZONE, DrillError, dur_text, log
+
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from gtmcluster.local import ClusterError, LocalCluster  # noqa: E402
 from .net import dns, dns_query, http_call, pick_port, port_free
 
 DEFAULT_GATEWAY = os.path.join(ROOT, "tests", "gateway", "gtm-test-gateway")
@@ -213,10 +216,10 @@ class Region:
 # gtmd
 
 
-def find_gtmd(given):
+def find_gtmd(given, log=log):
     """Which gtmd the drill starts: --gtmd, else $GTMD_BIN, else an existing dev or release
     build, else the release preset built now (scripts/build release gtmd).
-    Returns (path, where it came from)."""
+    Returns (path, where it came from). scripts/cluster uses it too, with its own `log`."""
     if given:
         return given, "--gtmd"
     if os.environ.get("GTMD_BIN"):
@@ -362,6 +365,90 @@ class Gtmd:
         return {}, None
 
 
+class GtmdNode(Gtmd):
+    """One gtmd node of the drill's cluster (--nodes N > 1): the same API as Gtmd, on the node's
+    own ports; started and stopped through gtmcluster (its processes are the drill's)."""
+
+    def __init__(self, env, node):
+        super().__init__(env)
+        self.node = node
+        self.name = node.name
+        self.token = node.cluster.token
+        self.expected_dead = False  # killed by the scenario (node-down)
+        self.sync()
+
+    def sync(self):
+        self.proc = self.node.proc
+        self.dns_port, self.http_port = self.node.dns_port, self.node.http_port
+
+    async def restart(self, deadline_s=START_DEADLINE_S):
+        """Starts the node again on its ports (node-down --return-at), without blocking the load."""
+        self.node.spawn()
+        self.proc = self.node.proc
+        self.expected_dead = False
+        deadline = time.monotonic() + deadline_s
+        while True:
+            if self.proc.poll() is not None:
+                raise DrillError(f"{self.name} exited with code {self.proc.returncode} at its "
+                                 f"restart; see {self.node.log_path}")
+            try:
+                with open(self.node.ports_file) as f:
+                    json.load(f)
+                status, _ = await self.api("GET", "/status", timeout=1.0)
+                if status == 200:
+                    return
+            except (OSError, ValueError, asyncio.TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                raise DrillError(f"{self.name} not ready {deadline_s:.0f}s after its restart")
+            await asyncio.sleep(0.1)
+
+    async def resolver_queries(self):
+        """The UDP queries this node answered (gtm_dns_queries_total{transport="udp"}, summed):
+        unbound's, since the drill's own watcher asks the nodes over TCP in cluster mode."""
+        status, body = await http_call("127.0.0.1", self.http_port, "GET", "/metrics",
+                                       {"Authorization": f"Bearer {self.token}"}, timeout=2.0)
+        if status != 200:
+            raise DrillError(f"/metrics: {status}")
+        total = 0.0
+        for line in body.decode(errors="replace").splitlines():
+            if line.startswith("gtm_dns_queries_total{") and 'transport="udp"' in line:
+                total += float(line.rsplit(" ", 1)[1])
+        return int(total)
+
+    async def vantages(self):
+        """The nodes whose votes this node counts (its /api/v1/health)."""
+        status, obj = await self.api("GET", "/health", timeout=2.0)
+        if status != 200:
+            raise DrillError(f"/api/v1/health: {status}")
+        return sorted({v["node"] for t in obj.get("targets", []) for v in t.get("vantages", [])})
+
+
+class DrillCluster:
+    """--nodes N > 1: a 3-member etcd and N gtmd nodes (gtmcluster), node 1 applying the
+    document; every process through the drill's Resources (PR_SET_PDEATHSIG, cleanup)."""
+
+    def __init__(self, env):
+        self.env = env
+        a = env.args
+        self.local = LocalCluster(os.path.join(env.workdir, "cluster"), a.gtmd, nodes=a.nodes,
+                                  spawner=env.res, lease_ttl=dur_text(a.lease_ttl),
+                                  workers=2 if a.nodes <= 2 else 1)
+        self.nodes = []
+
+    def start(self, doc):
+        try:
+            self.local.start(doc)
+        except ClusterError as e:
+            raise DrillError(str(e)) from None
+        self.nodes = [GtmdNode(self.env, n) for n in self.local.nodes]
+        return self.nodes
+
+    def etcd_procs(self):
+        return [(f"etcd {n}", p) for n, p in zip(self.local.etcd.names, self.local.etcd.procs)
+                if p is not None]
+
+
 # ---------------------------------------------------------------------------------------------
 # unbound
 
@@ -392,10 +479,10 @@ server:
     serve-expired: no
 stub-zone:
     name: "{zone}."
-    stub-addr: 127.0.0.1@{gtmd}
+{stubs}
 stub-zone:
     name: "."
-    stub-addr: 127.0.0.1@{gtmd}
+{stubs}
 remote-control:
     control-enable: no
 """
@@ -442,15 +529,19 @@ class Unbound:
         self.proc = None
         self.port = None
 
-    async def start(self, gtmd_port):
+    async def start(self, gtmd_ports):
+        """gtmd_ports: one port, or a list of them: the stub zones list every node, so unbound
+        spreads its queries over them and retries another when one does not answer."""
         env = self.env
+        ports = gtmd_ports if isinstance(gtmd_ports, list) else [gtmd_ports]
+        stubs = "\n".join(f"    stub-addr: 127.0.0.1@{p}" for p in ports)
         binary = ensure_unbound(env.args.unbound)
         for attempt in range(5):
             self.port = pick_port(["127.0.0.1"], udp_too=True)
             conf = os.path.join(env.workdir, "unbound.conf")
             with open(conf, "w") as f:
                 f.write(UNBOUND_CONF.format(port=self.port, dir=env.workdir, zone=ZONE,
-                                            gtmd=gtmd_port))
+                                            stubs=stubs))
             self.proc = env.res.spawn("unbound", [binary, "-d", "-c", conf],
                                       os.path.join(env.workdir, "unbound.log"), cwd=env.workdir)
             deadline = time.monotonic() + 15.0
@@ -482,7 +573,9 @@ class Environment:
         self.workdir = workdir
         self.res = Resources()
         self.regions = []
-        self.gtmd = None
+        self.gtmd = None  # a single gtmd, or with --nodes N > 1 the first node
+        self.nodes = []  # --nodes N > 1: every node (GtmdNode)
+        self.cluster = None
         self.unbound = None
 
     async def setup(self):
@@ -502,19 +595,29 @@ class Environment:
                         for i in range(a.regions)]
         for r in self.regions:
             await r.start()
-        self.gtmd = Gtmd(self)
-        await self.gtmd.start()
+        if a.nodes > 1:
+            doc = os.path.join(self.workdir, "desired.json")
+            with open(doc, "w") as f:
+                json.dump(desired_state(a, self.regions), f, indent=2)
+            self.cluster = DrillCluster(self)
+            self.nodes = self.cluster.start(doc)  # blocks a few seconds: nothing runs yet
+            self.gtmd = self.nodes[0]
+        else:
+            self.gtmd = Gtmd(self)
+            await self.gtmd.start()
         # every region in the answers before the load starts
         deadline = time.monotonic() + 20.0
-        while True:
-            table, _ = await self.gtmd.table()
-            if all(r.address in table for r in self.regions if r.weight > 0):
-                break
-            if time.monotonic() > deadline:
-                raise DrillError(f"gtmd does not serve every region after 20s: {table}")
-            await asyncio.sleep(0.2)
+        for g in self.nodes or [self.gtmd]:
+            while True:
+                table, _ = await g.table()
+                if all(r.address in table for r in self.regions if r.weight > 0):
+                    break
+                if time.monotonic() > deadline:
+                    raise DrillError(f"gtmd does not serve every region after 20s: {table}")
+                await asyncio.sleep(0.2)
         self.unbound = Unbound(self)
-        await self.unbound.start(self.gtmd.dns_port)
+        await self.unbound.start([g.dns_port for g in self.nodes] if self.nodes
+                                 else self.gtmd.dns_port)
 
     def cleanup(self):
         self.res.cleanup()

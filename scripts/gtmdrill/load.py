@@ -23,8 +23,9 @@ class ClientResolver:
 
     record(source, addrs or None, ttl, outcome) is called for every resolution."""
 
-    def __init__(self, record, server, port):
+    def __init__(self, record, server, port, on_lookup=None):
         self.record = record
+        self.on_lookup = on_lookup  # (t_start, latency, outcome) of every resolution, if given
         self.server = server
         self.port = port
         self.addrs = None
@@ -39,17 +40,26 @@ class ClientResolver:
             self.pending = asyncio.ensure_future(self._resolve(timeout))
         return await asyncio.shield(self.pending)
 
+    def _looked_up(self, start, outcome):
+        if self.on_lookup is not None:
+            self.on_lookup(start, asyncio.get_running_loop().time() - start, outcome)
+
     async def _resolve(self, timeout):
+        start = asyncio.get_running_loop().time()
         try:
             rcode, addrs, ttl = await dns_query(self.server, self.port, NAME, timeout)
         except dns.exception.Timeout:
+            self._looked_up(start, "timeout")
             self.record("client", None, None, "timeout")
             raise ResolveError("dns_timeout")
         except (dns.exception.DNSException, OSError) as e:
+            self._looked_up(start, type(e).__name__)
             self.record("client", None, None, type(e).__name__)
             raise ResolveError("dns_error")
         finally:
             self.pending = None
+        self._looked_up(start, "ok" if rcode == dns.rcode.NOERROR and addrs
+                        else dns.rcode.to_text(rcode))
         if rcode != dns.rcode.NOERROR or not addrs:
             self.record("client", [], ttl, dns.rcode.to_text(rcode))
             raise ResolveError("dns_" + dns.rcode.to_text(rcode).lower())

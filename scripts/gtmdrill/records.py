@@ -3,8 +3,9 @@ needed to read them. The analysis and the report work from these alone, so a run
 save() can be analysed again offline: `scripts/drill analyse records.json`.
 
 The file is JSON: a header (format, version, the drill's resolved command line as `args`, the
-regions, the victim, ports, workdir, counters) and one row per line for the series, with their
-columns named under `columns`. Times are seconds from the start of the load, floats kept at
+regions, the victim, ports, workdir, counters; with --nodes N > 1 also the nodes and the node
+killed) and one row per line for the series, with their columns named under `columns` (and
+`cluster_columns`). Times are seconds from the start of the load, floats kept at
 full precision so that the analysis of a loaded file equals the live one."""
 
 import argparse
@@ -22,6 +23,17 @@ COLUMNS = {
     "gtmd_answers": ["t", "addresses"],  # gtmd's own DNS answers (the watcher)
     "resolutions": ["t", "source", "addresses", "ttl", "outcome"],  # source: client | unbound
     "requests": ["t", "address", "code", "latency", "t_end"],  # t: when it was due
+}
+# with --nodes N > 1 only (absent from a single-node drill's file): each node's own DNS answers
+# (None: no answer), its answer table when it changed, the queries it answered that did not come
+# from the drill's own watcher (so: from unbound) as a running total, the vantages whose votes it
+# counts when they changed; and every resolution the client made, with its latency.
+CLUSTER_COLUMNS = {
+    "node_answers": ["t", "node", "addresses"],
+    "node_tables": ["t", "node", "shares", "mode"],
+    "node_queries": ["t", "node", "resolver_queries"],
+    "node_vantages": ["t", "node", "vantages"],
+    "lookups": ["t", "latency", "outcome"],
 }
 
 
@@ -52,6 +64,19 @@ class Records:
     gtmd_answers: list = field(default_factory=list)
     resolutions: list = field(default_factory=list)
     requests: list = field(default_factory=list)
+    # --nodes N > 1: [{"name", "source", "dns", "http"}], the node killed (node-down), and the
+    # CLUSTER_COLUMNS series
+    nodes: list = field(default_factory=list)
+    victim_node: str = None
+    node_answers: list = field(default_factory=list)
+    node_tables: list = field(default_factory=list)
+    node_queries: list = field(default_factory=list)
+    node_vantages: list = field(default_factory=list)
+    lookups: list = field(default_factory=list)
+
+    @property
+    def cluster(self):
+        return len(self.nodes) > 1
 
     def victim_region(self):
         """The faulted region (or, if the fault never came, the one it would have hit)."""
@@ -80,8 +105,14 @@ class Records:
             "health_events": self.health_events,
             "columns": COLUMNS,
         }
+        series = dict(COLUMNS)
+        if self.nodes:
+            head["nodes"] = self.nodes
+            head["victim_node"] = self.victim_node
+            head["cluster_columns"] = CLUSTER_COLUMNS
+            series.update(CLUSTER_COLUMNS)
         parts = [f"{json.dumps(k)}: {json.dumps(v)}" for k, v in head.items()]
-        for name in COLUMNS:
+        for name in series:
             rows = getattr(self, name)
             parts.append(f"{json.dumps(name)}: [" + ",".join("\n  " + json.dumps(list(r))
                                                               for r in rows)
@@ -107,7 +138,12 @@ class Records:
         for key in ("victim", "resolver_port", "gtmd_dns_port", "workdir", "sockets_opened",
                     "late_ticks", "watch_errors", "problems", "health_events"):
             setattr(rec, key, obj[key])
-        for name, cols in COLUMNS.items():
+        rec.nodes = obj.get("nodes", [])
+        rec.victim_node = obj.get("victim_node")
+        series = dict(COLUMNS)
+        if rec.nodes:
+            series.update(CLUSTER_COLUMNS)
+        for name, cols in series.items():
             rows = obj[name]
             if any(len(r) != len(cols) for r in rows):
                 raise ValueError(f"{path}: {name} rows must have {len(cols)} columns {cols}")

@@ -15,9 +15,12 @@ def report_text(rec, r):
     a = rec.args
     L = []
     p = r["params"]
+    gtmd = (f"gtmd at {p['gtmd_dns']}" if not rec.cluster else
+            f"{len(rec.nodes)} gtmd nodes on one etcd: "
+            + ", ".join(f"{n['name']} 127.0.0.1:{n['dns']}" for n in rec.nodes))
     L.append(f"gtm-drill {r['scenario']}: {a.rate:g} queries per second, {a.duration:g}s: "
              f"http://{NAME}:{p['port']}{PATH} resolved through {p['resolver']} "
-             f"(gtmd at {p['gtmd_dns']}, TTL {a.ttl}s)")
+             f"({gtmd}, TTL {a.ttl}s)")
     L.append("Regions: " + ", ".join(f"{rg.name} {rg.address} (weight {rg.weight})"
                                      for rg in rec.regions)
              + f"; monitor http every {dur_text(a.interval)}, timeout {dur_text(a.probe_timeout)},"
@@ -65,27 +68,38 @@ def report_text(rec, r):
         L.append("")
         L.append("Timeline (per second; requests per address; x = errors):")
         addrs = [rg.address for rg in rec.regions]
-        L.append("     t     ok  err  " + "  ".join(f"{x:>15}" for x in addrs))
+        names = [n["name"] for n in rec.nodes] if rec.cluster else []
+        L.append("     t     ok  err  " + "  ".join(f"{x:>15}" for x in addrs)
+                 + ("   unbound's queries: " + " ".join(f"{x:>4}" for x in names)
+                    if names else ""))
         marks = {}
         for e in r["events"]:
             marks.setdefault(int(e["t"]), []).append(e["kind"])
-        if r["gtmd_removed_at_s"] is not None:
+        if r.get("gtmd_removed_at_s") is not None:
             marks.setdefault(int(r["gtmd_removed_at_s"]), []).append("gtmd-removed")
-        if r["dead_address_gone_at_s"] is not None and r["fault_at_s"] is not None:
+        if r.get("dead_address_gone_at_s") is not None and r["fault_at_s"] is not None:
             marks.setdefault(int(r["dead_address_gone_at_s"]), []).append("resolver-gone")
-        if r["back_in_answers_at_s"] is not None:
+        if r.get("back_in_answers_at_s") is not None:
             marks.setdefault(int(r["back_in_answers_at_s"]), []).append("back-in-answers")
+        if r.get("resolver_moved_at_s") is not None:
+            marks.setdefault(int(r["resolver_moved_at_s"]), []).append("resolver-moved")
         for row in r["timeline"]:
             cells = []
             for x in addrs:
                 n = row["by_address"].get(x, 0)
                 en = row["errors_by_address"].get(x, 0)
                 cells.append(f"{n:>15}" if not en else f"{f'{n} ({en}x)':>15}")
+            if names:
+                q = row.get("resolver_queries", {})
+                cells.append("                    " + " ".join(f"{q.get(x, 0):>4}"
+                                                              for x in names))
             note = ("  <- " + ", ".join(marks[row["t"]])) if row["t"] in marks else ""
             L.append(f"{row['t']:6d} {row['ok']:6d} {row['errors']:4d}  " + "  ".join(cells)
                      + note)
 
     L.append("")
+    if r["scenario"] == "node-down":
+        return "\n".join(L + node_down_figures(rec, r))
     L.append(f"=== {r['scenario']}: the figures that matter")
     if r["errors"]:
         L.append(f"client-visible error window : {r['error_window_s']} s (seconds "
@@ -127,9 +141,89 @@ def report_text(rec, r):
         L.append(f"  {rg.name} {rg.address:<15}" + "  ".join(cells))
     L.append("  (phase, seconds)          " + "  ".join(
         f"{s['from_s']:>8.1f}-{s['to_s']:<8.1f}   " for s in r["shares"].values()))
+    if rec.cluster:
+        L += cluster_lines(rec, r)
     for k, ok in r["goals"].items():
         L.append(f"goal: {k:<45} {'met' if ok else 'MISSED'}")
     for prob in r["problems"]:
         L.append(f"problem: {prob}")
     L.append(f"logs and configs: {rec.workdir}")
     return "\n".join(L)
+
+
+def per_node(d):
+    return ", ".join(f"{k} {v}" for k, v in d.items())
+
+
+def lookups_text(x):
+    if not x or not x["count"]:
+        return "none"
+    return (f"{x['count']}, {x['failed']} failed, p50 {x['p50_ms']:.1f} ms, max "
+            f"{x['max_ms']:.1f} ms")
+
+
+def cluster_lines(rec, r):
+    """--nodes N > 1, region scenarios: what each node did."""
+    c = r["cluster"]
+    L = [f"gtmd nodes                  : {', '.join(c['nodes'])} on one 3-member etcd, "
+         f"lease_ttl {dur_text(c['lease_ttl_s'])}; unbound's stub zones list them all"]
+    if c.get("gtmd_removed_s"):
+        L.append("each node stopped answering it: "
+                 + ", ".join(f"{k} {fmt_s(v)} s" for k, v in c["gtmd_removed_s"].items())
+                 + " after the fault")
+    L.append("unbound's queries per node  : " + "; ".join(
+        f"{ph} {per_node(q)}" for ph, q in c["resolver_queries"].items()))
+    L.append("the client's resolutions    : " + "; ".join(
+        f"{ph} {lookups_text(x)}" for ph, x in c["lookups"].items()))
+    fails = {k: v for k, v in c["node_answer_failures"].items() if v}
+    L.append("the nodes' own answers      : " + ("every query answered" if not fails else
+                                                 "unanswered: " + per_node(fails)))
+    return L
+
+
+def node_down_figures(rec, r):
+    a = rec.args
+    L = [f"=== node-down: the figures that matter"]
+    if r["errors"]:
+        L.append(f"client-visible error window : {r['error_window_s']} s (seconds "
+                 f"{int(r['first_error_s'])}..{int(r['last_error_s'])})")
+    else:
+        L.append("client-visible error window : 0 s (no failed request)")
+    L.append(f"errors                      : {r['errors']} of {r['total']} "
+             f"({r['error_pct']:.2f} %)")
+    c = r["cluster"]
+    L.append(f"gtmd nodes                  : {', '.join(c['nodes'])} on one 3-member etcd, "
+             f"lease_ttl {dur_text(a.lease_ttl)}; unbound's stub zones list them all")
+    if r["fault_at_s"] is not None:
+        L.append(f"node killed                 : {r['victim_node']} at t={r['fault_at_s']:.2f} s "
+                 "(SIGKILL)" + (f", started again at t={r['return_at_s']:.2f} s"
+                                if r["return_at_s"] is not None else ""))
+        L.append(f"resolver moved              : another node answered unbound's first query "
+                 f"after the kill (when its cached answer expired) "
+                 f"{fmt_s(r['resolver_moved_s'])} s after it")
+        L.append(f"resolutions after the kill  : {lookups_text(r['lookups_after_fault'])}"
+                 + (f" (the slowest at t={r['lookups_after_fault']['slowest_at_s']:.2f} s)"
+                    if r["lookups_after_fault"]["count"] else ""))
+        L.append("the other nodes' answers    : " + ", ".join(
+            f"{k} {'all answered' if v == 0 else f'{v} unanswered'}"
+            for k, v in r["other_nodes_failed_answers"].items()))
+        L.append("its votes left the tally    : " + ", ".join(
+            f"{k} {fmt_s(v)} s" for k, v in r["votes_gone_s"].items()) + " after the kill")
+        if r["votes_back_s"] is not None:
+            L.append("its votes counted again     : " + ", ".join(
+                f"{k} {fmt_s(v)} s" for k, v in r["votes_back_s"].items())
+                + " after it started again")
+    L.append("unbound's queries per node  : " + "; ".join(
+        f"{ph} {per_node(q)}" for ph, q in c["resolver_queries"].items()))
+    L.append("the client's resolutions    : " + "; ".join(
+        f"{ph} {lookups_text(x)}" for ph, x in c["lookups"].items()))
+    L.append("share of traffic per region  " + "  ".join(f"{ph:>20}" for ph in r["shares"]))
+    for rg in rec.regions:
+        L.append(f"  {rg.name} {rg.address:<15}" + "  ".join(
+            f"{s['share'][rg.address]:>19.1f}%" for s in r["shares"].values()))
+    for k, ok in r["goals"].items():
+        L.append(f"goal: {k:<45} {'met' if ok else 'MISSED'}")
+    for prob in r["problems"]:
+        L.append(f"problem: {prob}")
+    L.append(f"logs and configs: {rec.workdir}")
+    return L

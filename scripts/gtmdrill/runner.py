@@ -32,6 +32,13 @@ class Drill:
         self.problems = []  # gtmd (or setup) problems seen, reported at the end
         self.client = None
         self.victim = None  # chosen at the fault time
+        self.victim_node = None  # node-down: the node killed
+        # --nodes N > 1 (records.CLUSTER_COLUMNS)
+        self.node_answers = []
+        self.node_tables = []
+        self.node_queries = []
+        self.node_vantages = []
+        self.lookups = []
 
     # -- bookkeeping -----------------------------------------------------------------------
 
@@ -50,6 +57,10 @@ class Drill:
             return
         self.resolutions.append((self.now(), source, addrs, ttl, outcome))
 
+    def record_lookup(self, start, latency, outcome):
+        if self.t0 is not None:
+            self.lookups.append((start - self.t0, latency, outcome))
+
     async def sleep_until(self, t):
         delay = t - self.now()
         if delay > 0:
@@ -62,11 +73,21 @@ class Drill:
         env = self.env
         await env.setup()
         vname = "the region in use" if a.victim is None else env.regions[a.victim - 1].name
+        if a.scenario == "node-down":
+            vname = (f"ns{a.victim_node}" if a.victim_node else
+                     "the gtmd node unbound uses most")
         if not a.quiet:
             log("regions: " + ", ".join(f"{r.name} {r.address}:{r.port} (weight {r.weight})"
                                          for r in env.regions))
-            log(f"gtmd: DNS 127.0.0.1:{env.gtmd.dns_port}, API 127.0.0.1:{env.gtmd.http_port}; "
-                f"unbound 127.0.0.1:{env.unbound.port}; workdir {self.workdir}")
+            if env.nodes:
+                log("gtmd nodes on etcd " + ", ".join(env.cluster.local.etcd.urls) + ": "
+                    + "; ".join(f"{g.name} DNS 127.0.0.1:{g.dns_port} API 127.0.0.1:"
+                                f"{g.http_port} probes from {g.node.source}" for g in env.nodes))
+                log(f"unbound 127.0.0.1:{env.unbound.port} (its stub zones list every node); "
+                    f"workdir {self.workdir}")
+            else:
+                log(f"gtmd: DNS 127.0.0.1:{env.gtmd.dns_port}, API 127.0.0.1:{env.gtmd.http_port}; "
+                    f"unbound 127.0.0.1:{env.unbound.port}; workdir {self.workdir}")
             log(f"{a.scenario}: {a.rate:g} req/s for {a.duration:g}s, TTL {a.ttl}s, fault on "
                 f"{vname} at t={a.fault_at:g}s"
                 + (f", return at t={a.return_at:g}s" if a.return_at is not None else ""))
@@ -75,12 +96,14 @@ class Drill:
             log(f"note: hold_down {a.hold_down:g}s keeps {vname} out until about "
                 f"t={a.fault_at + a.interval * a.fall + a.hold_down:.0f}s")
         loop = asyncio.get_running_loop()
-        resolver = ClientResolver(self.record_resolution, "127.0.0.1", env.unbound.port)
+        resolver = ClientResolver(self.record_resolution, "127.0.0.1", env.unbound.port,
+                                  self.record_lookup if env.nodes else None)
         self.client = LoadClient(a, env.regions[0].port, resolver)
         stop = asyncio.Event()
         self.t0 = loop.time() + 0.2
         self.wall_t0 = time.time() + (self.t0 - loop.time())
-        watching = [asyncio.ensure_future(w(self, stop)) for w in watchers.WATCHERS]
+        watching = [asyncio.ensure_future(w(self, stop)) for w in
+                    (watchers.CLUSTER_WATCHERS if env.nodes else watchers.WATCHERS)]
         scen = asyncio.ensure_future(scenarios.run(self))
         progress = asyncio.ensure_future(self.progress(stop))
         try:
@@ -100,7 +123,16 @@ class Drill:
             await asyncio.gather(*watching, progress, scen, return_exceptions=True)
             self.client.close()
         await self.collect_events()
-        # gtmd must stop cleanly on SIGTERM
+        # gtmd must stop cleanly on SIGTERM (every node the scenario did not kill)
+        if env.nodes:
+            for g in env.nodes:
+                if g.expected_dead:
+                    continue
+                code = env.res.stop(g.proc, signal.SIGTERM, wait=15.0)
+                if code != 0:
+                    self.problems.append(f"gtmd {g.name} exited with code {code} on SIGTERM "
+                                         "(expected 0)")
+            return
         code = env.res.stop(env.gtmd.proc, signal.SIGTERM, wait=15.0)
         if code != 0:
             self.problems.append(f"gtmd exited with code {code} on SIGTERM (expected 0)")
@@ -120,8 +152,9 @@ class Drill:
     async def collect_events(self):
         """gtmd's health events for the region addresses (verdict changes with reasons)."""
         self.health_events = []
+        g = next((x for x in self.env.nodes if not x.expected_dead), self.env.gtmd)
         try:
-            status, obj = await self.env.gtmd.api("GET", "/events?type=verdict&limit=1000")
+            status, obj = await g.api("GET", "/events?type=verdict&limit=1000")
             if status == 200:
                 for e in obj.get("events", []):
                     t = e["at_ms"] / 1000.0 - self.wall_t0
@@ -153,4 +186,12 @@ class Drill:
             gtmd_answers=self.gtmd_answers,
             resolutions=self.resolutions,
             requests=self.client.results,
+            nodes=[{"name": g.name, "source": g.node.source, "dns": g.dns_port,
+                    "http": g.http_port} for g in env.nodes],
+            victim_node=self.victim_node,
+            node_answers=self.node_answers,
+            node_tables=self.node_tables,
+            node_queries=self.node_queries,
+            node_vantages=self.node_vantages,
+            lookups=self.lookups,
         )

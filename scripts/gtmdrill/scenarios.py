@@ -1,13 +1,15 @@
-"""The scenarios: what happens to the victim region at the fault and at its return.
+"""The scenarios: what happens to the victim region (node-down: gtmd node) at the fault and at
+its return.
 
 run() is the scenario's timeline inside a drill: at --fault-at it picks the victim (the region
 the client is using then, or --victim, waiting for a random moment at which the client uses it
-unless --fault-anytime), injects the fault, and at --return-at (moved with the fault when the
-fault waited) brings the region back. Each step is a drill event ("wait", "fault", "stop",
+unless --fault-anytime; node-down: --victim-node or the node unbound asked last), injects the
+fault, and at --return-at (moved with the fault when the fault waited) brings it back. Each step is a drill event ("wait", "fault", "stop",
 "return"), which the analysis reads the fault and return times from."""
 
 import asyncio
 import random
+import signal
 
 from .common import DrillError
 
@@ -102,7 +104,54 @@ class PlannedDrain(Scenario):
         drill.event("return", f"gateway of {v.name} started and the member undrained")
 
 
-SCENARIOS = {s.name: s for s in (RegionDown, RegionBlackhole, RegionHang, Recover, PlannedDrain)}
+class NodeDown(Scenario):
+    """--nodes N > 1: one gtmd node is killed (SIGKILL) under load. Every region stays up; the
+    resolver's query to the dead nameserver fails and it asks another: no client error is
+    expected. --return-at starts the node again. The victim is --victim-node, else the node
+    unbound asked last (from the nodes' UDP query counters)."""
+    name = "node-down"
+
+    async def fault(self, drill, g):
+        g.expected_dead = True
+        await drill.env.res.astop(g.proc, signal.SIGKILL)
+        return drill.event("fault", f"gtmd node {g.name} (DNS 127.0.0.1:{g.dns_port}) killed "
+                                    "(SIGKILL)")
+
+    async def back(self, drill, g):
+        await g.restart()
+        drill.event("return", f"gtmd node {g.name} started again")
+
+
+SCENARIOS = {s.name: s for s in (RegionDown, RegionBlackhole, RegionHang, Recover, PlannedDrain,
+                                 NodeDown)}
+
+
+def node_in_use(drill):
+    """The node unbound asked last (its UDP query counter changed last), else node 1."""
+    nodes = drill.env.nodes
+    changed = {}
+    first = {}
+    for t, name, q in drill.node_queries:
+        if name not in first:
+            first[name] = q
+        elif q != first[name]:
+            changed[name] = t
+    if not changed:
+        return nodes[0]
+    last = max(changed, key=changed.get)
+    return next(g for g in nodes if g.name == last)
+
+
+async def run_node_down(drill, scenario):
+    a = drill.args
+    await drill.sleep_until(a.fault_at)
+    nodes = drill.env.nodes
+    g = nodes[a.victim_node - 1] if a.victim_node else node_in_use(drill)
+    drill.victim_node = g.name
+    fault_t = await scenario.fault(drill, g)
+    if a.return_at is not None:
+        await drill.sleep_until(a.return_at + max(0.0, fault_t - a.fault_at))
+        await scenario.back(drill, g)
 
 
 async def run(drill):
@@ -110,6 +159,8 @@ async def run(drill):
     a = drill.args
     regions = drill.env.regions
     scenario = SCENARIOS[a.scenario]()
+    if a.scenario == "node-down":
+        return await run_node_down(drill, scenario)
     await drill.sleep_until(a.fault_at)
     resolver = drill.client.resolver
     if a.victim is None:

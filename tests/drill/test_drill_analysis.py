@@ -1,8 +1,9 @@
 """The drill's analysis (scripts/gtmdrill) on saved records: no sockets, no processes started
 except `scripts/drill analyse` itself, well under a second.
 
-tests/data/drill/ holds two short drills as they were run (see its README.md): each one's raw
-records (records.json), the report it printed (report.txt) and the JSON it wrote (report.json).
+tests/data/drill/ holds four short drills as they were run (see its README.md), two of them on a
+cluster of gtmd nodes (--nodes): each one's raw records (records.json), the report it printed
+(report.txt) and the JSON it wrote (report.json).
 Analysing the records again must give that report exactly, and its figures — errors, the error
 window, each region's share before, during and after the fault, when the dead address left
 gtmd's answers and the resolver's — are checked against values worked out from the raw rows
@@ -30,7 +31,7 @@ from gtmdrill.cli import parse_args  # noqa: E402
 from gtmdrill.records import RegionInfo, Records  # noqa: E402
 from gtmdrill.report import report_text  # noqa: E402
 
-SAMPLES = ["region-down", "recover"]
+SAMPLES = ["region-down", "recover", "node-down", "region-down-2nodes"]
 
 
 def sample(name):
@@ -231,3 +232,102 @@ def test_definitions():
     flap.tables.insert(2, (2.5, {"127.0.0.101": 0.5, "127.0.0.102": 0.5}, "normal"))
     flap.tables.append((2.9, {"127.0.0.102": 1.0}, "normal"))
     assert analyse(flap)["gtmd_removed_at_s"] == 2.9
+
+
+# -- --nodes N > 1 ---------------------------------------------------------------------------------
+
+
+def counter(rec, node, t):
+    """unbound's queries to `node` answered up to t (its UDP query counter), from the rows."""
+    rows = [(tt, q) for tt, n, q in rec.node_queries if n == node]
+    before = [q for tt, q in rows if tt <= t]
+    return before[-1] if before else rows[0][1]
+
+
+def test_single_node_records_stay_as_they_were(tmp_path):
+    # a single-node drill's file has no cluster keys, and its args no --nodes (older drill)
+    for name in ("region-down", "recover"):
+        raw = json.loads((DATA / name / "records.json").read_text())
+        assert "nodes" not in raw and "node_answers" not in raw and "nodes" not in raw["args"]
+        rec, r = sample(name)
+        assert not rec.cluster and "cluster" not in r and "nodes" not in r["params"]
+        assert all("resolver_queries" not in row for row in r["timeline"])
+        rec.save(str(tmp_path / "again.json"))
+        again = json.loads((tmp_path / "again.json").read_text())
+        assert set(again) == set(raw)
+
+
+def test_node_down_figures():
+    rec, r = sample("node-down")
+    assert [n["name"] for n in rec.nodes] == ["ns1", "ns2", "ns3"] and rec.args.nodes == 3
+    fault = next(t for t, k, _ in rec.events if k == "fault")
+    assert rec.victim_node == r["victim_node"] == "ns2" and r["fault_at_s"] == round(fault, 3)
+
+    # no request failed: the resolver asked another nameserver
+    assert r["errors"] == len(failing(rec)) == 0 and r["total"] == len(rec.requests) == 400
+    assert r["error_window_s"] == 0
+
+    # unbound's queries per node, before and after the kill, from the counters
+    end = rec.args.duration
+    for ph, (lo, hi) in {"before": (0, fault), "after": (fault, end)}.items():
+        assert r["cluster"]["resolver_queries"][ph] == {
+            n: counter(rec, n, hi) - counter(rec, n, lo) for n in ("ns1", "ns2", "ns3")}, ph
+    assert r["cluster"]["resolver_queries"]["after"]["ns2"] == 0  # dead: nothing answered
+    assert r["cluster"]["resolver_queries"]["after"] == {"ns1": 4, "ns2": 0, "ns3": 1}
+    # the first query after the kill that another node answered
+    moved = min(t for t, n, q in rec.node_queries
+                if t >= fault and n != "ns2" and q > counter(rec, n, fault))
+    assert r["resolver_moved_at_s"] == round(moved, 3) and r["resolver_moved_s"] == 0.81
+
+    # every resolution the client made after the kill succeeded; the slowest is unbound's retry
+    after = [x for x in rec.lookups if x[0] >= fault]
+    slowest = max(after, key=lambda x: x[1])
+    assert r["lookups_after_fault"]["count"] == len(after) == 39
+    assert r["lookups_after_fault"]["failed"] == 0 and all(x[2] == "ok" for x in after)
+    assert r["lookups_after_fault"]["max_ms"] == round(1000 * slowest[1], 2) == 865.28
+
+    # the other nodes answered every query of the watcher after the kill; ns2 is not watched
+    assert r["other_nodes_failed_answers"] == {"ns1": 0, "ns3": 0}
+    assert not [row for row in rec.node_answers if row[0] >= fault and row[1] == "ns2"]
+    assert all(row[2] is not None for row in rec.node_answers if row[1] != "ns2")
+
+    # ns2's votes left each other node's tally about one lease TTL (5 s) after the kill
+    for n in ("ns1", "ns3"):
+        gone = next(t for t, nm, v in rec.node_vantages if nm == n and t >= fault
+                    and "ns2" not in v)
+        assert r["votes_gone_s"][n] == round(gone - fault, 2)
+    assert r["votes_gone_s"] == {"ns1": 4.49, "ns3": 4.5}
+    assert all(r["goals"].values()), r["goals"]
+
+
+def test_region_down_on_two_nodes_figures():
+    rec, r = sample("region-down-2nodes")
+    dead, fault = "127.0.0.102", next(t for t, k, _ in rec.events if k == "fault")
+    assert rec.args.nodes == 2 and r["params"]["nodes"] == 2 and r["dead_address"] == dead
+    # the single-node figures, from node 1's series
+    assert r["errors"] == len(failing(rec)) == 15 and r["error_window_s"] == 2
+    assert r["gtmd_removed_at_s"] == round(removed_from_rows(rec, dead, fault), 3)
+    assert r["dead_address_gone_s"] == round(gone_from_rows(rec, dead, fault) - fault, 2) == 0.74
+    assert {q[1] for q in failing(rec)} == {dead}
+    # each node's own table: both stopped answering it once both vantages saw it fail
+    for n in ("ns1", "ns2"):
+        t = next(t for t, nm, table, _ in rec.node_tables if nm == n and t >= fault
+                 and dead not in table)
+        assert r["cluster"]["gtmd_removed_s"][n] == round(t - fault, 2)
+    assert r["cluster"]["gtmd_removed_s"] == {"ns1": 0.83, "ns2": 0.84}
+    # node 1's table is the single-node series
+    assert [(t, table) for t, table, _ in rec.tables] == [
+        (t, table) for t, nm, table, _ in rec.node_tables if nm == "ns1"]
+    # per second, unbound's queries per node add up to the counters' difference
+    assert sum(row["resolver_queries"]["ns1"] for row in r["timeline"]) == (
+        counter(rec, "ns1", rec.args.duration) - counter(rec, "ns1", 0))
+    assert r["cluster"]["node_answer_failures"] == {"ns1": 0, "ns2": 0}
+
+
+def test_node_down_needs_nodes():
+    with pytest.raises(SystemExit):
+        parse_args(["node-down"])
+    with pytest.raises(SystemExit):
+        parse_args(["node-down", "--nodes", "2", "--victim-node", "3"])
+    a = parse_args(["node-down", "--nodes", "3", "--seed", "1"])
+    assert a.nodes == 3 and a.lease_ttl == 5.0 and a.victim_node is None

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 #include "store/errors.h"
 
@@ -57,6 +58,28 @@ TEST_CASE("configs/gtmd.yaml holds every key with its default") {
     CHECK(cfg.data_dir == def.data_dir);
     CHECK(cfg.apply == "configs/demo.yaml");
     CHECK(cfg.log_level == def.log_level);
+}
+
+TEST_CASE("configs/cluster/ns1..ns3.yaml: three nodes of one cluster, each its own vantage") {
+    for (int n = 1; n <= 3; ++n) {
+        ServerConfig cfg;
+        load_server_config(std::string(GTM_SOURCE_DIR) + "/configs/cluster/ns" +
+                               std::to_string(n) + ".yaml",
+                           cfg);
+        const ServerConfig def;
+        CHECK(cfg.node_name == "ns" + std::to_string(n));
+        CHECK(cfg.source_v4 == "127.0.1." + std::to_string(n));
+        CHECK(cfg.dns_listen == std::vector<std::string>{"127.0.0.1:530" + std::to_string(n)});
+        CHECK(cfg.http_listen == "127.0.0.1:" + std::to_string(8053 + n));
+        REQUIRE(cfg.cluster.enabled());
+        CHECK(cfg.cluster.etcd.size() == 3);
+        CHECK(cfg.cluster.etcd.front() == "http://127.0.0.1:2379" + std::to_string(n));
+        CHECK(cfg.cluster.prefix == def.cluster.prefix);
+        CHECK(cfg.cluster.lease_ttl_ms == def.cluster.lease_ttl_ms);
+        CHECK(cfg.cluster.quorum == 0);  // majority
+        CHECK(cfg.cluster.fallback_after_ms == def.cluster.fallback_after_ms);
+        CHECK(cfg.apply.empty());  // the state is in etcd (README: --apply on one node only)
+    }
 }
 
 TEST_CASE("an empty file changes nothing and keys left out keep what was there") {
