@@ -354,8 +354,12 @@ class Daemon {
     // does not set stay as they are (drains survive); what it changes is logged and audited.
     void apply_file(const std::string& how) {
         const std::string text = store::read_file(cfg_.apply);
+        // Standalone: per file. A cluster remembers the last document any node applied, so a
+        // second node started with the same file (wherever it lies) does not apply it again.
         const std::string key =
-            "applied:" + std::filesystem::absolute(cfg_.apply).lexically_normal().string();
+            board_ != nullptr
+                ? std::string("applied")
+                : "applied:" + std::filesystem::absolute(cfg_.apply).lexically_normal().string();
         const std::string digest = web::hash_secret(text);
         if (store_->setting(key) == digest) {
             spdlog::info(
@@ -516,6 +520,14 @@ class Daemon {
     int import_into_cluster() {
         if (board_ == nullptr) {
             spdlog::error("--import-from needs the cluster settings (cluster.etcd in gtmd.yaml)");
+            return 2;
+        }
+        std::error_code ec;
+        if (!std::filesystem::is_regular_file(cfg_.import_from, ec)) {
+            // Opening it would create an empty database where the operator expected theirs.
+            spdlog::error("--import-from {}: {}", cfg_.import_from,
+                          ec ? ec.message() : std::string("not a regular file (a standalone "
+                                                          "node's data_dir/gtmd.db)"));
             return 2;
         }
         store::SqliteStore from(cfg_.import_from, cfg_.busy_timeout_ms);

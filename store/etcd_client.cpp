@@ -27,6 +27,7 @@ constexpr int kGrpcInvalidArgument = 3;
 constexpr int kGrpcDeadlineExceeded = 4;
 constexpr int kGrpcNotFound = 5;
 constexpr int kGrpcPermissionDenied = 7;
+constexpr int kGrpcResourceExhausted = 8;
 constexpr int kGrpcFailedPrecondition = 9;
 constexpr int kGrpcOutOfRange = 11;
 constexpr int kGrpcUnavailable = 14;
@@ -310,7 +311,12 @@ EtcdError::Kind kind_of(int grpc_code, long http_status, const std::string& mess
                                                   : EtcdError::Kind::Invalid;
         case kGrpcNotFound:
             return EtcdError::Kind::NotFound;
+        case kGrpcResourceExhausted:  // "etcdserver: mvcc: database space exceeded"
+            return EtcdError::Kind::NoSpace;
         case kGrpcInvalidArgument:
+            if (contains(message, "request is too large")) {
+                return EtcdError::Kind::NoSpace;
+            }
             // "authentication failed, invalid user ID or password", "user name is empty"
             return contains(message, "authentication failed") || contains(message, "user name")
                        ? EtcdError::Kind::Auth

@@ -43,7 +43,9 @@ struct Event {
 //   Auth:        bad user or password, or no permission.
 class EtcdError : public std::runtime_error {
   public:
-    enum class Kind { Unavailable, Compacted, NotFound, Invalid, Auth, Other };
+    // NoSpace: etcd's space quota is exhausted ("database space exceeded") or one request
+    // is over its limit ("request is too large", --max-request-bytes): retrying cannot help.
+    enum class Kind { Unavailable, Compacted, NotFound, Invalid, Auth, NoSpace, Other };
     EtcdError(Kind kind, int grpc_code, int http_status, const std::string& what,
               bool indeterminate = false)
         : std::runtime_error(what),

@@ -110,6 +110,8 @@ void EtcdStore::rethrow(const etcd::EtcdError& err, const std::string& what) {
             throw StoreError(StoreError::Kind::Busy, what + ": etcd unavailable: " + err.what());
         case e::EtcdError::Kind::Auth:
             throw StoreError(StoreError::Kind::ReadOnly, what + ": etcd refused: " + err.what());
+        case e::EtcdError::Kind::NoSpace:  // the API answers 507: retrying cannot help
+            throw StoreError(StoreError::Kind::Full, what + ": etcd has no room: " + err.what());
         default:
             throw StoreError(StoreError::Kind::Other, what + ": " + err.what());
     }
@@ -166,6 +168,8 @@ void EtcdStore::grant_lease() {
 
 // Keeps the lease alive (every TTL/3), writes this node's votes as they come, and on a lost
 // lease grants a new one and writes presence and every vote again.
+constexpr size_t kVotesPerTxn = 128;
+
 void EtcdStore::lease_loop() {
     const auto every =
         std::chrono::milliseconds(std::max<uint32_t>(500, options_.lease_ttl_ms / 3));
@@ -176,29 +180,47 @@ void EtcdStore::lease_loop() {
         if (stopping_) {
             return;
         }
-        auto batch = std::exchange(to_write_, {});
+        auto pending = std::exchange(to_write_, {});
+        std::vector<std::pair<std::string, std::optional<Vote>>> batch(
+            std::make_move_iterator(pending.begin()), std::make_move_iterator(pending.end()));
         writing_ = batch.size();
         const int64_t lease = lease_;
         lock.unlock();
         bool lost = false;
+        size_t done = 0;
         try {
-            for (const auto& [target, vote] : batch) {
-                const std::string k = key("votes/" + hex(target) + "/" + options_.node);
-                if (vote) {
-                    client_.put(k, to_json(*vote).dump(), lease);
-                } else {
-                    client_.delete_range(k);
+            // Up to kVotesPerTxn votes per transaction (etcd's --max-txn-ops defaults to 128),
+            // and the keepalive on its own schedule between them: 10,000 votes after a restart
+            // take ~80 round trips, and never starve the lease they are written on.
+            while (done < batch.size()) {
+                const size_t end = std::min(batch.size(), done + kVotesPerTxn);
+                std::vector<e::Op> ops;
+                ops.reserve(end - done);
+                for (size_t i = done; i < end; ++i) {
+                    const auto& [target, vote] = batch[i];
+                    const std::string k = key("votes/" + hex(target) + "/" + options_.node);
+                    ops.push_back(vote ? e::Op::put(k, to_json(*vote).dump(), lease)
+                                       : e::Op::del(k));
+                }
+                client_.txn({}, ops);
+                done = end;
+                if (std::chrono::steady_clock::now() >= next_keepalive) {
+                    lost = client_.lease_keepalive(lease) == 0;
+                    next_keepalive = std::chrono::steady_clock::now() + every;
+                    if (lost) {
+                        break;  // the rest is written again with every vote on the new lease
+                    }
                 }
             }
-            if (std::chrono::steady_clock::now() >= next_keepalive) {
+            if (!lost && std::chrono::steady_clock::now() >= next_keepalive) {
                 lost = client_.lease_keepalive(lease) == 0;
                 next_keepalive = std::chrono::steady_clock::now() + every;
             }
         } catch (const e::EtcdError& err) {
             // Not written: kept for the next round (unless a newer vote replaced it meanwhile).
             lock.lock();
-            for (auto& [target, vote] : batch) {
-                to_write_.emplace(target, std::move(vote));
+            for (size_t i = done; i < batch.size(); ++i) {
+                to_write_.emplace(batch[i].first, std::move(batch[i].second));
             }
             writing_ = 0;
             lock.unlock();
@@ -219,9 +241,16 @@ void EtcdStore::lease_loop() {
                     std::lock_guard relock(mu_);
                     mine = mine_;
                 }
+                std::vector<e::Op> ops;
                 for (const auto& [target, vote] : mine) {
-                    client_.put(key("votes/" + hex(target) + "/" + options_.node),
-                                to_json(vote).dump(), lease_);
+                    ops.push_back(e::Op::put(key("votes/" + hex(target) + "/" + options_.node),
+                                             to_json(vote).dump(), lease_));
+                    if (ops.size() == kVotesPerTxn) {
+                        client_.txn({}, std::exchange(ops, {}));
+                    }
+                }
+                if (!ops.empty()) {
+                    client_.txn({}, ops);
                 }
                 std::fprintf(stderr, "gtmd: cluster: a new lease, %zu votes written again\n",
                              mine.size());
@@ -649,9 +678,17 @@ bool EtcdStore::remove_token(const std::string& name, const AuditEntry& audit) {
     }
 }
 
+// A node's own settings (webhook cursors) live under its name; what `--apply` last applied
+// ("applied") is the cluster's: a second node started with the same file must not apply it again over the
+// changes made through the API since.
+std::string EtcdStore::setting_key(const std::string& k) const {
+    return key(k.rfind("applied", 0) == 0 ? "shared/" + k
+                                            : "settings/" + options_.node + "/" + k);
+}
+
 std::optional<std::string> EtcdStore::setting(const std::string& k) {
     try {
-        const auto r = client_.range(key("settings/" + options_.node + "/" + k));
+        const auto r = client_.range(setting_key(k));
         if (r.kvs.empty()) {
             return std::nullopt;
         }
@@ -663,7 +700,7 @@ std::optional<std::string> EtcdStore::setting(const std::string& k) {
 
 void EtcdStore::set_setting(const std::string& k, const std::string& value) {
     try {
-        client_.put(key("settings/" + options_.node + "/" + k), value);
+        client_.put(setting_key(k), value);
     } catch (const e::EtcdError& err) {
         rethrow(err, "write a setting");
     }

@@ -88,6 +88,7 @@ class EtcdStore final : public Store, public ClusterBoard {
 
   private:
     std::string key(const std::string& rest) const { return options_.prefix + rest; }
+    std::string setting_key(const std::string& k) const;
     std::string log_key(const char* kind);
     // The entries of the audit log or the events (`kind`) after `after_id`, oldest first.
     std::vector<etcd::KeyValue> log_after(const char* kind, int64_t after_id, size_t limit);

@@ -42,8 +42,9 @@ def free_ports(n):
 
 
 class EtcdCluster:
-    def __init__(self, workdir, members=3, token="gtmtest"):
+    def __init__(self, workdir, members=3, token="gtmtest", extra_args=()):
         self.dir = Path(workdir)
+        self.extra_args = list(extra_args)
         self.dir.mkdir(parents=True, exist_ok=True)
         ports = free_ports(2 * members)
         self.client_ports = ports[:members]
@@ -66,7 +67,7 @@ class EtcdCluster:
                 "--initial-cluster", initial, "--initial-cluster-token", self.token,
                 "--initial-cluster-state", "new",
                 "--experimental-watch-progress-notify-interval=1s",
-                "--heartbeat-interval", "100", "--election-timeout", "1000"]
+                "--heartbeat-interval", "100", "--election-timeout", "1000"] + self.extra_args
 
     def start_member(self, i):
         log = open(self.dir / f"{self.names[i]}.log", "ab")

@@ -6,6 +6,8 @@ A vantage's broken path is an nft rule dropping what leaves its probe source add
 (127.0.1.<n>) for a gateway, in a table this module owns and removes.
 """
 
+import json
+import os
 import statistics
 import subprocess
 import threading
@@ -14,6 +16,7 @@ import uuid
 
 import pytest
 
+from apihelp import TcpTarget
 from clusterhelp import Cluster, EtcdCluster, wait_all
 from harness import GtmdError, wait_for
 from test_probing import http_args, monitor
@@ -287,3 +290,115 @@ def test_if_match_across_nodes_and_racing_targeted_changes(cluster, gateway_fact
                  "both nodes serve every member's last weight")
     except GtmdError:
         raise AssertionError([(x.name, weights(x)) for x in nodes]) from None
+
+
+def etcd_count(etcd, prefix):
+    out = subprocess.run(["etcdctl", "--endpoints", etcd.urls[0], "get", prefix, "--prefix",
+                          "--keys-only", "--limit", "1", "-w", "json"], check=True, capture_output=True,
+                         text=True, env={"ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"}).stdout
+    return json.loads(out).get("count", 0)
+
+
+def test_thousands_of_votes_are_written_within_one_lease(tmp_path, gateway_factory):
+    # 3,000 members come up at once: 3,000 votes, far more than one put per round trip writes
+    # in the 3 s lease (they used to never all land: the lease expired mid-batch, again and
+    # again). In txns of 128 with the keepalive between them they all land, on one lease.
+    n = 3000
+    members = [f"127.0.{64 + i // 250}.{1 + i % 250}" for i in range(n)]
+    target = TcpTarget("127.0.0.1")
+    nat = f"gtmvotes{uuid.uuid4().hex[:6]}"
+    nft = ["nft"]
+    subprocess.run(nft + ["add", "table", "ip", nat], check=True)
+    try:
+        subprocess.run(nft + ["add", "chain", "ip", nat, "out",
+                              "{ type nat hook output priority -100 ; }"], check=True)
+        # Every member's address:port reaches the one listener on 127.0.0.1 (loopback only).
+        subprocess.run(nft + ["add", "rule", "ip", nat, "out", "ip", "daddr", "127.0.64.0/20",
+                              "tcp", "dport", str(target.port), "redirect", "to",
+                              f":{target.port}"], check=True)
+        etcd = EtcdCluster(tmp_path / "etcd", members=1).start()
+        c = Cluster(tmp_path, etcd)
+        try:
+            d = doc(target.port, ["127.0.50.61"])
+            d["monitors"] = [monitor("raw", target.port, type="tcp")]
+            d["pools"] = [{"name": "big", "monitor": "raw",
+                           "members": [{"address": a} for a in members]}]
+            d["balancers"][0]["pools"] = [{"pool": "big"}]
+            node = c.add(d)
+            node.start()
+            t0 = time.monotonic()
+            wait_for(lambda: etcd_count(etcd, "gtm/votes/") >= n, timeout=30, interval=0.5,
+                     what=f"{n} votes in etcd")
+            print(f"\n[cluster] {n} members up -> every vote in etcd: "
+                  f"{time.monotonic() - t0:.1f} s from start")
+            time.sleep(4)  # past one lease TTL: nothing expired, nothing re-granted
+            assert etcd_count(etcd, "gtm/votes/") >= n
+            assert etcd_count(etcd, "gtm/nodes/") == 1
+            assert "a new lease" not in node.logs(), node.logs()[-2000:]
+        finally:
+            failures = c.stop_all()
+            etcd.stop()
+            assert not failures, failures
+    finally:
+        subprocess.run(nft + ["delete", "table", "ip", nat], capture_output=True)
+        target.close()
+
+
+def test_apply_on_a_second_node_keeps_the_changes_made_through_the_api(cluster, gateway_factory):
+    r1, r2 = "127.0.50.71", "127.0.50.72"
+    gw, port = gateway_factory.start(lambda p: http_args(p, r1, r2))
+    d = doc(port, [r1, r2])
+    first = cluster.add(d)
+    first.start()
+    wait_for(first.ready, timeout=20, what="ns1 ready")
+    first.api.ok("PUT", f"{V1}/pools/r0/members/{r1}", {"address": r1, "weight": 9})
+    second = cluster.add(d)  # the same document, its own copy of the file
+    second.start()
+    wait_for(second.ready, timeout=20, what="ns2 ready")
+    assert "unchanged since it was last applied" in second.logs(), second.logs()[-2000:]
+    for n in (first, second):
+        assert n.api.ok("GET", f"{V1}/pools/r0/members/{r1}")["weight"] == 9
+    # A document that differs is applied, as on a standalone node.
+    d["pools"][1]["members"][0]["weight"] = 3
+    second.write_document(d)
+    second.sighup()
+    wait_all([first, second],
+             lambda x: x.api.ok("GET", f"{V1}/pools/r1/members/{r2}")["weight"] == 3, 10,
+             "the changed document everywhere")
+
+
+def test_etcd_refusing_a_too_large_state_is_507_and_nothing_changes(tmp_path, gateway_factory):
+    etcd = EtcdCluster(tmp_path / "etcd", members=1,
+                       extra_args=["--max-request-bytes", "65536"]).start()
+    c = Cluster(tmp_path, etcd)
+    try:
+        r1, r2 = "127.0.50.81", "127.0.50.82"
+        node = c.add(doc(9, [r1, r2]))
+        node.start()
+        wait_for(node.ready, timeout=20, what="ready")
+        before = node.api.get(f"{V1}/config").headers.get("etag")
+        members = [{"address": f"127.0.{80 + i // 250}.{1 + i % 250}"} for i in range(2000)]
+        r = node.api.put(f"{V1}/pools/r0", {"name": "r0", "monitor": "web", "members": members})
+        assert r.status == 507, r
+        assert "etcd has no room" in r.body.decode(), r.body
+        assert node.api.get(f"{V1}/config").headers.get("etag") == before
+        assert len(node.api.ok("GET", f"{V1}/pools/r0/members")["members"]) == 1
+        # Still writable for changes that fit.
+        node.api.ok("PUT", f"{V1}/pools/r0/members/{r1}", {"address": r1, "weight": 4})
+    finally:
+        failures = c.stop_all()
+        etcd.stop()
+        assert not failures, failures
+
+
+def test_import_from_a_missing_database_creates_nothing(tmp_path, etcd):
+    missing = tmp_path / "nope" / "gtmd.db"
+    (tmp_path / "nope").mkdir()
+    c = Cluster(tmp_path, etcd)
+    node = c.add()
+    argv = node.argv() + ["--import-from", str(missing)]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=30,
+                       env={**os.environ, "GTMD_ADMIN_TOKEN": node.admin_secret})
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert "--import-from" in r.stderr and str(missing) in r.stderr, r.stderr[-2000:]
+    assert not missing.exists()
