@@ -183,6 +183,9 @@ std::string Api::route_of(const std::string& path) {
     if (path.rfind(kPrefix + "/", 0) != 0) {
         return "other";
     }
+    if (path == kPrefix + "/whoami") {
+        return path;
+    }
     std::vector<std::string> s;
     for (size_t start = kPrefix.size() + 1; start < path.size();) {
         size_t slash = path.find('/', start);
@@ -216,6 +219,9 @@ std::string Api::route_of(const std::string& path) {
     }
     if (s[0] == "zones" && s[2] == "records" && s.size() <= 4) {
         return out + "/records" + (s.size() == 4 ? "/{index}" : "");
+    }
+    if (s[0] == "pools" && s[2] == "admin" && s.size() == 3) {
+        return out + "/admin";
     }
     if (s[0] == "pools" && s[2] == "members" && s.size() <= 5) {
         out += "/members";
@@ -436,6 +442,10 @@ Response Api::route(Call& c) {
         method({"GET"});
         return explain_view(c);
     }
+    if (top == "whoami" && s.size() == 1) {
+        method({"GET"});
+        return whoami_view(c);
+    }
     if (top == "tokens" && s.size() <= 2) {
         need(Role::Admin);
         method(s.size() == 1 ? std::initializer_list<const char*>{"GET", "POST"}
@@ -458,6 +468,11 @@ Response Api::route(Call& c) {
                                  : std::initializer_list<const char*>{"DELETE"});
             need(m == "GET" ? Role::Viewer : Role::Admin);
             return records_resource(c, s[1], s.size() == 4 ? &s[3] : nullptr);
+        }
+        if (top == "pools" && s[2] == "admin" && s.size() == 3) {
+            method({"PUT"});
+            need(Role::Operator);  // every member's admin state at once: drain a region
+            return pool_admin_resource(c, s[1]);
         }
         if (top == "pools" && s[2] == "members" && s.size() <= 5) {
             if (s.size() == 5) {

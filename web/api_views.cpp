@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <climits>
 
+#include "base/clock.h"
 #include "store/names.h"
 #include "web/api_call.h"
 
@@ -13,8 +14,15 @@ using nlohmann::json;
 
 namespace {
 
+// Probe times are on the monotonic clock (started_ms); at_ms is the same moment in unix ms,
+// for people and pages.
+int64_t wall_ms(int64_t monotonic) {
+    return monotonic == 0 ? 0 : unix_ms() - (monotonic_ms() - monotonic);
+}
+
 json result_json(const health::ProbeResult& r) {
     return {{"started_ms", r.started_ms},
+            {"at_ms", wall_ms(r.started_ms)},
             {"ok", r.ok()},
             {"reason", health::to_string(r.reason)},
             {"http_status", r.http_status},
@@ -113,6 +121,7 @@ Response health_view(Api::Call& c) {
                        {"pending", t.pending},
                        {"raw_verdict", health::to_string(t.raw)},
                        {"last_change_ms", t.last_change_ms},
+                       {"last_change_at_ms", wall_ms(t.last_change_ms)},
                        {"evidence", result_json(t.state.evidence)},
                        {"recent", recent}};
         if (!votes.empty()) {

@@ -1,0 +1,162 @@
+// The web page as served (assets, headers) and the two endpoints it needs (whoami, a pool's
+// admin state), through Api::handle: no sockets, a store on a temp file.
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "store/document.h"
+#include "store/sqlite_store.h"
+#include "web/api.h"
+#include "web/auth.h"
+
+using namespace gtm;
+using nlohmann::json;
+
+namespace {
+
+const char* kDoc = R"(
+zones:
+  - name: a.test
+    soa: {mname: ns.a.test, rname: h.a.test}
+    ns: [ns.a.test]
+pools:
+  - name: eu
+    members: [{address: 127.0.0.1}, {address: 127.0.0.2}]
+  - name: us
+    members: [{address: 127.0.0.3}]
+balancers:
+  - {name: app.a.test, max_answers: 4, pools: [{pool: eu, weight: 3}, {pool: us, weight: 1}]}
+)";
+
+struct Fixture {
+    std::string dir;
+    std::unique_ptr<store::SqliteStore> db;
+    dns::SnapshotHolder holder;
+    std::unique_ptr<core::Core> core;
+    std::unique_ptr<web::Api> api;
+    std::map<std::string, std::string> secret;  // token name (= its role) -> secret
+
+    Fixture() {
+        char tmpl[] = "/tmp/gtm-page-test-XXXXXX";
+        dir = mkdtemp(tmpl);
+        db = std::make_unique<store::SqliteStore>(dir + "/gtmd.db", 5000);
+        for (const char* role : {"viewer", "operator", "admin"}) {
+            secret[role] = web::new_secret();
+            store::AuditEntry a;
+            a.action = "test";
+            db->add_token({role, role, web::hash_secret(secret[role]), 0}, a);
+        }
+        core = std::make_unique<core::Core>(*db, holder, core::CoreOptions{});
+        core->load(0);
+        core::Actor who;
+        who.token = "test";
+        who.document = "d";
+        core->apply(store::parse_document(kDoc, "d"), who, {});
+        web::ApiDeps deps;
+        deps.core = core.get();
+        deps.snapshots = &holder;
+        api = std::make_unique<web::Api>(std::move(deps));
+    }
+    ~Fixture() {
+        api.reset();
+        core.reset();
+        db.reset();
+        std::filesystem::remove_all(dir);
+    }
+
+    web::Response call(const std::string& method, const std::string& target,
+                       const std::string& role = "", const std::string& body = "") {
+        web::Request r;
+        r.method = method;
+        r.target = target;
+        r.body = body;
+        r.content_type = body.empty() ? "" : "application/json";
+        r.authorization = role.empty() ? "" : "Bearer " + secret[role];
+        r.source = "127.0.0.1";
+        return api->handle(r, 1000);
+    }
+
+    store::AdminState admin_of(const std::string& pool, const std::string& address) {
+        for (const auto& p : core->current()->state.pools) {
+            for (const auto& m : p.members) {
+                if (p.name == pool && m.address == address) {
+                    return m.admin;
+                }
+            }
+        }
+        FAIL("no such member");
+        return store::AdminState::Auto;
+    }
+};
+
+std::string header(const web::Response& r, const std::string& name) {
+    for (const auto& [k, v] : r.headers) {
+        if (k == name) {
+            return v;
+        }
+    }
+    return "";
+}
+
+json body(const web::Response& r) { return json::parse(r.body); }
+
+}  // namespace
+
+TEST_CASE("whoami names the token and its role") {
+    Fixture f;
+    for (const char* role : {"viewer", "operator", "admin"}) {
+        const auto r = f.call("GET", "/api/v1/whoami", role);
+        CHECK(r.status == 200);
+        CHECK(body(r) == json{{"name", role}, {"role", role}});
+    }
+    CHECK(f.call("GET", "/api/v1/whoami").status == 401);
+    CHECK(f.call("PUT", "/api/v1/whoami", "admin", "{}").status == 405);
+}
+
+TEST_CASE("a pool's admin state: dry run says the effect and changes nothing; then all members") {
+    Fixture f;
+    const std::string drain = R"({"admin": "drain"})";
+    CHECK(f.call("PUT", "/api/v1/pools/eu/admin", "viewer", drain).status == 403);
+
+    const auto dry = f.call("PUT", "/api/v1/pools/eu/admin?dry_run=true", "operator", drain);
+    REQUIRE(dry.status == 200);
+    const json d = body(dry);
+    CHECK(d["dry_run"] == true);
+    CHECK(d["changed"] == 2);
+    REQUIRE(d["effects"].size() == 1);
+    const json& e = d["effects"][0];
+    CHECK(e["balancer"] == "app.a.test");
+    CHECK(e["healthy"] == 1);  // us keeps its one member
+    CHECK(!e.contains("warning"));
+    CHECK(e["after"]["answers"].size() == 1);
+    CHECK(e["after"]["answers"][0]["pool"] == "us");
+    CHECK(f.admin_of("eu", "127.0.0.1") == store::AdminState::Auto);
+
+    const auto done = f.call("PUT", "/api/v1/pools/eu/admin", "operator", drain);
+    REQUIRE(done.status == 200);
+    CHECK(body(done)["dry_run"] == false);
+    CHECK(f.admin_of("eu", "127.0.0.1") == store::AdminState::Drain);
+    CHECK(f.admin_of("eu", "127.0.0.2") == store::AdminState::Drain);
+    CHECK(f.admin_of("us", "127.0.0.3") == store::AdminState::Auto);
+
+    // Draining the last pool too leaves the balancer with no healthy member: a warning.
+    const auto last = f.call("PUT", "/api/v1/pools/us/admin?dry_run=true", "operator", drain);
+    REQUIRE(last.status == 200);
+    REQUIRE(body(last)["effects"].size() == 1);
+    CHECK(body(last)["effects"][0]["healthy"] == 0);
+    CHECK(body(last)["effects"][0].contains("warning"));
+
+    CHECK(f.call("PUT", "/api/v1/pools/nope/admin", "operator", drain).status == 404);
+    CHECK(f.call("PUT", "/api/v1/pools/eu/admin", "operator", R"({"admin": "off"})").status == 400);
+    CHECK(
+        f.call("PUT", "/api/v1/pools/eu/admin", "operator", R"({"admin": "up", "x": 1})").status ==
+        400);
+}
+
+TEST_CASE("route_of names the new endpoints' templates") {
+    CHECK(web::Api::route_of("/api/v1/whoami") == "/api/v1/whoami");
+    CHECK(web::Api::route_of("/api/v1/pools/eu/admin") == "/api/v1/pools/{pool}/admin");
+}
