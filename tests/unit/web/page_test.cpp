@@ -6,11 +6,13 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "store/document.h"
 #include "store/sqlite_store.h"
 #include "web/api.h"
 #include "web/auth.h"
+#include "web/openapi.h"
 
 using namespace gtm;
 using nlohmann::json;
@@ -159,4 +161,31 @@ TEST_CASE("a pool's admin state: dry run says the effect and changes nothing; th
 TEST_CASE("route_of names the new endpoints' templates") {
     CHECK(web::Api::route_of("/api/v1/whoami") == "/api/v1/whoami");
     CHECK(web::Api::route_of("/api/v1/pools/eu/admin") == "/api/v1/pools/{pool}/admin");
+}
+
+TEST_CASE("the OpenAPI document names every operation, once, and every one has a 4xx") {
+    const json& doc = web::openapi_document();
+    REQUIRE(doc["servers"].size() == 1);
+    CHECK(doc["servers"][0]["url"] == "/");
+    std::set<std::string> ids;
+    size_t operations = 0;
+    for (const auto& [path, item] : doc["paths"].items()) {
+        for (const auto& [method, op] : item.items()) {
+            if (method == "parameters") {
+                continue;
+            }
+            ++operations;
+            CAPTURE(method + " " + path);
+            REQUIRE(op.contains("operationId"));
+            const std::string id = op["operationId"].get<std::string>();
+            CHECK(id.find(' ') == std::string::npos);  // no "unnamed ..." fallback
+            CHECK(ids.insert(id).second);
+            bool has_4xx = false;
+            for (const auto& [code, r] : op["responses"].items()) {
+                has_4xx = has_4xx || code[0] == '4';
+            }
+            CHECK(has_4xx);
+        }
+    }
+    CHECK(operations == 44);  // 42, whoami and a pool's admin state
 }
