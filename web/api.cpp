@@ -9,6 +9,7 @@
 #include "web/api_call.h"
 #include "web/metrics.h"
 #include "web/openapi.h"
+#include "web/page.h"
 
 namespace gtm::web {
 
@@ -164,7 +165,8 @@ Response Api::handle(const Request& r, int64_t now_ms) {
         resp.body = deps_.metrics->scrape();
         return resp;
     }
-    Response resp = respond(r, now_ms);
+    std::optional<Response> page = page_response(r);  // "/" and "/page/...": the web page
+    Response resp = page ? std::move(*page) : respond(r, now_ms);
     if (deps_.metrics != nullptr) {
         deps_.metrics->api_request(r.method, route_of(path), resp.status);
         if (r.method != "GET" && r.method != "HEAD" && resp.status < 400 &&
@@ -177,8 +179,11 @@ Response Api::handle(const Request& r, int64_t now_ms) {
 
 std::string Api::route_of(const std::string& path) {
     static const std::string kPrefix = "/api/v1";
-    if (path == "/healthz" || path == "/readyz") {
+    if (path == "/healthz" || path == "/readyz" || path == "/") {
         return path;
+    }
+    if (path.rfind("/page/", 0) == 0) {
+        return "/page/{asset}";
     }
     if (path.rfind(kPrefix + "/", 0) != 0) {
         return "other";

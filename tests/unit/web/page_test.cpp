@@ -1,5 +1,6 @@
 // The web page as served (assets, headers) and the two endpoints it needs (whoami, a pool's
 // admin state), through Api::handle: no sockets, a store on a temp file.
+#include "web/page.h"
 
 #include <doctest/doctest.h>
 #include <unistd.h>
@@ -107,6 +108,44 @@ json body(const web::Response& r) { return json::parse(r.body); }
 
 }  // namespace
 
+TEST_CASE("the page is served at / without a token, with its CSP and no-sniff") {
+    Fixture f;
+    const auto r = f.call("GET", "/");
+    CHECK(r.status == 200);
+    CHECK(r.content_type == "text/html; charset=utf-8");
+    CHECK(r.body.find("<!doctype html>") == 0);
+    CHECK(r.body.find("/page/app.js") != std::string::npos);
+    CHECK(header(r, "Content-Security-Policy") == web::kPageCsp);
+    CHECK(header(r, "X-Content-Type-Options") == "nosniff");
+    CHECK(header(r, "Referrer-Policy") == "no-referrer");
+    // The CSP allows nothing inline and nothing from elsewhere.
+    const std::string csp = web::kPageCsp;
+    CHECK(csp.find("unsafe") == std::string::npos);
+    CHECK(csp.find("default-src 'none'") != std::string::npos);
+    CHECK(csp.find("frame-ancestors 'none'") != std::string::npos);
+    CHECK(f.call("GET", "/?x=1").status == 200);
+}
+
+TEST_CASE("the page's assets carry their types and the CSP; unknown ones are 404") {
+    Fixture f;
+    const auto js = f.call("GET", "/page/app.js");
+    CHECK(js.status == 200);
+    CHECK(js.content_type == "text/javascript; charset=utf-8");
+    CHECK(header(js, "Content-Security-Policy") == web::kPageCsp);
+    CHECK(js.body.find("innerHTML") == std::string::npos);  // data never becomes markup
+    CHECK(f.call("GET", "/page/app.css").content_type == "text/css; charset=utf-8");
+    const auto missing = f.call("GET", "/page/nothing.js");
+    CHECK(missing.status == 404);
+    CHECK(header(missing, "Content-Security-Policy") == web::kPageCsp);
+    CHECK(f.call("GET", "/page/../api/v1/status").status == 404);
+    const auto post = f.call("POST", "/", "admin", "{}");
+    CHECK(post.status == 405);
+    CHECK(header(post, "Allow") == "GET, HEAD");
+    // Other paths are still the API's.
+    CHECK(f.call("GET", "/nothing").status == 404);
+    CHECK(body(f.call("GET", "/nothing"))["error"] == "no such path");
+}
+
 TEST_CASE("whoami names the token and its role") {
     Fixture f;
     for (const char* role : {"viewer", "operator", "admin"}) {
@@ -158,7 +197,9 @@ TEST_CASE("a pool's admin state: dry run says the effect and changes nothing; th
         400);
 }
 
-TEST_CASE("route_of names the new endpoints' templates") {
+TEST_CASE("route_of names the page's and the new endpoints' templates") {
+    CHECK(web::Api::route_of("/") == "/");
+    CHECK(web::Api::route_of("/page/app.js") == "/page/{asset}");
     CHECK(web::Api::route_of("/api/v1/whoami") == "/api/v1/whoami");
     CHECK(web::Api::route_of("/api/v1/pools/eu/admin") == "/api/v1/pools/{pool}/admin");
 }
