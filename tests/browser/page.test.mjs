@@ -337,6 +337,21 @@ describe('the page against a live gtmd', () => {
         const member = await gtmd.api('GET', `/api/v1/pools/frankfurt/members/${FRA}`);
         assert.deepEqual(member, { address: FRA, weight: 0, admin: 'auto' });
         await gtmd.api('PUT', `/api/v1/pools/frankfurt/members/${FRA}`, { address: FRA, weight: 100 });
+
+        // Any admin state: singapore's member down while tier 1 serves changes no answer.
+        await memberRow(page, 'singapore', SIN).locator('button', { hasText: 'State…' }).click();
+        await page.locator('#action-input select[name=admin]').selectOption('down');
+        await page.locator('#action-review').click();
+        await page.locator('#action-effects .effect-none', { hasText: 'No balancer\'s answers change' }).waitFor();
+        assert.match(await page.locator('#action-effects').textContent(), /Setting 127\.0\.213\.31 in singapore to admin down would do this:/);
+        await page.locator('#action-apply').click();
+        await page.locator('#notice', { hasText: `${SIN} in singapore: admin down.` }).waitFor();
+        assert.equal((await gtmd.api('GET', `/api/v1/pools/singapore/members/${SIN}`)).admin, 'down');
+        await memberRow(page, 'singapore', SIN).locator('.badge', { hasText: 'down' }).first().waitFor();
+        await memberRow(page, 'singapore', SIN).locator('button', { hasText: /^Auto$/ }).click();
+        await page.locator('#action-effects .effect-none').waitFor();
+        await page.locator('#action-apply').click();
+        await page.locator('#notice', { hasText: `${SIN} in singapore: admin auto.` }).waitFor();
     });
 
     test('text from the API is shown as text, never run as markup', async () => {

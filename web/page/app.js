@@ -700,8 +700,10 @@
         const admin = m.admin || 'auto';
         const key = `${pool}|${m.address}`;
         const out = [];
-        if (admin === 'drain' || admin === 'down') {
+        if (admin === 'drain') {
             out.push(h('button', { type: 'button', class: 'action', key: `undrain:${key}`, onclick: () => memberAdminAction(pool, m.address, 'auto'), 'aria-label': `Undrain ${m.address} in ${pool}` }, 'Undrain'));
+        } else if (admin === 'down') {
+            out.push(h('button', { type: 'button', class: 'action', key: `auto:${key}`, onclick: () => memberAdminAction(pool, m.address, 'auto'), 'aria-label': `Set ${m.address} in ${pool} back to auto` }, 'Auto'));
         } else {
             out.push(h('button', { type: 'button', class: 'action', key: `drain:${key}`, onclick: () => memberAdminAction(pool, m.address, 'drain'), 'aria-label': `Drain ${m.address} in ${pool}` }, 'Drain'));
         }
@@ -1113,7 +1115,7 @@
     function memberAdminAction(pool, address, state, current) {
         const path = `${memberPath(pool, address)}/admin`;
         const title = state === 'drain' ? `Drain ${address} in ${pool}`
-            : state === 'auto' ? `Undrain ${address} in ${pool}` : `Admin state of ${address} in ${pool}`;
+            : state === 'auto' ? `${address} in ${pool} back to auto` : `Admin state of ${address} in ${pool}`;
         openAction({
             title,
             pool,
