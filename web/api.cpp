@@ -11,6 +11,7 @@
 #include "web/api_call.h"
 #include "web/metrics.h"
 #include "web/openapi.h"
+#include "web/page.h"
 
 namespace gtm::web {
 
@@ -455,7 +456,8 @@ Response Api::handle(const Request& r, int64_t now_ms) {
         resp.body = deps_.metrics->scrape();
         return resp;
     }
-    Response resp = answer(r, now_ms);
+    std::optional<Response> page = page_response(r);  // "/" and "/page/...": the web page
+    Response resp = page ? std::move(*page) : answer(r, now_ms);
     if (deps_.metrics != nullptr) {
         deps_.metrics->api_request(r.method, route_of(path), resp.status);
         if (r.method != "GET" && r.method != "HEAD" && resp.status < 400 &&
@@ -468,11 +470,17 @@ Response Api::handle(const Request& r, int64_t now_ms) {
 
 std::string Api::route_of(const std::string& path) {
     static const std::string kPrefix = "/api/v1";
-    if (path == "/healthz" || path == "/readyz") {
+    if (path == "/healthz" || path == "/readyz" || path == "/") {
         return path;
+    }
+    if (path.rfind("/page/", 0) == 0) {
+        return "/page/{asset}";
     }
     if (path.rfind(kPrefix + "/", 0) != 0) {
         return "other";
+    }
+    if (path == kPrefix + "/whoami") {
+        return path;
     }
     std::vector<std::string> s;
     for (size_t start = kPrefix.size() + 1; start < path.size();) {
@@ -507,6 +515,9 @@ std::string Api::route_of(const std::string& path) {
     }
     if (s[0] == "zones" && s[2] == "records" && s.size() <= 4) {
         return out + "/records" + (s.size() == 4 ? "/{index}" : "");
+    }
+    if (s[0] == "pools" && s[2] == "admin" && s.size() == 3) {
+        return out + "/admin";
     }
     if (s[0] == "pools" && s[2] == "members" && s.size() <= 5) {
         out += "/members";
@@ -780,6 +791,12 @@ Response Api::route(Call& c) {
         c.no_etag("views");
         return explain_view(c);
     }
+    if (top == "whoami" && s.size() == 1) {
+        method({"GET"});
+        c.params({});
+        c.no_etag("views");
+        return whoami_view(c);
+    }
     if (top == "tokens" && s.size() <= 2) {
         need(Role::Admin);
         method(s.size() == 1 ? std::initializer_list<const char*>{"GET", "POST"}
@@ -807,6 +824,12 @@ Response Api::route(Call& c) {
             need(m == "GET" ? Role::Viewer : Role::Admin);
             c.params({});
             return records_resource(c, s[1], s.size() == 4 ? &s[3] : nullptr);
+        }
+        if (top == "pools" && s[2] == "admin" && s.size() == 3) {
+            method({"PUT"});
+            need(Role::Operator);  // every member's admin state at once: drain a region
+            c.params({"dry_run"});
+            return pool_admin_resource(c, s[1]);
         }
         if (top == "pools" && s[2] == "members" && s.size() <= 5) {
             if (s.size() == 5) {

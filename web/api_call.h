@@ -118,5 +118,8 @@ Response events_view(Api::Call& c);
 Response audit_view(Api::Call& c);
 Response status_view(Api::Call& c);
 Response explain_view(Api::Call& c);
+// api_page.cpp
+Response whoami_view(Api::Call& c);
+Response pool_admin_resource(Api::Call& c, const std::string& pool);
 
 }  // namespace gtm::web

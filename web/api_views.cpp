@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "base/clock.h"
 #include "store/encode.h"
 #include "store/names.h"
 #include "web/api_call.h"
@@ -17,8 +18,15 @@ using nlohmann::json;
 
 namespace {
 
+// Probe times are on the monotonic clock (started_ms); at_ms is the same moment in unix ms,
+// for people and pages.
+int64_t wall_ms(int64_t monotonic) {
+    return monotonic == 0 ? 0 : unix_ms() - (monotonic_ms() - monotonic);
+}
+
 json result_json(const health::ProbeResult& r) {
     return {{"started_ms", r.started_ms},
+            {"at_ms", wall_ms(r.started_ms)},
             {"ok", r.ok()},
             {"reason", health::to_string(r.reason)},
             {"http_status", r.http_status},
@@ -102,16 +110,17 @@ Response health_view(Api::Call& c) {
         }
         const auto votes = c.core().votes_of(health::target_key(t.monitor, t.address));
         json target = {{"monitor", t.monitor},
-                           {"address", t.address},
-                           {"pools", t.pools},
-                           {"verdict", health::to_string(t.state.verdict)},
-                           {"suspect", t.state.suspect},
-                           {"held", t.state.held},
-                           {"pending", t.pending},
-                           {"raw_verdict", health::to_string(t.raw)},
-                           {"last_change_ms", t.last_change_ms},
-                           {"evidence", result_json(t.state.evidence)},
-                           {"recent", recent}};
+                       {"address", t.address},
+                       {"pools", t.pools},
+                       {"verdict", health::to_string(t.state.verdict)},
+                       {"suspect", t.state.suspect},
+                       {"held", t.state.held},
+                       {"pending", t.pending},
+                       {"raw_verdict", health::to_string(t.raw)},
+                       {"last_change_ms", t.last_change_ms},
+                       {"last_change_at_ms", wall_ms(t.last_change_ms)},
+                       {"evidence", result_json(t.state.evidence)},
+                       {"recent", recent}};
         if (!votes.empty()) {
             target["vantages"] = vantages_json(votes);
         }

@@ -2,6 +2,8 @@
 //
 //   gtmctl [--server URL] [--token TOKEN | --token-file FILE] COMMAND ...
 //
+// `gtmctl open` prints a link that opens the web page signed in.
+//
 // The server and token also come from GTM_SERVER and GTM_TOKEN. Exit codes scripts can trust:
 //   0 done, 1 usage error, 2 refused (4xx from the server, or a local file that does not
 //   validate), 3 unavailable (5xx, or no connection).
@@ -383,6 +385,41 @@ int events(const Client& c, long after, long limit, bool raw_json, const std::st
     return kOk;
 }
 
+// A token percent-encoded for a URL fragment: only unreserved characters stay as they are.
+std::string fragment_escape(const std::string& s) {
+    static const char* kHex = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char ch : s) {
+        if (std::isalnum(ch) != 0 || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+            out.push_back(static_cast<char>(ch));
+        } else {
+            out += '%';
+            out.push_back(kHex[ch >> 4]);
+            out.push_back(kHex[ch & 15]);
+        }
+    }
+    return out;
+}
+
+// Prints a link to the web page that signs it in: the token rides in the URL fragment, which
+// the browser never sends (no server or proxy log sees it); the page moves it to the tab's
+// session storage and clears it from the address bar. The token is checked first.
+int open_page(const Client& c) {
+    if (c.token.empty()) {
+        std::cerr << "gtmctl: open needs a token (--token, --token-file or GTM_TOKEN)\n";
+        return kUsage;
+    }
+    auto r = c.call("GET", "/api/v1/whoami");
+    if (int code = outcome(r)) {
+        return code;
+    }
+    const json who = body_of(r);
+    std::cout << c.server << "/#token=" << fragment_escape(c.token) << "\n";
+    std::cerr << "gtmctl: the link signs the page in as '" << who.value("name", "?") << "' ("
+              << who.value("role", "?") << "); keep it as secret as the token\n";
+    return kOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -449,6 +486,10 @@ int main(int argc, char** argv) {
     auto* tr = tok->add_subcommand("revoke", "revoke a token");
     tr->add_option("name", name, "token name")->required();
     auto* tl = tok->add_subcommand("list", "token names and roles");
+    auto* op = app.add_subcommand(
+        "open",
+        "print a link that opens the web page signed in with this token (in the URL "
+        "fragment, which no server or proxy log sees)");
 
     try {
         app.parse(argc, argv);
@@ -526,6 +567,9 @@ int main(int argc, char** argv) {
     }
     if (tl->parsed()) {
         code = simple_get(client, "/api/v1/tokens", false);
+    }
+    if (op->parsed()) {
+        code = open_page(client);
     }
     curl_global_cleanup();
     return code;

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <iterator>
+#include <map>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -70,6 +72,12 @@ json op(const char* summary, const char* role, json responses, json request = js
     return o;
 }
 
+// The one 4xx every path can answer, before routing: the HTTP server's header limit.
+json too_large_header() {
+    return {{"description", "request header over 16 KiB"},
+            {"content", {{"application/json", {{"schema", ref("Error")}}}}}};
+}
+
 json path_param(const char* name, const char* what) {
     return {{"name", name},
             {"in", "path"},
@@ -109,6 +117,52 @@ json crud(const char* kind, const char* schema) {
     return out;
 }
 
+// Every operation's operationId, which generated clients name their methods after. A new
+// operation needs a line here (a unit test checks that none is missing).
+const std::map<std::string, std::string>& operation_ids() {
+    static const std::map<std::string, std::string> ids = [] {
+        std::map<std::string, std::string> m = {
+            {"get /api/v1/zones/{name}/records", "listZoneRecords"},
+            {"post /api/v1/zones/{name}/records", "addZoneRecord"},
+            {"delete /api/v1/zones/{name}/records/{index}", "deleteZoneRecord"},
+            {"get /api/v1/pools/{name}/members", "listPoolMembers"},
+            {"post /api/v1/pools/{name}/members", "addPoolMember"},
+            {"get /api/v1/pools/{name}/members/{address}", "getPoolMember"},
+            {"put /api/v1/pools/{name}/members/{address}", "putPoolMember"},
+            {"delete /api/v1/pools/{name}/members/{address}", "deletePoolMember"},
+            {"put /api/v1/pools/{name}/members/{address}/admin", "setMemberAdminState"},
+            {"put /api/v1/pools/{name}/admin", "setPoolAdminState"},
+            {"get /api/v1/config", "exportConfig"},
+            {"put /api/v1/config", "applyConfig"},
+            {"get /api/v1/health", "getHealth"},
+            {"get /api/v1/events", "listEvents"},
+            {"get /api/v1/audit", "listAudit"},
+            {"get /api/v1/status", "getStatus"},
+            {"get /api/v1/explain", "explain"},
+            {"get /api/v1/whoami", "whoami"},
+            {"get /api/v1/tokens", "listTokens"},
+            {"post /api/v1/tokens", "createToken"},
+            {"delete /api/v1/tokens/{name}", "revokeToken"},
+            {"get /api/v1/openapi.json", "getOpenApi"},
+            {"get /healthz", "healthz"},
+            {"get /readyz", "readyz"}};
+        for (const auto& [kinds, all, one] :
+             std::vector<std::tuple<std::string, std::string, std::string>>{
+                 {"zones", "Zones", "Zone"},
+                 {"monitors", "Monitors", "Monitor"},
+                 {"pools", "Pools", "Pool"},
+                 {"balancers", "Balancers", "Balancer"}}) {
+            m["get /api/v1/" + kinds] = "list" + all;
+            m["post /api/v1/" + kinds] = "create" + one;
+            m["get /api/v1/" + kinds + "/{name}"] = "get" + one;
+            m["put /api/v1/" + kinds + "/{name}"] = "put" + one;
+            m["delete /api/v1/" + kinds + "/{name}"] = "delete" + one;
+        }
+        return m;
+    }();
+    return ids;
+}
+
 json build() {
     json paths = json::object();
     paths.update(crud("zones", "Zone"));
@@ -143,11 +197,19 @@ json build() {
          json::array({path_param("name", "pool"), path_param("address", "member address")})},
         {"put",
          op("set the admin state (drain, undrain)", "operator",
-            {{"200", ok("member", ref("Member"))}},
-            body({{"type", "object"},
-                  {"properties",
-                   {{"admin", {{"type", "string"}, {"enum", {"auto", "up", "drain", "down"}}}}}},
-                  {"required", {"admin"}}}))}};
+            {{"200", ok("the member and what the change does to the answers", ref("AdminChange"))}},
+            body(ref("AdminState")))}};
+    paths["/api/v1/pools/{name}/members/{address}/admin"]["put"]["parameters"] =
+        json::array({query_param("dry_run", "true: say what it would do (effects), change nothing",
+                                 "boolean")});
+    paths["/api/v1/pools/{name}/admin"] = {
+        {"parameters", json::array({path_param("name", "pool")})},
+        {"put", op("set the admin state of every member of the pool (drain a region)", "operator",
+                   {{"200", ok("the members and what the change does to the answers",
+                               ref("AdminChange"))}},
+                   body(ref("AdminState")))}};
+    paths["/api/v1/pools/{name}/admin"]["put"]["parameters"] = json::array({query_param(
+        "dry_run", "true: say what it would do (effects), change nothing", "boolean")});
     paths["/api/v1/config"] = {{"get", op("export the desired state", "viewer",
                                           {{"200", ok("document", ref("Document"))}})},
                                {"put", op("apply a whole desired-state document", "admin",
@@ -157,9 +219,6 @@ json build() {
     paths["/api/v1/config"]["put"]["parameters"] = json::array(
         {query_param("dry_run", "true: return the diff, change nothing", "boolean"),
          query_param("prune", "true: a document without zones may delete every zone", "boolean")});
-    paths["/api/v1/pools/{name}/members/{address}/admin"]["put"]["parameters"] =
-        json::array({query_param(
-            "dry_run", "true: return what it would do to the answers, change nothing", "boolean")});
     paths["/api/v1/health"] = {{"get", op("verdicts with their recent probe results", "viewer",
                                           {{"200", ok("targets")}})}};
     paths["/api/v1/health"]["get"]["parameters"] =
@@ -184,6 +243,10 @@ json build() {
                {"more", {{"type", "boolean"}, {"description", "whether a next page holds more"}}}}},
              {"required", {key, "next_after", "more"}}});
     }
+    paths["/api/v1/events"]["get"]["parameters"].push_back(
+        query_param("type", "only this type: verdict, tier, all_down, isolation, admin, config"));
+    paths["/api/v1/whoami"] = {
+        {"get", op("the token's name and role", "viewer", {{"200", ok("who", ref("Whoami"))}})}};
     paths["/api/v1/status"] = {{"get", op("every balancer's serving tier and answers", "viewer",
                                           {{"200", ok("status")}})}};
     paths["/api/v1/explain"] = {{"get", op("why a balancer answers what it answers", "viewer",
@@ -208,11 +271,13 @@ json build() {
     paths["/healthz"] = {{"get",
                           {{"summary", "liveness"},
                            {"security", json::array()},
-                           {"responses", {{"200", ok("alive")}}}}}};
-    paths["/readyz"] = {{"get",
-                         {{"summary", "readiness: serving DNS"},
-                          {"security", json::array()},
-                          {"responses", {{"200", ok("ready")}, {"503", ok("not yet")}}}}}};
+                           {"responses", {{"200", ok("alive")}, {"431", too_large_header()}}}}}};
+    paths["/readyz"] = {
+        {"get",
+         {{"summary", "readiness: serving DNS"},
+          {"security", json::array()},
+          {"responses",
+           {{"200", ok("ready")}, {"431", too_large_header()}, {"503", ok("not yet")}}}}}};
 
     // The desired state's resources carry the state's revision as their ETag; writes take
     // If-Match (412 when stale) and answer with the new ETag.
@@ -261,6 +326,38 @@ json build() {
             {"admin", {{"type", "string"}, {"enum", {"auto", "up", "drain", "down"}}}}}},
           {"required", {"address"}},
           {"additionalProperties", false}}},
+        {"AdminState",
+         {{"type", "object"},
+          {"properties",
+           {{"admin", {{"type", "string"}, {"enum", {"auto", "up", "drain", "down"}}}}}},
+          {"required", {"admin"}},
+          {"additionalProperties", false}}},
+        {"AdminChange",
+         {{"type", "object"},
+          {"description",
+           "the member (or, for a pool, pool, admin, changed and members), whether it was a dry "
+           "run, and the effects: every balancer whose answers change"},
+          {"properties",
+           {{"dry_run", {{"type", "boolean"}}},
+            {"effects", {{"type", "array"}, {"items", ref("Effect")}}}}},
+          {"required", {"dry_run", "effects"}}}},
+        {"Effect",
+         {{"type", "object"},
+          {"properties",
+           {{"balancer", {{"type", "string"}}},
+            {"type", {{"type", "string"}, {"enum", {"A", "AAAA"}}}},
+            {"before", {{"type", "object"}, {"nullable", true}}},
+            {"after", {{"type", "object"}}},
+            {"healthy", {{"type", "integer"}, {"description", "healthy members served after"}}},
+            {"warning",
+             {{"type", "string"}, {"description", "set when no healthy member is left"}}}}},
+          {"required", {"balancer", "type", "after", "healthy"}}}},
+        {"Whoami",
+         {{"type", "object"},
+          {"properties",
+           {{"name", {{"type", "string"}}},
+            {"role", {{"type", "string"}, {"enum", {"viewer", "operator", "admin"}}}}}},
+          {"required", {"name", "role"}}}},
         {"Zone", obj},
         {"Monitor", obj},
         {"Pool", obj},
@@ -281,6 +378,17 @@ json build() {
         "store/README.md: name, monitor, min_healthy, slow_start, members";
     schemas["Balancer"]["description"] =
         "store/README.md: name, ttl, degraded_ttl, max_answers, when_all_down, fallback, pools";
+    for (auto& [path, item] : paths.items()) {
+        for (auto& [method, operation] : item.items()) {
+            if (method == "parameters") {
+                continue;
+            }
+            auto id = operation_ids().find(method + " " + path);
+            // A missing line still gets a unique id; the unit test asks for a real one.
+            operation["operationId"] =
+                id != operation_ids().end() ? id->second : "unnamed " + method + " " + path;
+        }
+    }
     return {{"openapi", "3.0.3"},
             {"info",
              {{"title", "gtmd admin API"},
@@ -291,6 +399,10 @@ json build() {
                "GET is (its headers, no body). The desired state's resources carry the state's "
                "revision as a strong ETag; writes take If-Match (\"*\" or ETags) and answer "
                "412 when it names another revision."}}},
+
+            {"servers",
+             json::array({{{"url", "/"},
+                           {"description", "the gtmd that serves this document (same origin)"}}})},
             {"paths", paths},
             {"components",
              {{"schemas", schemas},

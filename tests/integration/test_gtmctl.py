@@ -323,3 +323,18 @@ def test_over_tls_with_cacert(api_servers, tmp_path):
     assert g.a(BAL) == ["127.0.0.12"]
     # Without the CA the certificate is not trusted: no connection (3).
     expect(gtmctl("status", server=server, token=ADMIN_SECRET), 3)
+
+
+def test_open_prints_a_link_that_signs_the_page_in(shared_server):
+    g = shared_server
+    p = expect(ctl(g, "open"), 0)
+    # The token rides in the fragment, which browsers never send to the server.
+    assert p.stdout == f"{url(g)}/#token={ADMIN_SECRET}\n", p.stdout
+    assert "signs the page in as 'admin' (admin)" in p.stderr, p.stderr
+    page = g.api.get("/", token=None)
+    assert page.status == 200 and page.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    p = expect(ctl(g, "open", token="not-a-known-token"), 2)  # checked first, never printed
+    assert "401" in p.stderr and p.stdout == ""
+    p = expect(gtmctl("open", server=url(g)), 1)
+    assert "needs a token" in p.stderr
