@@ -384,6 +384,9 @@ class Daemon {
             spdlog::info("{}: {} {}/{}", how, ch["op"].get<std::string>(),
                          ch["kind"].get<std::string>(), ch["name"].get<std::string>());
         }
+        for (const auto& w : doc.warnings) {  // the file's own lines: "file:12: path: warning: .."
+            spdlog::warn("{}: {}", how, store::to_string(w, cfg_.apply));
+        }
         for (const auto& kept : r.result["admin_states_kept"]) {
             spdlog::info("{}: {} keeps its admin state (the file does not set it)", how,
                          kept.get<std::string>());

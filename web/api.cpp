@@ -431,9 +431,21 @@ Response Api::Call::write(int status, const std::function<json(store::DesiredSta
     core::Actor a = actor(status);
     const core::ChangeResult r = core().change(
         a, [&](store::DesiredState& next) { return edit(next, a.status); }, false, if_match);
-    Response resp = json_response(a.status, r.result);
+    json body = r.result;
+    if (!r.warnings.empty() && body.is_object()) {
+        body["warnings"] = warnings_json(r.warnings);  // valid, but probably not what was meant
+    }
+    Response resp = json_response(a.status, body);
     resp.headers.emplace_back("ETag", etag(r.revision));
     return resp;
+}
+
+json warnings_json(const std::vector<store::Warning>& warnings) {
+    json out = json::array();
+    for (const auto& w : warnings) {
+        out.push_back({{"field", w.path}, {"message", w.message}});
+    }
+    return out;
 }
 
 Api::Api(ApiDeps deps) : deps_(std::move(deps)) { reload_tokens(); }

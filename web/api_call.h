@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "store/validate.h"
 #include "web/api.h"
 
 namespace gtm::web {
@@ -36,6 +37,8 @@ Response json_response(int status, const nlohmann::json& body);
 Response error_response(const ApiError& e);
 // `"42"`: the strong ETag of a revision of the desired state.
 std::string etag(uint64_t revision);
+// validate()'s warnings as the API shows them: [{"field": path, "message": ...}].
+nlohmann::json warnings_json(const std::vector<store::Warning>& warnings);
 // At most `max_bytes` of valid UTF-8: invalid sequences replaced, cut on a character boundary.
 std::string valid_utf8(std::string_view text, size_t max_bytes = std::string_view::npos);
 

@@ -55,6 +55,7 @@ Response pool_admin_resource(Api::Call& c, const std::string& raw_pool) {
     json out = r.result;
     out["dry_run"] = r.dry_run;
     out["effects"] = r.effects;
+    out["warnings"] = warnings_json(r.warnings);
     Response resp = json_response(200, out);
     resp.headers.emplace_back("ETag", etag(r.revision));
     return resp;

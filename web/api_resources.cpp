@@ -63,7 +63,8 @@ Response config_resource(Api::Call& c) {
     Response resp = json_response(200, {{"dry_run", options.dry_run},
                                         {"changes", r.changes},
                                         {"effects", r.effects},
-                                        {"admin_states_kept", r.result["admin_states_kept"]}});
+                                        {"admin_states_kept", r.result["admin_states_kept"]},
+                                        {"warnings", warnings_json(r.warnings)}});
     resp.headers.emplace_back("ETag", etag(r.revision));  // a dry run's: the state it read
     return resp;
 }
@@ -296,6 +297,7 @@ Response members_resource(Api::Call& c, const std::string& raw_pool, const std::
         json out = r.result;
         out["dry_run"] = r.dry_run;
         out["effects"] = r.effects;
+        out["warnings"] = warnings_json(r.warnings);
         Response resp = json_response(200, out);
         resp.headers.emplace_back("ETag", etag(r.revision));
         return resp;

@@ -287,8 +287,12 @@ int set_admin(const Client& c, const std::string& pool, const std::string& addre
 int apply(const Client& c, const std::string& file, bool dry_run, const std::string& if_match) {
     gtm::store::DesiredState state;
     try {
-        state =
-            gtm::store::load_document(file);  // validated here first: errors name file, line, path
+        // Validated here first: errors and warnings name the file, line and path.
+        gtm::store::Document doc = gtm::store::read_document(file);
+        for (const auto& w : doc.warnings) {
+            std::cerr << "gtmctl: " << gtm::store::to_string(w, file) << "\n";
+        }
+        state = std::move(doc.state);
     } catch (const gtm::store::DocumentError& e) {
         std::cerr << "gtmctl: " << e.what() << "\n";
         return kRefused;
