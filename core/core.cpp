@@ -712,8 +712,12 @@ CoreStats Core::stats() const {
     out.generation = generation();
     std::lock_guard lock(ctl_mu_);
     out.cluster = options_.board != nullptr;
+    out.link_up = link_down_since_ms_ == 0;
     out.fallback = fallback_;
-    out.live_nodes = options_.board != nullptr ? options_.board->live_nodes().size() : 1;
+    if (options_.board != nullptr) {
+        out.node = options_.board->node();
+        out.live_nodes = options_.board->live_nodes();
+    }
     return out;
 }
 

@@ -120,8 +120,10 @@ struct CoreStats {
     int64_t last_change_unix_ms = 0;  // when the served desired state last changed
     uint64_t generation = 0;
     bool cluster = false;   // votes decide
+    bool link_up = true;    // cluster mode: the watch on the shared store is connected
     bool fallback = false;  // cluster mode, link lost for long: judging alone
-    size_t live_nodes = 0;
+    std::string node;       // cluster mode: this node's name
+    std::vector<std::string> live_nodes;  // cluster mode: the nodes whose lease is alive
 };
 
 struct CoreOptions {

@@ -126,8 +126,15 @@ Response health_view(Api::Call& c) {
         }
         targets.push_back(std::move(target));
     }
-    return json_response(
-        200, {{"isolated", c.deps.isolated && c.deps.isolated()}, {"targets", targets}});
+    json out = {{"isolated", c.deps.isolated && c.deps.isolated()}, {"targets", targets}};
+    const core::CoreStats stats = c.core().stats();
+    if (stats.cluster) {
+        out["cluster"] = {{"node", stats.node},
+                          {"live_nodes", stats.live_nodes},
+                          {"link_up", stats.link_up},
+                          {"judging_alone", stats.fallback}};
+    }
+    return json_response(200, out);
 }
 
 namespace {

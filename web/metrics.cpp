@@ -410,6 +410,26 @@ class Metrics::State : public prometheus::Collectable {
             out.push_back(std::move(gen));
             out.push_back(std::move(rev));
             out.push_back(std::move(changed));
+            if (stats.cluster) {  // core/README.md "Cluster mode"
+                MetricFamily nodes = family("gtm_cluster_nodes",
+                                            "Cluster nodes whose lease is alive (this one included)",
+                                            MetricType::Gauge);
+                add(nodes, {}, static_cast<double>(stats.live_nodes.size()));
+                MetricFamily link = family(
+                    "gtm_cluster_link_up",
+                    "1 while this node follows the shared store (etcd), 0 while it cannot reach it",
+                    MetricType::Gauge);
+                add(link, {}, stats.link_up ? 1.0 : 0.0);
+                MetricFamily alone = family(
+                    "gtm_cluster_judging_alone",
+                    "1 while this node serves its own verdicts: no link to the shared store for "
+                    "longer than cluster.fallback_after",
+                    MetricType::Gauge);
+                add(alone, {}, stats.fallback ? 1.0 : 0.0);
+                out.push_back(std::move(nodes));
+                out.push_back(std::move(link));
+                out.push_back(std::move(alone));
+            }
         }
         if (src_.events != nullptr) {
             MetricFamily written =

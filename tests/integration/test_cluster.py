@@ -97,11 +97,23 @@ def answers(node):
     return set(node.a(BAL))
 
 
+def metrics_of(node):
+    """The cluster gauges of a node's /metrics, by name."""
+    text = node.api.get("/metrics").text
+    return {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+            if line.startswith("gtm_cluster_")}
+
+
 def test_a_write_on_one_node_is_in_every_nodes_answers_within_a_second(cluster, gateway_factory):
     r1, r2 = "127.0.50.1", "127.0.50.2"
     gw, port = gateway_factory.start(lambda p: http_args(p, r1, r2))
     nodes = start_nodes(cluster, doc(port, [r1, r2]))
     wait_all(nodes, lambda x: answers(x) == {r1, r2}, 15, "both regions everywhere")
+    wait_all(nodes, lambda x: metrics_of(x) == {"gtm_cluster_nodes": 3, "gtm_cluster_link_up": 1,
+                                                "gtm_cluster_judging_alone": 0}, 10,
+             "the cluster gauges")
+    assert sorted(nodes[0].api.ok("GET", f"{V1}/health")["cluster"]["live_nodes"]) == [
+        "ns1", "ns2", "ns3"]
     delays = []
     for i in range(20):
         state = "drain" if i % 2 == 0 else "auto"
@@ -229,6 +241,15 @@ def test_etcd_leader_killed_then_quorum_lost_dns_keeps_answering(cluster, etcd, 
         print(f"[cluster] quorum lost -> a write refused in {took * 1000:.0f} ms")
         time.sleep(8)  # past fallback_after (6 s): judging alone, answers unchanged
         assert any("judging alone" in n.logs() for n in nodes), nodes[0].logs()[-2000:]
+        # Shown where operators look: /metrics (alerted on) and the health view.
+        # (Each node notices the lost quorum on its own: its watch's progress stops.)
+        wait_all(nodes, lambda x: metrics_of(x) == {"gtm_cluster_nodes": 3,
+                                                    "gtm_cluster_link_up": 0,
+                                                    "gtm_cluster_judging_alone": 1}, 15,
+                 "every node judging alone")
+        for n in nodes:
+            c = n.api.ok("GET", f"{V1}/health")["cluster"]
+            assert c["node"] == n.name and not c["link_up"] and c["judging_alone"], c
         # Restored: converged, no flap.
         etcd.start_member(leader)
         etcd.start_member(others[0])
@@ -238,6 +259,9 @@ def test_etcd_leader_killed_then_quorum_lost_dns_keeps_answering(cluster, etcd, 
                  timeout=30, interval=0.5, what="writes accepted again")
         wait_all(nodes, lambda x: x.api.ok("GET", f"{V1}/pools/r0/members/{r1}")["weight"] == 11,
                  10, "converged")
+        wait_all(nodes, lambda x: metrics_of(x)["gtm_cluster_judging_alone"] == 0, 10,
+                 "the quorum decides again")
+        assert all(metrics_of(n)["gtm_cluster_link_up"] == 1 for n in nodes)
     finally:
         stop.set()
         t.join()
