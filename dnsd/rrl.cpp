@@ -103,8 +103,13 @@ Rrl::Rrl(const RrlConfig& config, uint64_t seed) : config_(config), seed_(seed) 
     const size_t n = buckets_for(config.table_size);
     table_ = std::make_unique<Bucket[]>(n);
     mask_ = n - 1;
-    make_mask(v4_mask_, 4, config.ipv4_prefix);
-    make_mask(v6_mask_, 16, config.ipv6_prefix);
+    // The masks in the byte order the addresses are loaded in (memcpy of network bytes).
+    uint8_t m[16];
+    make_mask(m, 4, config.ipv4_prefix);
+    std::memcpy(&v4_mask_, m, 4);
+    make_mask(m, 16, config.ipv6_prefix);
+    std::memcpy(&v6_mask_hi_, m, 8);
+    std::memcpy(&v6_mask_lo_, m + 8, 8);
 }
 
 namespace {
@@ -123,6 +128,25 @@ const uint8_t* client_address(const sockaddr* from, bool& v6) noexcept {
 }
 
 }  // namespace
+
+// The key's bucket among kProbes slots from its own; else the one refilled the longest ago is
+// taken over (a flood of many keys only pushes out keys that went quiet first), full.
+Rrl::Bucket* Rrl::take(uint64_t key, uint32_t burst) noexcept {
+    Bucket* oldest = nullptr;
+    for (size_t i = 0; i < kProbes; ++i) {
+        Bucket& s = table_[(key + i) & mask_];
+        if (s.key == key) {
+            return &s;
+        }
+        // The first empty slot, else the one refilled the longest ago.
+        if (oldest == nullptr ||
+            (oldest->key != 0 && (s.key == 0 || now_ms_ - s.last_ms > now_ms_ - oldest->last_ms))) {
+            oldest = &s;
+        }
+    }
+    *oldest = Bucket{key, burst, now_ms_, 0};
+    return oldest;
+}
 
 bool Rrl::exempt(const uint8_t* addr, bool v6) const noexcept {
     for (const RrlPrefix& p : config_.exempt) {
@@ -144,47 +168,28 @@ RrlAction Rrl::check(const sockaddr* from, RrlClass c, uint32_t name_hash,
     uint64_t hi = 0;
     uint64_t lo = 0;
     if (v6) {
-        uint8_t p[16];
-        for (size_t i = 0; i < 16; ++i) {
-            p[i] = addr[i] & v6_mask_[i];
-        }
-        std::memcpy(&hi, p, 8);
-        std::memcpy(&lo, p + 8, 8);
+        std::memcpy(&hi, addr, 8);
+        std::memcpy(&lo, addr + 8, 8);
+        hi &= v6_mask_hi_;
+        lo &= v6_mask_lo_;
     } else {
-        uint8_t p[4];
-        for (size_t i = 0; i < 4; ++i) {
-            p[i] = addr[i] & v4_mask_[i];
-        }
         uint32_t v4 = 0;
-        std::memcpy(&v4, p, 4);
-        hi = v4;
+        std::memcpy(&v4, addr, 4);
+        hi = v4 & v4_mask_;
     }
     const bool typed = c == RrlClass::Answer || c == RrlClass::NoData;
     const uint64_t what = (static_cast<uint64_t>(v6) << 56) |  // families never share a key
                           (static_cast<uint64_t>(c) << 48) |
                           (static_cast<uint64_t>(typed ? qtype : 0) << 32) | name_hash;
-    const uint64_t key = mix(mix(mix(seed_ ^ hi) ^ lo) ^ what) | 1;  // never 0 (empty)
+    // Keyed by the seed: which keys share a slot cannot be known from outside.
+    const uint64_t key =
+        mix(mix(seed_ ^ hi) ^ lo ^ (what * 0x9e3779b97f4a7c15ull)) | 1;  // never 0 (empty)
 
-    // The key's bucket among kProbes slots; else the one refilled the longest ago is taken
-    // over (a flood of many keys only pushes out keys that went quiet first). A bucket holds
-    // half a second's worth: no window of one second passes more than 1.5 x rate.
+    // A bucket holds half a second's worth: no window of one second passes more than 1.5 x rate.
     const uint32_t burst = std::max(kMilli, config_.rate * (kMilli / 2));
-    Bucket* b = nullptr;
-    Bucket* oldest = nullptr;
-    for (size_t i = 0; i < kProbes; ++i) {
-        Bucket& s = table_[(key + i) & mask_];
-        if (s.key == key) {
-            b = &s;
-            break;
-        }
-        if (oldest == nullptr || s.key == 0 ||
-            (oldest->key != 0 && now_ms_ - s.last_ms > now_ms_ - oldest->last_ms)) {
-            oldest = &s;
-        }
-    }
-    if (b == nullptr) {
-        b = oldest;
-        *b = Bucket{key, burst, now_ms_, 0};
+    Bucket* b = &table_[key & mask_];  // most often the key's own slot
+    if (b->key != key) {
+        b = take(key, burst);
     }
     // Refill: `rate` answers per second, at most half a second's worth saved up.
     const uint64_t elapsed_ms = now_ms_ - b->last_ms;

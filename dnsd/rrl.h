@@ -75,14 +75,16 @@ class Rrl {
     };
 
     bool exempt(const uint8_t* addr, bool v6) const noexcept;
+    Bucket* take(uint64_t key, uint32_t burst) noexcept;
 
     const RrlConfig config_;
     uint64_t seed_;
     std::unique_ptr<Bucket[]> table_;
     size_t mask_ = 0;
     uint32_t now_ms_ = 0;
-    uint8_t v4_mask_[4] = {};
-    uint8_t v6_mask_[16] = {};
+    uint32_t v4_mask_ = 0;
+    uint64_t v6_mask_hi_ = 0;
+    uint64_t v6_mask_lo_ = 0;
 };
 
 }  // namespace gtm::dns
