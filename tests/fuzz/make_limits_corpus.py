@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Writes the seed corpora of fuzz_tcp (DNS over TCP streams: pipelined, split, empty, oversized
 and truncated messages), fuzz_config (gtmd.yaml: every key, and the mistakes of the unit tests)
-and fuzz_record (zone-file record lines of every type gtmd serves, and refused ones). Run it
+fuzz_record (zone-file record lines of every type gtmd serves, and refused ones) and
+fuzz_target (the API's request targets: paths and query strings, good and bad encodings). Run it
 again after changing it; the files are committed."""
 import os
 import shutil
@@ -113,3 +114,28 @@ for i, r in enumerate(RECORDS):
 write(d, "no_zone_line", "www 300 A 127.0.0.1")
 write(d, "bad_zone", "..\nwww 300 A 127.0.0.1")
 write(d, "root_zone", ".\nwww 300 A 127.0.0.1")
+
+# --- fuzz_target: a request target (path and query string) -------------------------------------
+d = fresh("target")
+TARGETS = {
+    "root": "/", "health": "/healthz", "balancers": "/api/v1/balancers",
+    "balancer": "/api/v1/balancers/bookinfo.gtm.example.com",
+    "member_admin": "/api/v1/pools/hangzhou/members/127.0.0.11/admin",
+    "v6_member": "/api/v1/pools/p/members/%3A%3A1",
+    "explain": "/api/v1/explain?name=bookinfo.gtm.example.com&type=A&client=127.0.0.1",
+    "audit_page": "/api/v1/audit?limit=50&before=123&object=pools%2Fhangzhou",
+    "dry_run": "/api/v1/config?dry_run=true",
+    "bad_percent": "/api/v1/pools/%zz", "bad_percent_end": "/api/v1/pools/a%4",
+    "bad_query_percent": "/api/v1/audit?limit=%G1", "twice": "/api/v1/audit?limit=1&limit=2",
+    "no_value": "/api/v1/audit?limit", "empty_value": "/api/v1/audit?limit=",
+    "empty_items": "/api/v1/audit?&&limit=1&", "empty_key": "/api/v1/audit?=1",
+    "utf8_path": b"/api/v1/pools/b\xc3\xbccher", "encoded_utf8": "/api/v1/pools/b%C3%BCcher",
+    "nul": "/api/v1/pools/a%00b", "space": "/api/v1/pools/a b",
+    "token_in_url": "/api/v1/balancers?token=abc", "double_slash": "/api/v1//balancers/",
+    "dots": "/api/v1/../../etc/passwd", "question_only": "?",
+    "many_questions": "/api/v1/audit??a=b?c=d", "empty": "",
+    "long": "/api/v1/pools/" + "a" * 5000,
+    "many_params": "/api/v1/audit?" + "&".join(f"k{i}=v" for i in range(300)),
+}
+for name, text in TARGETS.items():
+    write(d, name, text)
