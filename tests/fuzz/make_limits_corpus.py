@@ -114,6 +114,7 @@ for i, r in enumerate(RECORDS):
 write(d, "no_zone_line", "www 300 A 127.0.0.1")
 write(d, "bad_zone", "..\nwww 300 A 127.0.0.1")
 write(d, "root_zone", ".\nwww 300 A 127.0.0.1")
+write(d, "empty_zone_apex", "\n@ 300 MX 10 mail")  # found by fuzz_record: the root's apex is ""
 
 # --- fuzz_target: a request target (path and query string) -------------------------------------
 d = fresh("target")
