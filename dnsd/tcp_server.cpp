@@ -109,6 +109,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
             partial = false;
         }
         if (in_len == 0) {
+            partial = false;
             touch();
         } else if (!partial) {
             partial = true;
