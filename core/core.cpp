@@ -498,11 +498,13 @@ bool Core::wait_votes_settled(uint32_t max_wait_ms) {
             std::lock_guard lock(ctl_mu_);
             for (const auto& [key, state] : local_) {
                 const auto v = votes_.find(key);
+                // Not `state` in the lambda: clang 14 (the fuzz preset) refuses to capture a
+                // structured binding.
+                const std::string verdict = health::to_string(state.verdict);
                 const bool mine =
                     v != votes_.end() &&
                     std::any_of(v->second.begin(), v->second.end(), [&](const store::Vote& x) {
-                        return x.node == options_.board->node() &&
-                               x.verdict == health::to_string(state.verdict);
+                        return x.node == options_.board->node() && x.verdict == verdict;
                     });
                 settled &= mine || state.verdict == health::Verdict::Unknown;
             }

@@ -17,6 +17,9 @@ constexpr uint32_t kEdnsDo = 0x8000;
 constexpr size_t kOptFixed = 11;  // root name, type, class, TTL, rdlength
 constexpr int kMaxChain = 8;      // CNAMEs followed inside a zone
 constexpr int kMaxPointers = 64;  // compression pointers followed in one name
+// Over UDP, ANY and balancer answers stay under this many times the query's size: a forged
+// source gets little amplification from them (RRL caps the rate, this the size).
+constexpr size_t kMaxAmplification = 10;
 
 inline uint8_t lower(uint8_t c) {
     return (c >= 'A' && c <= 'Z') ? static_cast<uint8_t>(c | 0x20) : c;
@@ -283,6 +286,9 @@ class Writer {
     // Drops what was written after `pos`.
     void rewind(size_t pos) noexcept { pos_ = pos; }
 
+    // Lowers the size limit (never below what is written).
+    void cap(size_t limit) noexcept { limit_ = std::max(pos_, std::min(limit_, limit)); }
+
   private:
     uint8_t* out_;
     size_t pos_;
@@ -305,6 +311,20 @@ struct Reply {
     bool dnssec_ok;
     bool nsid;        // the OPT carries dns.nsid
     size_t opt_size;  // the room kept for it after the sections
+    // Rate limiting's view of the answer: the name its bucket is keyed by (the question, the
+    // zone of an NXDOMAIN, the delegation of a referral, the closest encloser of a wildcard),
+    // and whether it is a referral.
+    uint32_t rrl_name = 0;
+    bool referral = false;
+    // Over UDP: the largest ANY or balancer answer, OPT included (kMaxAmplification).
+    size_t amplification_limit = kMaxMessage;
+
+    // Keeps the answer under amplification_limit from here on.
+    void limit_amplification() noexcept {
+        if (amplification_limit > opt_size) {
+            w.cap(amplification_limit - opt_size);
+        }
+    }
 };
 
 // Starts the answer: the ID and the question as received (letter case kept: 0x20); QR, with
@@ -519,6 +539,8 @@ bool write_additional(Reply& r, const RRset& set) noexcept {
 // glue does not fit.
 void write_referral(Reply& r, const Node& cut, Current at) noexcept {
     r.flags &= static_cast<uint16_t>(~kFlagAa);
+    r.referral = true;
+    r.rrl_name = cut.hash;
     const RRset& ns = *cut.find(kTypeNs);
     if (!r.w.rrset(at.suffix(cut.wire.size()), ns, r.ns) || !write_additional(r, ns)) {
         truncate(r);
@@ -566,15 +588,23 @@ void write_balancer(Reply& r, const Zone& zone, Current at, const Balancer& b, u
         write_negative(r, zone, at, kRcodeNoError, t.negative_ttl_cap_s);
         return;
     }
-    for (size_t i = 0; i < n; ++i) {
-        const Candidate& c = t.candidates[picks[i]];
+    // Any subset of the draws is a valid answer: what does not fit the size limit (512 bytes
+    // without EDNS, the amplification limit over UDP) is left out; TC only when none fits.
+    r.limit_amplification();
+    size_t written = 0;
+    while (written < n) {
+        const Candidate& c = t.candidates[picks[written]];
         if (!r.w.rr(at.offset, c.body, c.size)) {
-            truncate(r);
-            return;
+            break;
         }
         ++r.an;
+        ++written;
     }
-    b.count(slot, qtype != kTypeA, picks, n);  // handed out: per member, for metrics
+    if (written == 0) {
+        truncate(r);
+        return;
+    }
+    b.count(slot, qtype != kTypeA, picks, written);  // handed out: per member, for metrics
 }
 
 // A static RRset in answer, then what fits of its targets' addresses in additional.
@@ -637,12 +667,18 @@ void answer_from_zones(Reply& r, const Query& q, const Snapshot& snap, Rng& rng,
         }
         if (!name.found.exact) {
             if (node->wildcard == nullptr) {
+                // A random-subdomain flood shares the zone's bucket.
+                r.rrl_name = zone.apex != nullptr ? zone.apex->hash : 0;
                 write_negative(r, zone, name.at, kRcodeNxDomain);
                 return;
             }
+            r.rrl_name = node->hash;  // every name the wildcard answers shares one bucket
             node = node->wildcard;  // RFC 4592: synthesize from *.<closest encloser>, owner = qname
         }
         const uint16_t qtype = answer_type(snap, *node, q.qtype);
+        if (q.qtype == kTypeAny) {
+            r.limit_amplification();  // RFC 8482: one RRset, and over UDP a small one or TC
+        }
         if (node->balancer >= 0 && (qtype == kTypeA || qtype == kTypeAaaa)) {
             write_balancer(r, zone, name.at, *snap.balancer(node->balancer), qtype, rng, slot);
             return;
@@ -662,6 +698,20 @@ void answer_from_zones(Reply& r, const Query& q, const Snapshot& snap, Rng& rng,
     }
 }
 
+// The kind of answer rate limiting counts it under.
+RrlClass rrl_class(const Reply& r) noexcept {
+    if (r.rcode == kRcodeNxDomain) {
+        return RrlClass::NxDomain;
+    }
+    if (r.rcode != kRcodeNoError) {
+        return RrlClass::Error;
+    }
+    if (r.referral) {
+        return RrlClass::Referral;
+    }
+    return r.an == 0 && (r.flags & kFlagTc) == 0 ? RrlClass::NoData : RrlClass::Answer;
+}
+
 }  // namespace
 
 Responder::Responder(const SnapshotHolder& holder, const ResponderConfig& config, uint64_t seed)
@@ -678,7 +728,7 @@ void Responder::refresh_if_stale() noexcept {
 // Parses the query, starts the reply, lets the first step that applies answer it, and finishes
 // it with the OPT and the header.
 size_t Responder::answer(const uint8_t* msg, size_t len, uint8_t* out, Transport transport,
-                         Outcome* outcome) noexcept {
+                         Outcome* outcome, const sockaddr* from) noexcept {
     Outcome local;
     Outcome& oc = outcome != nullptr ? *outcome : local;
     oc = Outcome{};
@@ -694,6 +744,12 @@ size_t Responder::answer(const uint8_t* msg, size_t len, uint8_t* out, Transport
         return 0;
     }
     Reply r = begin_reply(msg, q, parsed, transport, config_, out);
+    if (q.question_end != 0) {
+        r.rrl_name = q.qname.hashes[0];
+    }
+    if (transport == Transport::Udp) {
+        r.amplification_limit = kMaxAmplification * len - 1;  // under 10x the query
+    }
     if (parsed != Parse::Ok) {
         r.rcode = error_rcode(parsed);
     } else if (q.qclass == kClassCh) {
@@ -705,10 +761,26 @@ size_t Responder::answer(const uint8_t* msg, size_t len, uint8_t* out, Transport
     } else {
         answer_from_zones(r, q, *snap_, rng_, slot_);
     }
+    RrlAction limited = RrlAction::Pass;
+    if (rrl_ != nullptr && transport == Transport::Udp && from != nullptr) {
+        const RrlClass c = rrl_class(r);
+        limited = rrl_->check(from, c, c == RrlClass::Error ? 0 : r.rrl_name, q.qtype);
+        if (limited == RrlAction::Slip) {
+            truncate(r);  // TC=1, no records: a real client asks again over TCP
+        }
+        if (limited != RrlAction::Pass && stats_ != nullptr) {
+            stats_->limited(c, limited);
+        }
+    }
     const size_t size = finish(r, config_, oc);
+    oc.rrl = limited;
     if (stats_ != nullptr) {
         stats_->query(transport == Transport::Udp ? 0 : 1, parsed == Parse::Ok ? q.qtype : 0,
                       oc.rcode, oc.truncated);
+    }
+    if (limited == RrlAction::Drop) {
+        oc.dropped = true;
+        return 0;
     }
     return size;
 }

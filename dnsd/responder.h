@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "dnsd/rrl.h"
 #include "dnsd/selection.h"
 #include "dnsd/snapshot.h"
 #include "dnsd/stats.h"
@@ -31,6 +32,7 @@ struct Outcome {
     uint16_t rcode = 0;  // including the extended BADVERS (16)
     bool dropped = false;
     bool truncated = false;
+    RrlAction rrl = RrlAction::Pass;  // what rate limiting did (UDP, when it is on)
 };
 
 class Responder {
@@ -38,9 +40,10 @@ class Responder {
     Responder(const SnapshotHolder& holder, const ResponderConfig& config, uint64_t seed);
 
     // Writes the answer to `query` into `out`, which holds at least kMaxMessage bytes. Returns
-    // the answer's size; 0 means drop (under 12 bytes, or QR=1: RFC 8906 §3.1.1).
+    // the answer's size; 0 means drop (under 12 bytes, or QR=1: RFC 8906 §3.1.1; or held back by
+    // rate limiting). `from`: the client, for rate limiting (UDP only; null: not limited).
     size_t answer(const uint8_t* query, size_t len, uint8_t* out, Transport t,
-                  Outcome* outcome = nullptr) noexcept;
+                  Outcome* outcome = nullptr, const sockaddr* from = nullptr) noexcept;
 
     // The snapshot the last answer() used (tests, explain).
     const Snapshot* snapshot() const { return snap_.get(); }
@@ -52,6 +55,9 @@ class Responder {
         slot_ = stats != nullptr ? slot : kNoSlot;
     }
     WorkerStats* stats() const { return stats_; }
+
+    // Rate-limits the UDP answers with `rrl` (the worker's own table; null: off).
+    void limit_with(Rrl* rrl) { rrl_ = rrl; }
 
     static constexpr uint32_t kNoSlot = 0xffffffffu;
 
@@ -65,6 +71,7 @@ class Responder {
     Rng rng_;
     WorkerStats* stats_ = nullptr;
     uint32_t slot_ = kNoSlot;
+    Rrl* rrl_ = nullptr;
 };
 
 }  // namespace gtm::dns

@@ -69,8 +69,8 @@ const char* drop_label(size_t reason) {
 }
 
 const char* tcp_close_label(size_t reason) {
-    static const char* const kNames[kTcpCloseReasons] = {"eof", "idle", "error", "evicted",
-                                                         "shutdown"};
+    static const char* const kNames[kTcpCloseReasons] = {
+        "eof", "idle", "error", "evicted", "shutdown", "read_timeout", "source_limit"};
     return reason < kTcpCloseReasons ? kNames[reason] : "other";
 }
 

@@ -13,6 +13,8 @@
 #include <mutex>
 #include <vector>
 
+#include "dnsd/rrl.h"
+
 namespace gtm::dns {
 
 inline constexpr size_t kQtypeBuckets = 18;  // the common types and "other"
@@ -42,7 +44,8 @@ struct WorkerStats {
     std::atomic<uint64_t> dropped[kDropReasons] = {};
     std::atomic<uint64_t> answer_buckets[2][kAnswerBuckets.size() + 1] = {};  // last: +Inf
     std::atomic<uint64_t> answer_count[2] = {};
-    std::atomic<uint64_t> answer_ns[2] = {};  // sum of answer times
+    std::atomic<uint64_t> answer_ns[2] = {};                           // sum of answer times
+    std::atomic<uint64_t> rrl_limited[kRrlClasses][kRrlActions] = {};  // UDP only
 
     void query(size_t transport, uint16_t qtype, uint16_t rcode, bool truncated_answer) noexcept {
         bump(queries[transport][qtype_bucket(qtype)][rcode_bucket(rcode)]);
@@ -51,6 +54,10 @@ struct WorkerStats {
         }
     }
     void drop(DropReason r) noexcept { bump(dropped[static_cast<size_t>(r)]); }
+    // An answer RRL held back: dropped, or sent truncated (slip).
+    void limited(RrlClass c, RrlAction a) noexcept {
+        bump(rrl_limited[static_cast<size_t>(c)][a == RrlAction::Slip ? 1 : 0]);
+    }
     // `n` answers that took `ns` nanoseconds each (a UDP batch counts its time for each).
     void answered(size_t transport, uint64_t ns, uint64_t n) noexcept;
 };
@@ -78,13 +85,15 @@ class StatsRegistry {
 };
 
 // DNS over TCP, counted on the TCP thread.
-enum class TcpClose : uint8_t { Eof, Idle, Error, Evicted, Shutdown };
-inline constexpr size_t kTcpCloseReasons = 5;
+// SourceLimit: refused at accept, its address holds dns.tcp_max_connections_per_source already.
+enum class TcpClose : uint8_t { Eof, Idle, Error, Evicted, Shutdown, ReadTimeout, SourceLimit };
+inline constexpr size_t kTcpCloseReasons = 7;
 const char* tcp_close_label(size_t reason);
 
 struct TcpStats {
     std::atomic<uint64_t> open{0};
     std::atomic<uint64_t> closed[kTcpCloseReasons] = {};
+    std::atomic<uint64_t> accept_errors{0};  // accept() failed (out of file descriptors, ...)
 };
 
 }  // namespace gtm::dns

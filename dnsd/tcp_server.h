@@ -1,11 +1,15 @@
-// DNS over TCP (RFC 7766) on Boost.Asio: pipelined queries, an idle timeout, and a connection
-// limit that evicts the longest-idle connection instead of refusing a new client.
+// DNS over TCP (RFC 7766) on Boost.Asio: pipelined queries, an idle timeout, a read timeout for
+// a message begun (one byte every few seconds does not hold a connection), a per-source cap, and
+// a connection limit that evicts the longest-idle connection instead of refusing a new client.
+// Out of file descriptors, it evicts the longest-idle connection and retries, logging once.
 //
 // Runs on the thread that runs the io_context it is given; owns its own Responder.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "dnsd/responder.h"
 
@@ -16,8 +20,13 @@ class io_context;
 namespace gtm::dns {
 
 struct TcpConfig {
-    uint32_t idle_timeout_ms = 10000;
-    uint32_t max_connections = 1024;
+    uint32_t idle_timeout_ms = 10000;  // no query for this long: closed
+    uint32_t read_timeout_ms = 2000;   // a message begun must be complete within this
+    uint32_t max_connections = 1024;   // beyond it, the longest-idle connection is closed
+    uint32_t max_per_source = 64;      // connections from one address; more are refused; 0: no cap
+    // Told once when accept() runs out of file descriptors and once when it recovers
+    // (gtmd logs it); may be empty.
+    std::function<void(const std::string&)> log;
 };
 
 class TcpServer {

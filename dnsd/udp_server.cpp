@@ -68,11 +68,18 @@ uint64_t now_ns() {
     return static_cast<uint64_t>(t.tv_sec) * 1000000000u + static_cast<uint64_t>(t.tv_nsec);
 }
 
+// Rate limiting needs milliseconds: the coarse clock (vDSO, no system call) is enough.
+uint64_t coarse_now_ms() {
+    timespec t{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+    return static_cast<uint64_t>(t.tv_sec) * 1000u + static_cast<uint64_t>(t.tv_nsec) / 1000000u;
+}
+
 }  // namespace
 
 UdpWorkers::UdpWorkers(const SnapshotHolder& holder, const ResponderConfig& config,
-                       StatsRegistry* stats)
-    : holder_(holder), config_(config), stats_(stats) {}
+                       StatsRegistry* stats, const RrlConfig& rrl)
+    : holder_(holder), config_(config), stats_(stats), rrl_(rrl) {}
 
 UdpWorkers::~UdpWorkers() { stop(); }
 
@@ -104,6 +111,11 @@ void UdpWorkers::stop() {
 void UdpWorkers::run(int fd, bool pktinfo, uint64_t seed, WorkerStats* stats, uint32_t slot) {
     Responder responder(holder_, config_, seed);
     responder.count_into(stats, slot);
+    std::unique_ptr<Rrl> rrl;
+    if (rrl_.enabled) {
+        rrl = std::make_unique<Rrl>(rrl_, seed ^ 0x9e3779b97f4a7c15ull);  // the table, once
+        responder.limit_with(rrl.get());
+    }
     auto batch = std::make_unique<Batch>();
     Batch& b = *batch;
     // Every slot is set up once; after a batch only the slots it used are reset (the kernel
@@ -135,12 +147,16 @@ void UdpWorkers::run(int fd, bool pktinfo, uint64_t seed, WorkerStats* stats, ui
         // The batch's answer time, from its arrival in user space to its last sendmmsg: two
         // clock reads per batch, not per query.
         const uint64_t started_ns = stats != nullptr ? now_ns() : 0;
+        if (rrl) {
+            rrl->set_now(coarse_now_ms());
+        }
 
         unsigned out = 0;
         for (int i = 0; i < n; ++i) {
             const msghdr& in = b.msgs_in[i].msg_hdr;
             const size_t size =
-                responder.answer(b.in[i], b.msgs_in[i].msg_len, b.out[out], Transport::Udp);
+                responder.answer(b.in[i], b.msgs_in[i].msg_len, b.out[out], Transport::Udp, nullptr,
+                                 reinterpret_cast<const sockaddr*>(&b.from[i]));
             if (size == 0) {
                 continue;
             }

@@ -1,5 +1,6 @@
 // UDP workers: one thread per socket, each with its own SO_REUSEPORT socket, its own Responder,
-// and recvmmsg/sendmmsg batches so that a busy worker makes two system calls per batch.
+// and recvmmsg/sendmmsg batches so that a busy worker makes two system calls per batch. With
+// response rate limiting on, each worker has its own table of buckets (rrl.h).
 #pragma once
 
 #include <atomic>
@@ -15,8 +16,9 @@ class UdpWorkers {
   public:
     // `stats`: where each worker counts (metrics); null counts nothing. Worker i counts answers
     // per member into the balancers' slot i.
+    // `rrl`: response rate limiting (off unless `rrl.enabled`).
     UdpWorkers(const SnapshotHolder& holder, const ResponderConfig& config,
-               StatsRegistry* stats = nullptr);
+               StatsRegistry* stats = nullptr, const RrlConfig& rrl = RrlConfig{});
     ~UdpWorkers();
 
     // Starts one thread for `fd`. `pktinfo`: the socket is bound to a wildcard address and
@@ -31,6 +33,7 @@ class UdpWorkers {
     const SnapshotHolder& holder_;
     const ResponderConfig& config_;
     StatsRegistry* stats_;
+    const RrlConfig rrl_;
     std::atomic<bool> stop_{false};
     std::vector<std::thread> threads_;
     std::vector<int> fds_;

@@ -60,6 +60,52 @@ void raise_fd_limit() {
     }
 }
 
+// Descriptors open now (the listeners, the store, the prober's and asio's own).
+uint64_t open_fds() {
+    std::error_code ec;
+    uint64_t n = 0;
+    for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+        ++n;
+    }
+    return n;
+}
+
+// What the DNS TCP and API event loops need to start (epoll, eventfd, timerfd each) and a few
+// connections: below it gtmd does not start.
+constexpr uint64_t kMinSpareFds = 16;
+
+// DNS over TCP may hold at most half of the descriptors left once everything else is open; the
+// other half stays for probes, the API and webhooks. A low `ulimit -n` lowers the connection
+// limit, with one line saying so, instead of failing accept() (or the prober) later. Returns
+// false, after one line saying what to raise, when too few are left to start at all.
+bool fit_tcp_to_fd_limit(TcpConfig& tcp) {
+    rlimit r{};
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur == RLIM_INFINITY) {
+        return true;
+    }
+    const uint64_t used = open_fds();
+    const uint64_t left = r.rlim_cur > used ? r.rlim_cur - used : 0;
+    if (left < kMinSpareFds) {
+        spdlog::error(
+            "file descriptor limit {} (ulimit -n) is too low: {} are in use before DNS over TCP "
+            "and the API start, which need {} more; raise it (at least {}, systemd: "
+            "LimitNOFILE=)",
+            r.rlim_cur, used, kMinSpareFds, used + kMinSpareFds + 64);
+        return false;
+    }
+    const uint64_t budget = std::max<uint64_t>(1, (left - kMinSpareFds / 2) / 2);
+    if (tcp.max_connections > budget) {
+        spdlog::warn(
+            "file descriptor limit {} (ulimit -n; {} in use) leaves room for {} DNS TCP "
+            "connections: dns.tcp_max_connections lowered from {} to {}; raise the limit "
+            "(systemd: LimitNOFILE=) to hold more",
+            r.rlim_cur, used, budget, tcp.max_connections, budget);
+        tcp.max_connections = static_cast<uint32_t>(budget);
+    }
+    return true;
+}
+
 uint64_t random_seed(std::random_device& rd) { return (uint64_t{rd()} << 32) | rd(); }
 
 const sigset_t& handled_signals() {
@@ -226,10 +272,22 @@ class Daemon {
         first_round();
         core_->start();
 
+        if (!fit_tcp_to_fd_limit(cfg_.tcp)) {
+            stop_core();
+            return 2;
+        }
         std::random_device rd;
+        cfg_.tcp.log = [](const std::string& line) { spdlog::warn("{}", line); };
         StatsRegistry dns_stats;
         TcpStats tcp_stats;
-        UdpWorkers udp(holder_, cfg_.responder, cfg_.metrics ? &dns_stats : nullptr);
+        UdpWorkers udp(holder_, cfg_.responder, cfg_.metrics ? &dns_stats : nullptr, cfg_.rrl);
+        if (cfg_.rrl.enabled) {
+            spdlog::info(
+                "response rate limiting on (UDP): {} answers/s per /{} and /{} source prefix, "
+                "class and name, slip {}, {} buckets per worker, {} exempt prefixes",
+                cfg_.rrl.rate, cfg_.rrl.ipv4_prefix, cfg_.rrl.ipv6_prefix, cfg_.rrl.slip,
+                Rrl::buckets_for(cfg_.rrl.table_size), cfg_.rrl.exempt.size());
+        }
         boost::asio::io_context tcp_io;
         auto tcp_work = boost::asio::make_work_guard(tcp_io);
         TcpServer tcp(tcp_io, holder_, cfg_.responder, cfg_.tcp, random_seed(rd),

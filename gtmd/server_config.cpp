@@ -17,10 +17,49 @@ using store::Decoder;
 
 constexpr uint64_t kHourMs = 3600000;
 
+// dns.rrl: response rate limiting (dnsd/rrl.h).
+void decode_rrl(const Decoder& d, const json& j, RrlConfig& rrl) {
+    d.object(j, "dns.rrl",
+             {"enabled", "rate", "slip", "table_size", "ipv4_prefix", "ipv6_prefix", "exempt"});
+    if (auto* v = d.find(j, "enabled")) {
+        rrl.enabled = d.boolean(*v, "dns.rrl.enabled");
+    }
+    if (auto* v = d.find(j, "rate")) {
+        rrl.rate = static_cast<uint32_t>(d.integer(*v, "dns.rrl.rate", 1, 1000000));
+    }
+    if (auto* v = d.find(j, "slip")) {
+        rrl.slip = static_cast<uint32_t>(d.integer(*v, "dns.rrl.slip", 0, 100));
+    }
+    if (auto* v = d.find(j, "table_size")) {
+        rrl.table_size = static_cast<uint32_t>(d.integer(*v, "dns.rrl.table_size", 1024, 1u << 24));
+    }
+    if (auto* v = d.find(j, "ipv4_prefix")) {
+        rrl.ipv4_prefix = static_cast<uint8_t>(d.integer(*v, "dns.rrl.ipv4_prefix", 8, 32));
+    }
+    if (auto* v = d.find(j, "ipv6_prefix")) {
+        rrl.ipv6_prefix = static_cast<uint8_t>(d.integer(*v, "dns.rrl.ipv6_prefix", 16, 128));
+    }
+    if (auto* v = d.find(j, "exempt")) {
+        rrl.exempt.clear();
+        d.each(*v, "dns.rrl.exempt", [&](const json& e, const std::string& path) {
+            RrlPrefix p;
+            const std::string why = parse_prefix(d.string(e, path), p);
+            if (!why.empty()) {
+                d.fail(path, why);
+            }
+            rrl.exempt.push_back(std::move(p));
+        });
+    }
+}
+
 void decode_dns(const Decoder& d, const json& j, ServerConfig& cfg) {
     d.object(j, "dns",
-             {"listen", "workers", "udp_max_size", "tcp_idle_timeout", "tcp_max_connections",
-              "nsid", "version", "identity"});
+             {"listen", "workers", "udp_max_size", "tcp_idle_timeout", "tcp_read_timeout",
+              "tcp_max_connections", "tcp_max_connections_per_source", "nsid", "version",
+              "identity", "rrl"});
+    if (auto* v = d.find(j, "rrl")) {
+        decode_rrl(d, *v, cfg.rrl);
+    }
     if (auto* v = d.find(j, "listen")) {
         if (v->is_array()) {
             if (v->empty()) {
@@ -48,9 +87,16 @@ void decode_dns(const Decoder& d, const json& j, ServerConfig& cfg) {
         // Not 0: a connection would be closed before its first query.
         cfg.tcp.idle_timeout_ms = d.duration_ms(*v, "dns.tcp_idle_timeout", 100, kHourMs);
     }
+    if (auto* v = d.find(j, "tcp_read_timeout")) {
+        cfg.tcp.read_timeout_ms = d.duration_ms(*v, "dns.tcp_read_timeout", 100, 60000);
+    }
     if (auto* v = d.find(j, "tcp_max_connections")) {
         cfg.tcp.max_connections =
             static_cast<uint32_t>(d.integer(*v, "dns.tcp_max_connections", 1, 1000000));
+    }
+    if (auto* v = d.find(j, "tcp_max_connections_per_source")) {
+        cfg.tcp.max_per_source =
+            static_cast<uint32_t>(d.integer(*v, "dns.tcp_max_connections_per_source", 0, 1000000));
     }
     // RFC 5001 allows up to 65535 bytes of NSID; 128 keeps answers small. The CH TXT answers
     // are one character-string each: at most 255 bytes.

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dnsd/responder.h"
+#include "dnsd/rrl.h"
 #include "dnsd/tcp_server.h"
 
 namespace gtm::dns {
@@ -60,6 +61,7 @@ struct ServerConfig {
     uint32_t audit_days = 365;        // retention of the audit log
     ResponderConfig responder;
     TcpConfig tcp;
+    RrlConfig rrl;  // dns.rrl: response rate limiting over UDP (off by default)
 };
 
 // Reads `path` into `cfg` with the desired-state document's reader and decoder (store/reader.h,

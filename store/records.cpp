@@ -394,6 +394,16 @@ RecordData RecordParser::parse(std::string_view text, uint32_t default_ttl_s) co
     }
     check_numbers(tokens, type_index(tokens) + 1, rr.get());
 
+    // ldns appends the origin to a relative name without checking the result's length.
+    auto check_size = [](const ldns_rdf* name, const char* what) {
+        if (ldns_rdf_size(name) > 255) {
+            throw std::invalid_argument(std::string(what) + " is " +
+                                        std::to_string(ldns_rdf_size(name)) +
+                                        " bytes in wire form, over the limit of 255");
+        }
+    };
+    check_size(ldns_rr_owner(rr.get()), "the owner name");
+
     RecordData out;
     out.text = line;
     out.owner = rdf_name(ldns_rr_owner(rr.get()));
@@ -429,7 +439,9 @@ RecordData RecordParser::parse(std::string_view text, uint32_t default_ttl_s) co
             break;
     }
     if (target_rdf >= 0 && static_cast<size_t>(target_rdf) < ldns_rr_rd_count(rr.get())) {
-        out.target = rdf_name(ldns_rr_rdf(rr.get(), static_cast<size_t>(target_rdf)));
+        const ldns_rdf* target = ldns_rr_rdf(rr.get(), static_cast<size_t>(target_rdf));
+        check_size(target, "the target name");
+        out.target = rdf_name(target);
     }
     return out;
 }

@@ -61,10 +61,8 @@ std::optional<std::string> url_decode(std::string_view s) {
     return out;
 }
 
-// The path and query of `c.req.target`, decoded into c.path, c.segments and c.query. The first
-// problem is kept in c.target_error (answered once the caller is authenticated, so that a
-// refused write is audited with its token); everything that could be read is filled in, so
-// that a token in the URL is still recognized.
+}  // namespace
+
 void parse_target(Api::Call& c) {
     const std::string& target = c.req.target;
     auto problem = [&](std::string what, std::string field) {
@@ -151,6 +149,8 @@ void parse_target(Api::Call& c) {
         c.query[*key] = std::move(*value);
     }
 }
+
+namespace {
 
 // If-Match: "*" (any revision) or a list of strong ETags ("42"). Returns the revision the write
 // must apply to: the current one when the list names it, else the first (stale: 412); nullopt

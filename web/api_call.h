@@ -86,6 +86,12 @@ struct Api::Call {
                    const std::function<nlohmann::json(store::DesiredState&, int&)>& edit);
 };
 
+// The path and query of `c.req.target`, decoded into c.path, c.segments and c.query. The first
+// problem is kept in c.target_error (answered once the caller is authenticated, so that a
+// refused write is audited with its token); everything that could be read is filled in, so
+// that a token in the URL is still recognized. (Declared here for its fuzz target.)
+void parse_target(Api::Call& c);
+
 template <typename T>
 T* find_named(std::vector<T>& items, const std::string& name) {
     for (auto& i : items) {

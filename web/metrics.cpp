@@ -107,7 +107,13 @@ class Metrics::State : public prometheus::Collectable {
         uint64_t buckets[2][dns::kAnswerBuckets.size() + 1] = {};
         uint64_t count[2] = {};
         uint64_t ns[2] = {};
+        uint64_t limited[dns::kRrlClasses][dns::kRrlActions] = {};
         src_.dns->each([&](const dns::WorkerStats& w) {
+            for (size_t c = 0; c < dns::kRrlClasses; ++c) {
+                for (size_t a = 0; a < dns::kRrlActions; ++a) {
+                    limited[c][a] += w.rrl_limited[c][a].load(std::memory_order_relaxed);
+                }
+            }
             for (size_t t = 0; t < 2; ++t) {
                 for (size_t q = 0; q < dns::kQtypeBuckets; ++q) {
                     for (size_t r = 0; r < dns::kRcodeBuckets; ++r) {
@@ -157,9 +163,20 @@ class Metrics::State : public prometheus::Collectable {
         for (size_t r = 0; r < dns::kDropReasons; ++r) {
             add(d, {{"reason", dns::drop_label(r)}}, static_cast<double>(dropped[r]));
         }
+        MetricFamily rl = family("gtm_dns_rrl_limited_total",
+                                 "DNS answers over UDP held back by response rate limiting, by "
+                                 "answer class and action (dropped, or sent truncated: slip)",
+                                 MetricType::Counter);
+        for (size_t c = 0; c < dns::kRrlClasses; ++c) {
+            for (size_t a = 0; a < dns::kRrlActions; ++a) {
+                add(rl, {{"class", dns::rrl_class_label(c)}, {"action", dns::rrl_action_label(a)}},
+                    static_cast<double>(limited[c][a]));
+            }
+        }
         out.push_back(std::move(q));
         out.push_back(std::move(tr));
         out.push_back(std::move(d));
+        out.push_back(std::move(rl));
         out.push_back(std::move(h));
         if (src_.tcp != nullptr) {
             MetricFamily open =
@@ -172,8 +189,14 @@ class Metrics::State : public prometheus::Collectable {
                 add(closed, {{"reason", dns::tcp_close_label(r)}},
                     static_cast<double>(src_.tcp->closed[r].load(std::memory_order_relaxed)));
             }
+            MetricFamily accept_errors = family(
+                "gtm_dns_tcp_accept_errors_total",
+                "DNS TCP accept() failures (out of file descriptors, ...)", MetricType::Counter);
+            add(accept_errors, {},
+                static_cast<double>(src_.tcp->accept_errors.load(std::memory_order_relaxed)));
             out.push_back(std::move(open));
             out.push_back(std::move(closed));
+            out.push_back(std::move(accept_errors));
         }
     }
 

@@ -141,10 +141,12 @@ def test_tier_all_down_admin_and_config_changes_are_events(gateway_factory, gtmd
 
     api.ok("PUT", f"/api/v1/pools/sec/members/{s1}/admin", {"admin": "drain"})
     api.ok("PUT", f"/api/v1/pools/sec/members/{s1}/admin", {"admin": "auto"})
-    admin = events("admin")
-    assert [(e["member"], e["from"], e["to"]) for e in admin] == [
-        (s1, "auto", "drain"), (s1, "drain", "auto")], admin
-    assert len(events("config")) >= 3  # the --apply, then the two admin changes
+    # Events are written by the event writer after the change is served: wait for them.
+    want = [(s1, "auto", "drain"), (s1, "drain", "auto")]
+    wait_for(lambda: [(e["member"], e["from"], e["to"]) for e in events("admin")] == want,
+             timeout=5, what="both admin events")
+    wait_for(lambda: len(events("config")) >= 3, timeout=5,
+             what="the config events of the --apply and the two admin changes")
     gw.set_mode("refuse", p1, port)
     tier = wait_for(lambda: events("tier"), timeout=GONE_LIMIT_S, what="a tier event")
     assert (tier[0]["balancer"], tier[0]["from_priority"], tier[0]["to_priority"]) == (

@@ -239,8 +239,8 @@ def test_any_is_answered_with_one_rrset(server):
 # Opcodes, malformed packets, EDNS
 
 
-@pytest.mark.parametrize("opcode", [dns.opcode.NOTIFY, dns.opcode.UPDATE, dns.opcode.STATUS],
-                         ids=["notify", "update", "status"])
+@pytest.mark.parametrize("opcode", [dns.opcode.NOTIFY, dns.opcode.UPDATE, dns.opcode.STATUS, 15],
+                         ids=["notify", "update", "status", "unassigned-15"])
 def test_opcodes_other_than_query_get_notimp(server, opcode):
     # RFC 1035 §4.1.1 rcode 4; the opcode and the ID are echoed.
     # Every flag set in the query (but QR): the reply clears them all but QR (RD and CD are
@@ -254,6 +254,13 @@ def test_opcodes_other_than_query_get_notimp(server, opcode):
     assert not (h["aa"] or h["tc"] or h["rd"]), h
     assert struct.unpack("!H", reply[2:4])[0] & 0x00F0 == 0, reply[:4]
     server.assert_answers()
+
+
+def test_dig_sees_notimp_with_only_qr_for_a_notify(server):
+    # A real client's view of the same: dig sends NOTIFY with RD and AD set.
+    out = server.dig(ZONE, "SOA", "+opcode=notify", "+recurse", "+adflag", "+cdflag")
+    assert "opcode: NOTIFY, status: NOTIMP" in out, out
+    assert ";; flags: qr;" in out, out
 
 
 def test_a_query_without_a_question_gets_formerr(server):

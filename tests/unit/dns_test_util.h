@@ -121,6 +121,17 @@ class TestServer {
         return out;
     }
 
+    // Over UDP from `from` (rate limiting sees the client).
+    Bytes ask_from(const Bytes& query, const sockaddr* from, dns::Outcome* outcome = nullptr) {
+        Bytes out(dns::kMaxMessage);
+        size_t n = responder_->answer(query.data(), query.size(), out.data(), dns::Transport::Udp,
+                                      outcome, from);
+        out.resize(n);
+        return out;
+    }
+
+    dns::Responder& responder() { return *responder_; }
+
     dns::ResponderConfig config;
 
   private:

@@ -45,6 +45,16 @@ TEST_CASE("configs/gtmd.yaml holds every key with its default") {
     CHECK(cfg.responder.udp_max_size == def.responder.udp_max_size);
     CHECK(cfg.tcp.idle_timeout_ms == def.tcp.idle_timeout_ms);
     CHECK(cfg.tcp.max_connections == def.tcp.max_connections);
+    CHECK(cfg.tcp.read_timeout_ms == def.tcp.read_timeout_ms);
+    CHECK(cfg.tcp.max_per_source == def.tcp.max_per_source);
+    CHECK(cfg.rrl.enabled == def.rrl.enabled);
+    CHECK_FALSE(cfg.rrl.enabled);  // off unless the operator turns it on
+    CHECK(cfg.rrl.rate == def.rrl.rate);
+    CHECK(cfg.rrl.slip == def.rrl.slip);
+    CHECK(cfg.rrl.table_size == def.rrl.table_size);
+    CHECK(cfg.rrl.ipv4_prefix == def.rrl.ipv4_prefix);
+    CHECK(cfg.rrl.ipv6_prefix == def.rrl.ipv6_prefix);
+    CHECK(cfg.rrl.exempt.empty());
     CHECK(cfg.responder.nsid.empty());
     CHECK(cfg.responder.version.empty());
     CHECK(cfg.responder.identity.empty());
@@ -63,9 +73,8 @@ TEST_CASE("configs/gtmd.yaml holds every key with its default") {
 TEST_CASE("configs/cluster/ns1..ns3.yaml: three nodes of one cluster, each its own vantage") {
     for (int n = 1; n <= 3; ++n) {
         ServerConfig cfg;
-        load_server_config(std::string(GTM_SOURCE_DIR) + "/configs/cluster/ns" +
-                               std::to_string(n) + ".yaml",
-                           cfg);
+        load_server_config(
+            std::string(GTM_SOURCE_DIR) + "/configs/cluster/ns" + std::to_string(n) + ".yaml", cfg);
         const ServerConfig def;
         CHECK(cfg.node_name == "ns" + std::to_string(n));
         CHECK(cfg.source_v4 == "127.0.1." + std::to_string(n));
@@ -113,15 +122,68 @@ TEST_CASE("values are decoded with their units") {
     CHECK(cfg.dns_listen == std::vector<std::string>{"127.0.0.1:53", "[::1]:53"});
 }
 
+TEST_CASE("response rate limiting and the TCP limits are decoded") {
+    ServerConfig cfg = parse(
+        "dns:\n  tcp_read_timeout: 500ms\n  tcp_max_connections_per_source: 8\n"
+        "  rrl:\n    enabled: true\n    rate: 100\n    slip: 3\n    table_size: 4096\n"
+        "    ipv4_prefix: 32\n    ipv6_prefix: 64\n"
+        "    exempt: [127.0.0.0/8, \"::1\", 2001:db8::/32]\n");
+    CHECK(cfg.tcp.read_timeout_ms == 500);
+    CHECK(cfg.tcp.max_per_source == 8);
+    CHECK(cfg.rrl.enabled);
+    CHECK(cfg.rrl.rate == 100);
+    CHECK(cfg.rrl.slip == 3);
+    CHECK(cfg.rrl.table_size == 4096);
+    CHECK(cfg.rrl.ipv4_prefix == 32);
+    CHECK(cfg.rrl.ipv6_prefix == 64);
+    REQUIRE(cfg.rrl.exempt.size() == 3);
+    CHECK(cfg.rrl.exempt[0].text == "127.0.0.0/8");
+    CHECK(cfg.rrl.exempt[0].length == 8);
+    CHECK(cfg.rrl.exempt[1].v6);
+    CHECK(cfg.rrl.exempt[1].length == 128);
+    CHECK(cfg.rrl.exempt[2].length == 32);
+    CHECK(parse("dns: {rrl: {slip: 0}}\n").rrl.slip == 0);  // drop every limited answer
+    CHECK(parse("dns: {tcp_max_connections_per_source: 0}\n").tcp.max_per_source == 0);
+}
+
+TEST_CASE("a bad rate-limiting setting names file, line, path and reason") {
+    CHECK(error_of("dns:\n  rrl:\n    enabled: true\n    rate: 0\n") ==
+          "gtmd.yaml:4: dns.rrl.rate: 0 is out of range: must be between 1 and 1000000");
+    CHECK(error_of("dns:\n  rrl:\n    slip: 101\n") ==
+          "gtmd.yaml:3: dns.rrl.slip: 101 is out of range: must be between 0 and 100");
+    CHECK(error_of("dns:\n  rrl:\n    enabled: yes please\n") ==
+          "gtmd.yaml:3: dns.rrl.enabled: must be true or false, got a string");
+    CHECK(error_of("dns:\n  rrl:\n    exempt: [10.0.0.0/8, 192.0.2.1/24]\n") ==
+          "gtmd.yaml:3: dns.rrl.exempt[1]: '192.0.2.1/24' has address bits set beyond /24");
+    CHECK(error_of("dns:\n  rrl:\n    exempt: [localhost]\n") ==
+          "gtmd.yaml:3: dns.rrl.exempt[0]: 'localhost' is not an IPv4 or IPv6 address");
+    CHECK(error_of("dns:\n  rrl:\n    exempt: 10.0.0.0/8\n") ==
+          "gtmd.yaml:3: dns.rrl.exempt: must be a list, got a string");
+    CHECK(error_of("dns:\n  rrl:\n    ipv4_prefix: 33\n") ==
+          "gtmd.yaml:3: dns.rrl.ipv4_prefix: 33 is out of range: must be between 8 and 32");
+    CHECK(error_of("dns:\n  rrl:\n    table_size: 10\n") ==
+          "gtmd.yaml:3: dns.rrl.table_size: 10 is out of range: must be between 1024 and "
+          "16777216");
+    CHECK(error_of("dns:\n  rrl:\n    window: 5\n") ==
+          "gtmd.yaml:3: dns.rrl.window: unknown key (expected one of: enabled, rate, slip, "
+          "table_size, ipv4_prefix, ipv6_prefix, exempt)");
+    CHECK(error_of("dns:\n  rrl: true\n") ==
+          "gtmd.yaml:2: dns.rrl: must be a mapping, got a boolean");
+    CHECK(error_of("dns:\n  tcp_read_timeout: 0\n") ==
+          "gtmd.yaml:2: dns.tcp_read_timeout: must be between 100ms and 60s");
+}
+
 TEST_CASE("an unknown key names file, line, path and the keys expected") {
     CHECK(error_of("dns:\n  workers: 1\n  bogus_key: 3\n") ==
           "gtmd.yaml:3: dns.bogus_key: unknown key (expected one of: listen, workers, "
-          "udp_max_size, tcp_idle_timeout, tcp_max_connections, nsid, version, identity)");
+          "udp_max_size, tcp_idle_timeout, tcp_read_timeout, tcp_max_connections, "
+          "tcp_max_connections_per_source, nsid, version, identity, rrl)");
     CHECK(error_of("log_level: info\nlisten: 127.0.0.1:53\n") ==
           "gtmd.yaml:2: listen: unknown key (expected one of: dns, http, health, store, "
           "data_dir, apply, log_level, log_format, metrics, node, cluster, webhooks)");
     CHECK(error_of("health:\n  isolation: 5s\n") ==
-          "gtmd.yaml:2: health.isolation: unknown key (expected one of: isolation_hold, source_address)");
+          "gtmd.yaml:2: health.isolation: unknown key (expected one of: isolation_hold, "
+          "source_address)");
 }
 
 TEST_CASE("a bad duration names file, line, path and what was written") {

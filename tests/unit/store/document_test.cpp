@@ -125,6 +125,16 @@ TEST_CASE("labels over 63 bytes and names over 255 bytes are rejected") {
     }
     e = error_of(replace(kBase, "name: app.gtm", "name: " + long_name + "gtm"));
     CHECK(e.reason().find("over the limit of 255") != std::string::npos);
+    // A relative record owner or target that the zone's name makes too long (found by
+    // fuzz_record: ldns appends the origin without checking).
+    const std::string relative = std::string(60, 'c') + "." + std::string(60, 'c') + "." +
+                                 std::string(60, 'c') + "." + std::string(60, 'c');
+    e = error_of(
+        replace(kBase, "\"ns1 3600 A 127.0.0.53\"", "\"" + relative + " 300 A 127.0.0.1\""));
+    CHECK(e.reason().find("the owner name is 261 bytes in wire form, over the limit of 255") !=
+          std::string::npos);
+    e = error_of(replace(kBase, "\"ns1 3600 A 127.0.0.53\"", "\"x 300 CNAME " + relative + "\""));
+    CHECK(e.reason().find("the target name is 261 bytes in wire form") != std::string::npos);
     CHECK(canonical_name(std::string(63, 'a') + ".test", nullptr).has_value());
     CHECK_FALSE(canonical_name("a..test", nullptr).has_value());
     CHECK_FALSE(canonical_name("a.*.test", nullptr).has_value());
