@@ -20,7 +20,7 @@ import pytest
 from apihelp import Api
 from harness import GtmdError, wait_for
 from test_probing import (BACK_LIMIT_S, GONE_LIMIT_S, ZONE, ask, balancer, document, http_args,
-                          log_lines_with, log_time, monitor, net, pool, record_timing,
+                          log_lines_with, log_time, monitor, net, pool, record, record_timing,
                           verdict_changes, wait_answer, wait_probed, wait_settled)
 
 
@@ -217,7 +217,8 @@ def test_four_of_five_members_failing_at_once_never_shrink_the_answers_before_th
     wall_release = log_time(released[0])
     early = [c for c in verdict_changes(g) if wall_break <= c.at < wall_release - 0.01]
     assert not early, (early, g.logs())
-    record_timing("isolation: answers sampled whole until the release", len(before_release))
+    record(f"isolation: {len(before_release)} answers sampled until the release, every one whole "
+           f"({t_release - t_break:.1f} s held)")
     # Then the failure is accepted and the four leave.
     wait_answer(g, "iso", lambda x: not x.addresses, GONE_LIMIT_S, "the held members to go")
     gw.set_mode("ok")
