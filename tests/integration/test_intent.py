@@ -8,9 +8,11 @@ directory or an empty file is an error: exit 2 at start, the old state kept on S
 """
 
 import os
+import time
+from pathlib import Path
 import subprocess
 
-from apihelp import ADMIN_SECRET, BASE_DOC, api_servers  # noqa: F401 (a fixture)
+from apihelp import ADMIN_SECRET, BASE_DOC, GTMCTL_BIN, api_servers  # noqa: F401 (a fixture)
 from harness import wait_for
 
 V1 = "/api/v1"
@@ -113,3 +115,50 @@ def test_a_short_gtmd_admin_token_is_refused(api_servers):
                        env=dict(os.environ, GTMD_ADMIN_TOKEN="short-secret"))
     assert p.returncode == 2, p
     assert "GTMD_ADMIN_TOKEN must be at least 16 bytes" in p.stderr, p.stderr
+
+
+BOMB = (Path(__file__).parent.parent / "fuzz" / "corpus" / "document" / "alias_bomb").read_text()
+
+
+def rss_kb(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once_by_sighup_apply_and_gtmctl(api_servers, tmp_path):
+    # 9^9 values from 342 bytes: refused before expansion, the API answering meanwhile, memory
+    # as it was. (It used to block every API call for 40 s and leave 1.95 GB resident.)
+    g = api_servers.start()
+    rows = g.state_rows()
+    base = rss_kb(g.proc.pid)
+    g.write_document(BOMB)
+    t0 = time.monotonic()
+    g.sighup()
+    wait_for(lambda: "reload failed" in g.logs(), timeout=5, interval=0.01,
+             what="the refused reload")
+    took = time.monotonic() - t0
+    assert g.api.get("/healthz").status == 200
+    assert g.state_rows() == rows and g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
+    grown = rss_kb(g.proc.pid) - base
+    print(f"\n[intent] alias bomb by SIGHUP: refused in {took * 1000:.0f} ms (with the log "
+          f"poll), RSS +{grown} kB")
+    assert took < 1.0 and grown < 8192, (took, grown)
+    line = [l for l in g.logs().splitlines() if "reload failed" in l][-1]
+    assert "alias" in line, line
+    # gtmctl checks the file locally first: exit 2 at once, nothing sent.
+    f = tmp_path / "bomb.yaml"
+    f.write_text(BOMB)
+    t0 = time.monotonic()
+    p = subprocess.run([GTMCTL_BIN, "--server", f"http://127.0.0.1:{g.http_port}", "--token",
+                        ADMIN_SECRET, "apply", "-f", str(f)], capture_output=True, text=True,
+                       timeout=30)
+    took = time.monotonic() - t0
+    assert p.returncode == 2 and str(f) in p.stderr and "alias" in p.stderr, p
+    assert took < 2.0, took
+    # --apply at start: exit 2, the stored state untouched.
+    g.stop()
+    p = run_to_exit(g)
+    assert p.returncode == 2 and "alias" in p.stderr, p
+    assert g.state_rows() == rows
