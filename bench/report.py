@@ -7,18 +7,29 @@ and the final table (markdown on stdout, JSON to a file).
                                              one JSON line for one saturated run
     report.py cgrecord --server S --with F.. --idle F.. --driver F
                                              one JSON line for one callgrind pair
+    report.py scrape URL --out F [--interval S] [--count N] [--ready F]
+                                             GET URL every S seconds (at most N times) until
+                                             SIGTERM; writes a JSON summary of the scrapes to F.
+                                             With --ready: writes that file once started, and
+                                             waits for SIGUSR1 before the first GET
+    report.py http-status URL                the HTTP status of one GET (0: no answer)
     report.py table RESULTS.jsonl [--json OUT] [--meta META.json]
 """
 import argparse
 import json
 import os
 import re
+import signal
 import statistics
 import sys
+import time
+import urllib.error
+import urllib.request
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PEERS = ["knot", "nsd", "gdnsd"]
-ORDER = ["gtmd", "knot", "nsd", "gdnsd", "null"]
+ORDER = ["gtmd", "gtmd-nometrics", "knot", "nsd", "gdnsd", "null"]
+METRICS_COST_GOAL = 0.03  # issue 11: metrics on (scraped) cost under 3 % CPU per query
 
 
 # ---------------------------------------------------------------------------------------- cpu
@@ -107,6 +118,89 @@ def callgrind_ir(paths):
     return total
 
 
+# ------------------------------------------------------------------------------------ scrape
+class _Stop(Exception):
+    pass
+
+
+def _stop(signum, frame):
+    raise _Stop()
+
+
+_go = False
+
+
+def _go_handler(signum, frame):
+    global _go
+    _go = True
+
+
+def http_get(url, timeout):
+    """(status, body bytes); status 0 when there was no HTTP answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, len(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, 0
+    except (OSError, ValueError):
+        return 0, 0
+
+
+def scrape(args):
+    """A Prometheus-like scraper: one GET every `interval` seconds on a fixed schedule (a slow
+    answer delays the next one, never adds one), the first at once, until SIGTERM or `count`
+    scrapes. Writes {scrapes, ok, failed, bytes, mean_ms, max_ms} to args.out at the end."""
+    n = ok = 0
+    size = 0
+    times = []
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGUSR1, _go_handler)
+    try:
+        if args.ready:
+            # Python's start-up (~0.1 s of CPU, more on a busy machine) happens before the
+            # measured window: on the client CPU it would take from dnsperf.
+            with open(args.ready, "w") as f:
+                f.write("ready\n")
+            while not _go:
+                signal.pause()
+        next_t = time.monotonic()
+        while args.count is None or n < args.count:
+            t0 = time.monotonic()
+            status, nbytes = http_get(args.url, max(args.interval, 5.0))  # valgrind is slow
+            times.append((time.monotonic() - t0) * 1e3)
+            n += 1
+            if status == 200 and nbytes > 0:
+                ok += 1
+                size = nbytes
+            next_t += args.interval
+            delay = next_t - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            else:
+                next_t = time.monotonic()
+        if args.count is not None:
+            while True:
+                signal.pause()  # the count is reached: wait for SIGTERM like an endless run
+    except _Stop:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        with open(args.out, "w") as f:
+            json.dump({"url": args.url, "interval_s": args.interval, "scrapes": n, "ok": ok,
+                       "failed": n - ok, "bytes": size,
+                       "mean_ms": statistics.mean(times) if times else None,
+                       "max_ms": max(times) if times else None}, f)
+            f.write("\n")
+
+
+def load_scrape(path):
+    if not path:
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
 # ------------------------------------------------------------------------------------- table
 def med(xs):
     xs = [x for x in xs if x is not None]
@@ -125,6 +219,79 @@ def ratio(a, b):
     if a is None or b is None or b == 0:
         return None
     return a / b
+
+
+def metrics_cost(summary):
+    """Issue 11: gtmd with /metrics scraped vs the same binary with `metrics: false`, from the
+    same run. None unless both ran."""
+    g, n = summary.get("gtmd"), summary.get("gtmd-nometrics")
+    if not g or not n:
+        return None
+    cpu_ratio = ratio(g["cpu_us_per_q"], n["cpu_us_per_q"])
+    # Each round runs the two back to back: the ratio within a round shares the machine's load.
+    per_round = []
+    for r in g["runs"]:
+        m = [x for x in n["runs"] if x["round"] == r["round"]]
+        if m and r["cpu_us_per_q"] and m[0]["cpu_us_per_q"]:
+            per_round.append(r["cpu_us_per_q"] / m[0]["cpu_us_per_q"])
+    ir_ratio = ratio(g["ir_per_q"], n["ir_per_q"])
+    scrapes = [r["scrape"] for r in g["runs"] if r.get("scrape")]
+    loads = [x for r in g["runs"] + n["runs"] for x in (r.get("loadavg"), r.get("loadavg_end"))
+             if x is not None]
+    ir_scrape = None
+    gc = g["callgrind"][0] if g["callgrind"] else None
+    nc = n["callgrind"][0] if n["callgrind"] else None
+    cg_scrapes = None
+    if gc and gc.get("scrape_idle") and gc.get("scrape_with"):
+        cg_scrapes = (gc["scrape_with"]["ok"], gc["scrape_idle"]["ok"])
+        if nc and gc["scrape_idle"]["ok"]:
+            # Both idle runs last as long as their run with queries: roughly the same wall
+            # time, the same start-up; the difference is the scrapes (and metrics' set-up).
+            ir_scrape = (gc["ir_idle"] - nc["ir_idle"]) / gc["scrape_idle"]["ok"]
+    res = {
+        "cpu_us_per_q_on": g["cpu_us_per_q"], "cpu_us_per_q_off": n["cpu_us_per_q"],
+        "cpu_ratio": cpu_ratio, "cpu_ratio_per_round": per_round,
+        "ir_per_q_on": g["ir_per_q"], "ir_per_q_off": n["ir_per_q"], "ir_ratio": ir_ratio,
+        "ir_per_scrape_approx": ir_scrape,
+        "scrapes_saturated": {"runs": len(scrapes), "scrapes": sum(x["scrapes"] for x in scrapes),
+                              "ok": sum(x["ok"] for x in scrapes),
+                              "bytes": max((x["bytes"] for x in scrapes), default=None),
+                              "mean_ms": med([x["mean_ms"] for x in scrapes])},
+        "scrapes_callgrind_with_idle": cg_scrapes,
+        "loadavg_min_max": [min(loads), max(loads)] if loads else None,
+        "goal_under_3pct": None if cpu_ratio is None else cpu_ratio - 1 < METRICS_COST_GOAL,
+    }
+    sc = res["scrapes_saturated"]
+    pr = ", ".join(f"{x:.3f}" for x in per_round) or "—"
+    verdict = "n/a" if res["goal_under_3pct"] is None else ("met" if res["goal_under_3pct"] else "NOT met")
+    if scrapes:
+        how = ("with /metrics scraped every %s s during each saturated run (%d scrapes, %d "
+               "answered 200, %s bytes each, median %s ms)" % (
+                   scrapes[0]["interval_s"], sc["scrapes"], sc["ok"], fmt(sc["bytes"]),
+                   fmt(sc["mean_ms"], 1)))
+    else:
+        how = "(counting on, /metrics not scraped: --scrape 0)"
+    notes = [
+        "Metrics cost (issue 11): gtmd %s vs gtmd-nometrics "
+        "(`metrics: false`): CPU/query %s / %s µs = %s× (per round: %s); instructions/query %s / "
+        "%s = %s×%s; load average %s. Goal: cost < %d %% of CPU/query: %s." % (
+            how,
+            fmt(g["cpu_us_per_q"], 3), fmt(n["cpu_us_per_q"], 3),
+            "—" if cpu_ratio is None else f"{cpu_ratio:.3f}", pr,
+            fmt(g["ir_per_q"]), fmt(n["ir_per_q"]), "—" if ir_ratio is None else f"{ir_ratio:.3f}",
+            "" if ir_scrape is None else f" (both callgrind runs of gtmd scraped {cg_scrapes[0]}/"
+            f"{cg_scrapes[1]} times, which cancels; one scrape ≈ {ir_scrape:,.0f} instructions)",
+            "—" if not loads else f"{min(loads):.2f}–{max(loads):.2f}",
+            round(METRICS_COST_GOAL * 100), verdict),
+    ]
+    if sc["scrapes"] != sc["ok"]:
+        notes.append(f"WARNING: {sc['scrapes'] - sc['ok']} scrape(s) of gtmd's /metrics failed")
+    if cg_scrapes and cg_scrapes[0] != cg_scrapes[1]:
+        notes.append("WARNING: gtmd's two callgrind runs were scraped a different number of times "
+                     f"({cg_scrapes[0]} / {cg_scrapes[1]}): its instructions/query include the "
+                     "difference")
+    res["notes"] = notes
+    return res
 
 
 def table(args):
@@ -227,6 +394,9 @@ def table(args):
                          labels.get(bqp, bqp), fmt(bq), verdict(goals["qps_at_least_fastest_peer"]),
                          labels.get(bcp, bcp), fmt(bc, 2), verdict(goals["cpu_at_most_lowest_peer"]),
                          labels.get(bip, bip), fmt(bi), verdict(goals["instr_under_half_lowest_peer"])))
+    cost = metrics_cost(summary)
+    if cost:
+        notes.extend(cost.pop("notes"))
     for s in servers:
         if any(not r.get("post_load_answer_ok", True) for r in summary[s]["runs"]):
             notes.append(f"WARNING: {summary[s]['label']} did not answer app.bench.test A "
@@ -239,6 +409,8 @@ def table(args):
     if args.json:
         doc = {"meta": meta, "servers": summary, "ratios_gtmd_over": ratios, "goals": goals,
                "table_markdown": text}
+        if cost:
+            doc["metrics_cost"] = cost
         with open(args.json, "w") as f:
             json.dump(doc, f, indent=2)
             f.write("\n")
@@ -259,11 +431,23 @@ def main():
     p.add_argument("--cpu1", type=float, required=True)
     p.add_argument("--post-ok", type=int, default=1)
     p.add_argument("--load", type=float, default=0.0)
+    p.add_argument("--load-end", type=float)
+    p.add_argument("--scrape", help="summary written by `report.py scrape` during the run")
     p = sub.add_parser("cgrecord")
     p.add_argument("--server", required=True)
     p.add_argument("--with", dest="with_files", nargs="+", required=True)
     p.add_argument("--idle", dest="idle_files", nargs="+", required=True)
     p.add_argument("--driver", required=True, help="latprobe JSON or dnsperf output")
+    p.add_argument("--scrape-with", help="scrape summary of the run with queries")
+    p.add_argument("--scrape-idle", help="scrape summary of the idle run")
+    p = sub.add_parser("scrape")
+    p.add_argument("url")
+    p.add_argument("--out", required=True)
+    p.add_argument("--interval", type=float, default=1.0)
+    p.add_argument("--count", type=int)
+    p.add_argument("--ready", help="write this file once ready, then wait for SIGUSR1")
+    p = sub.add_parser("http-status")
+    p.add_argument("url")
     p = sub.add_parser("table")
     p.add_argument("results")
     p.add_argument("--json")
@@ -277,6 +461,10 @@ def main():
         r.update(server=a.server, round=a.round, cpu_s=a.cpu1 - a.cpu0,
                  post_load_answer_ok=bool(a.post_ok), loadavg=a.load)
         r["cpu_us_per_q"] = (a.cpu1 - a.cpu0) * 1e6 / r["completed"] if r["completed"] else None
+        if a.load_end is not None:
+            r["loadavg_end"] = a.load_end
+        if a.scrape:
+            r["scrape"] = load_scrape(a.scrape)
         if a.latency:
             r["lat"] = parse_latency(a.latency)
         print(json.dumps(r))
@@ -288,9 +476,17 @@ def main():
             d = parse_dnsperf(a.driver)
             n, sent = d["completed"], d["sent"]
         ir_n, ir_0 = callgrind_ir(a.with_files), callgrind_ir(a.idle_files)
-        print(json.dumps({"kind": "callgrind", "server": a.server, "queries": n,
-                          "sent": sent, "ir_with_queries": ir_n, "ir_idle": ir_0,
-                          "ir_per_q": (ir_n - ir_0) / n if n else None}))
+        rec = {"kind": "callgrind", "server": a.server, "queries": n,
+               "sent": sent, "ir_with_queries": ir_n, "ir_idle": ir_0,
+               "ir_per_q": (ir_n - ir_0) / n if n else None}
+        if a.scrape_with or a.scrape_idle:
+            rec["scrape_with"] = load_scrape(a.scrape_with)
+            rec["scrape_idle"] = load_scrape(a.scrape_idle)
+        print(json.dumps(rec))
+    elif a.cmd == "scrape":
+        scrape(a)
+    elif a.cmd == "http-status":
+        print(http_get(a.url, 5)[0])
     elif a.cmd == "table":
         table(a)
 
