@@ -15,8 +15,9 @@
 //   - when more than half of the members that were up, across at least two pools, fail within
 //     one window, the guard engages: the members of the wave keep their published state (held),
 //     and so do those failing after them. It lets go when a held member passes a probe again
-//     (isolation ends; those still failing are ruled on afresh) or after `isolation_hold` (the
-//     failure is real: every held member still failing is published as it is).
+//     (isolation ends; those still failing keep their published state, and only a failure of a
+//     probe started after that is news about them) or after `isolation_hold` (the failure is
+//     real: every held member still failing is published as it is).
 //
 // Pure: no sockets, no clock of its own (every call takes `now_ms`), randomness from a seed.
 // Owned by the prober thread.
@@ -91,6 +92,8 @@ class Judge {
         bool in_wave = false;     // counted in the current wave (see wave_)
         TargetState before_wave;  // what was published when its failure began
         int64_t left_ms = 0;      // when it last left the answers after being up; 0: never
+        int64_t fresh_after_ms = 0;  // held through an isolation that ended then: failures of
+                                     // probes started before it are ignored; 0: none
         bool pending = false;     // bad news waiting for the guard
         int64_t pending_since_ms = 0;
         std::vector<uint32_t> passers;  // others that passed a probe started since then
