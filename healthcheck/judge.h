@@ -92,11 +92,12 @@ class Judge {
         bool in_wave = false;     // counted in the current wave (see wave_)
         TargetState before_wave;  // what was published when its failure began
         int64_t left_ms = 0;      // when it last left the answers after being up; 0: never
-        int64_t fresh_after_ms = 0;  // held through an isolation that ended then: failures of
-                                     // probes started before it are ignored; 0: none
         bool pending = false;     // bad news waiting for the guard
         int64_t pending_since_ms = 0;
         std::vector<uint32_t> passers;  // others that passed a probe started since then
+        // Held through an isolation that a pass ended then: its failed probes started before
+        // are ignored (0: none).
+        int64_t fresh_after_ms = 0;
     };
 
     // In the base a wave is measured against: published up, or up when its failure (part of
