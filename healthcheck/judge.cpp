@@ -366,7 +366,13 @@ void Judge::disengage(bool hold_expired, int64_t now_ms, JudgeOutput& out) {
         } else if (hold_expired) {
             release(id, now_ms, out);  // the mass failure is real
         } else {
-            decide(id, now_ms, out);  // ruled on afresh, now that our network works again
+            // Still failing, but its failures are those of our network: they do not count.
+            // It starts again from its published verdict, probes started before now (in
+            // flight through the cut) are ignored when they fail, and its first failure of a
+            // probe started from now on is news about it alone (ruled as any, not a wave).
+            s.health.force(s.pub.verdict, now_ms);
+            s.failing = false;
+            s.fresh_after_ms = now_ms;
         }
     }
 }
@@ -377,6 +383,17 @@ JudgeOutput Judge::on_result(uint32_t id, const ProbeResult& r, int64_t now_ms) 
         return out;
     }
     State& s = states_[id];
+    bool after_isolation = false;
+    if (s.fresh_after_ms != 0) {
+        if (r.started_ms < s.fresh_after_ms) {
+            if (!r.ok()) {
+                return out;  // started while our own network failed: says nothing of it
+            }
+        } else {
+            after_isolation = true;
+            s.fresh_after_ms = 0;
+        }
+    }
     s.health.record(r, s.cfg.hysteresis, now_ms);
     s.has_result = true;
     if (s.provisional) {
@@ -399,7 +416,9 @@ JudgeOutput Judge::on_result(uint32_t id, const ProbeResult& r, int64_t now_ms) 
         s.failing = true;
         s.failing_since_ms = now_ms;
         s.before_wave = s.pub;
-        if (s.pub.verdict == Verdict::Up && !isolated_) {
+        // A member held through an isolation that fails again right after it does not start
+        // a new wave: our network was just seen working (a held member passed).
+        if (s.pub.verdict == Verdict::Up && !isolated_ && !after_isolation) {
             wave_add(id, now_ms);
         }
     }

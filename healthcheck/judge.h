@@ -15,8 +15,9 @@
 //   - when more than half of the members that were up, across at least two pools, fail within
 //     one window, the guard engages: the members of the wave keep their published state (held),
 //     and so do those failing after them. It lets go when a held member passes a probe again
-//     (isolation ends; those still failing are ruled on afresh) or after `isolation_hold` (the
-//     failure is real: every held member still failing is published as it is).
+//     (isolation ends; those still failing keep their published state, and only a failure of a
+//     probe started after that is news about them) or after `isolation_hold` (the failure is
+//     real: every held member still failing is published as it is).
 //
 // Pure: no sockets, no clock of its own (every call takes `now_ms`), randomness from a seed.
 // Owned by the prober thread.
@@ -94,6 +95,9 @@ class Judge {
         bool pending = false;     // bad news waiting for the guard
         int64_t pending_since_ms = 0;
         std::vector<uint32_t> passers;  // others that passed a probe started since then
+        // Held through an isolation that a pass ended then: its failed probes started before
+        // are ignored (0: none).
+        int64_t fresh_after_ms = 0;
     };
 
     // In the base a wave is measured against: published up, or up when its failure (part of

@@ -1,5 +1,5 @@
-"""Helpers for the REST API, store and gtmctl integration tests (test_api.py, test_store.py,
-test_gtmctl.py).
+"""Helpers for the REST API, store, gtmctl and fault integration tests (test_api.py,
+test_store.py, test_gtmctl.py, test_faults.py).
 
 ApiGtmd is a harness.Gtmd that knows its admin token, can start without --apply (so that a
 restart serves what the store holds), restarts on the same data dir and reads its RSS. Api
@@ -10,6 +10,7 @@ address of its own (fresh_source()) and never locks the test's own address out.
 Only 127.0.0.0/8 is ever addressed.
 """
 
+import contextlib
 import http.client
 import itertools
 import json
@@ -17,6 +18,7 @@ import os
 import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import dns.rcode
@@ -403,6 +405,102 @@ def wait_verdicts(api, expected, timeout=15.0):
         v = verdicts(api)
         return v if all(v.get(a) == e for a, e in expected.items()) else None
     return wait_for(match, timeout=timeout, interval=0.05, what=f"verdicts {expected}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Writes under faults (test_store.py, test_faults.py)
+
+
+class Writer(threading.Thread):
+    """Writes until the server goes away; remembers what was acknowledged and what was tried.
+
+    `make(k)` returns (method, path, body, key) for the k-th write. By default the first refusal
+    (a non-2xx answer) ends it and is kept in `errors`; with `stop_on_refusal=False` it goes on
+    until `stop()` or `max_writes`, and every answer's status is kept in `statuses` as
+    (time.monotonic(), key, status)."""
+
+    def __init__(self, api, make, stop_on_refusal=True, max_writes=100000, pause_s=0.0):
+        super().__init__(daemon=True)
+        self.api = api
+        self.make = make
+        self.stop_on_refusal = stop_on_refusal
+        self.max_writes = max_writes
+        self.pause_s = pause_s
+        self.acked = []
+        self.tried = []
+        self.errors = []
+        self.statuses = []
+        self._halt = threading.Event()
+
+    def stop(self):
+        self._halt.set()
+
+    def run(self):
+        for k in range(self.max_writes):
+            if self._halt.is_set():
+                return
+            method, path, body, key = self.make(k)
+            self.tried.append(key)
+            try:
+                r = self.api.request(method, path, body, timeout=10)
+            except OSError:
+                return  # killed: refused or reset
+            except Exception as e:  # http.client's own errors (RemoteDisconnected, ...)
+                if "Remote" in type(e).__name__ or "BadStatus" in type(e).__name__ \
+                        or "Incomplete" in type(e).__name__:
+                    return
+                self.errors.append(repr(e))
+                return
+            self.statuses.append((time.monotonic(), key, r.status))
+            if 200 <= r.status < 300:
+                self.acked.append(key)
+            elif self.stop_on_refusal:
+                self.errors.append(f"{method} {path}: {r}")
+                return
+            if self.pause_s:
+                self._halt.wait(self.pause_s)
+
+
+@contextlib.contextmanager
+def tmpfs(path, size):
+    """A tmpfs of `size` (e.g. "2M") mounted on `path` for the block; always unmounted (lazily
+    if something still holds it: stop gtmd inside the block)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                   check=True, capture_output=True, timeout=30)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], capture_output=True, timeout=30)
+        if os.path.ismount(path):
+            subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=30)
+
+
+def fill_disk(directory):
+    """Writes a filler file until the file system is full; returns its path."""
+    path = Path(directory) / "filler"
+    chunk = b"\0" * 65536
+    # Unbuffered: a buffered file keeps the tail of the write that failed and raises ENOSPC
+    # again when it is closed.
+    with open(path, "wb", buffering=0) as f:
+        for _ in range(10000):  # 640 MB at most; the tmpfs is a few MB
+            try:
+                f.write(chunk)
+            except OSError:
+                break
+        try:
+            os.fsync(f.fileno())
+        except OSError:
+            pass
+    # Top up the last blocks byte-wise so that not even a partial page is left.
+    with open(path, "ab", buffering=0) as f:
+        for _ in range(8192):
+            try:
+                f.write(b"\0" * 512)
+            except OSError:
+                break
+    return path
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 import pytest
 
 import documents
-from harness import Gateway, GatewayBindError, Gtmd, random_port
+from harness import Gateway, GatewayBindError, Gtmd, Nft, random_port
 
 
 class _Servers:
@@ -105,3 +105,11 @@ def gateway_factory(tmp_path):
     gateways = _Gateways(tmp_path)
     yield gateways
     gateways.stop_all()
+
+
+@pytest.fixture
+def nft():
+    """An nft table of the test's own; deleted, with its rules, whatever the test's outcome."""
+    n = Nft()
+    yield n
+    n.close()

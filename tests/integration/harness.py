@@ -15,6 +15,7 @@ import socket
 import struct
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import dns.flags
@@ -494,3 +495,30 @@ class Gateway:
 
     def reset_counters(self, addr=None, port=None):
         self.control("POST", "/reset", addr=addr, port=port)
+
+
+# ---------------------------------------------------------------------------------------------
+# Network faults: nft rules in a table of the test's own (test_cluster.py, test_faults.py)
+
+
+class Nft:
+    """Drops, per rule, what a source address sends (to a destination, or anywhere), in an inet
+    table of its own that close() deletes with every rule in it."""
+
+    def __init__(self):
+        self.table = f"gtmtest{uuid.uuid4().hex[:8]}"
+        self._run(f"add table inet {self.table}")
+        self._run(f"add chain inet {self.table} out {{ type filter hook output priority 0 ; }}")
+
+    def _run(self, cmd):
+        subprocess.run(["nft"] + cmd.split(), check=True, capture_output=True, text=True)
+
+    def drop(self, source, dest=None):
+        to = f" ip daddr {dest}" if dest is not None else ""
+        self._run(f"add rule inet {self.table} out ip saddr {source}{to} drop")
+
+    def flush(self):
+        self._run(f"flush chain inet {self.table} out")
+
+    def close(self):
+        subprocess.run(["nft", "delete", "table", "inet", self.table], capture_output=True)

@@ -41,34 +41,6 @@ def doc(port, regions):
     }
 
 
-class Nft:
-    """Drops, per rule, what a source address sends to a destination (inet table of its own)."""
-
-    def __init__(self):
-        self.table = f"gtmtest{uuid.uuid4().hex[:8]}"
-        self._run(f"add table inet {self.table}")
-        self._run(f"add chain inet {self.table} out {{ type filter hook output priority 0 ; }}")
-
-    def _run(self, cmd):
-        subprocess.run(["nft"] + cmd.split(), check=True, capture_output=True, text=True)
-
-    def drop(self, source, dest):
-        self._run(f"add rule inet {self.table} out ip saddr {source} ip daddr {dest} drop")
-
-    def flush(self):
-        self._run(f"flush chain inet {self.table} out")
-
-    def close(self):
-        subprocess.run(["nft", "delete", "table", "inet", self.table], capture_output=True)
-
-
-@pytest.fixture
-def nft():
-    n = Nft()
-    yield n
-    n.close()
-
-
 @pytest.fixture
 def etcd(tmp_path):
     e = EtcdCluster(tmp_path / "etcd").start()

@@ -17,8 +17,9 @@ import time
 from pathlib import Path
 
 
-from apihelp import (ADMIN_SECRET, BASE_DOC, Api, TcpTarget, api_servers,  # noqa: F401
-                     fresh_source, monitored_doc, verdicts, wait_verdicts)
+from apihelp import (ADMIN_SECRET, BASE_DOC, Api, TcpTarget, Writer,  # noqa: F401
+                     api_servers, fill_disk, fresh_source, monitored_doc, tmpfs, verdicts,
+                     wait_verdicts)
 from harness import wait_for
 
 BAL = "bookinfo.gtm.example.com"
@@ -262,38 +263,6 @@ def _burst_doc():
     return head + "  - name: burst\n    members: [{address: 127.9.0.1}]\nbalancers:\n" + tail
 
 
-class Writer(threading.Thread):
-    """Writes until the server goes away; remembers what was acknowledged and what was tried."""
-
-    def __init__(self, api, make):
-        super().__init__(daemon=True)
-        self.api = api
-        self.make = make
-        self.acked = []
-        self.tried = []
-        self.errors = []
-
-    def run(self):
-        for k in range(100000):
-            method, path, body, key = self.make(k)
-            self.tried.append(key)
-            try:
-                r = self.api.request(method, path, body, timeout=10)
-            except OSError:
-                return  # killed: refused or reset
-            except Exception as e:  # http.client's own errors (RemoteDisconnected, ...)
-                if "Remote" in type(e).__name__ or "BadStatus" in type(e).__name__ \
-                        or "Incomplete" in type(e).__name__:
-                    return
-                self.errors.append(repr(e))
-                return
-            if 200 <= r.status < 300:
-                self.acked.append(key)
-            else:
-                self.errors.append(f"{method} {path}: {r}")
-                return
-
-
 ADMIN_CYCLE = ["drain", "down", "up", "auto"]
 
 
@@ -387,74 +356,43 @@ def test_sigkill_during_a_burst_of_writes_loses_no_acknowledged_write(api_server
 # Disk full
 
 
-def _fill(directory):
-    """Writes a filler file until the file system is full; returns its path."""
-    path = Path(directory) / "filler"
-    chunk = b"\0" * 65536
-    with open(path, "wb") as f:
-        for _ in range(10000):  # 640 MB at most; the tmpfs is 2 MB
-            try:
-                f.write(chunk)
-                f.flush()
-            except OSError:
-                break
-        try:
-            os.fsync(f.fileno())
-        except OSError:
-            pass
-    # Top up the last blocks byte-wise so that not even a partial page is left.
-    with open(path, "ab", buffering=0) as f:
-        for _ in range(8192):
-            try:
-                f.write(b"\0" * 512)
-            except OSError:
-                break
-    return path
-
-
 def test_disk_full_gets_507_dns_keeps_answering_and_recovers_without_restart(api_servers):
     g = api_servers.create()
-    g.data_dir.mkdir(parents=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2M", "tmpfs", str(g.data_dir)],
-                   check=True, capture_output=True, timeout=30)
-    try:
-        g.start()
-        g.api.ok("PUT", ADMIN.format("127.0.0.11"), {"admin": "drain"})
-        assert g.a(BAL) == ["127.0.0.12"]
-        filler = _fill(g.data_dir)
-        config = g.api.config()
+    code = 0
+    with tmpfs(g.data_dir, "2M"):
+        try:
+            g.start()
+            g.api.ok("PUT", ADMIN.format("127.0.0.11"), {"admin": "drain"})
+            assert g.a(BAL) == ["127.0.0.12"]
+            filler = fill_disk(g.data_dir)
+            config = g.api.config()
 
-        r = g.api.put(ADMIN.format("127.0.0.11"), {"admin": "auto"})
-        assert r.status in (507, 503), f"a write on a full disk: {r}"
-        assert r.status == 507, f"expected 507 Insufficient Storage for a full disk, got {r}"
-        assert "full" in r.error.lower(), r
-        r = g.api.post(f"{V1}/pools/hangzhou/members", {"address": "127.0.0.13"})
-        assert r.status in (507, 503), r
-        r = g.api.post(f"{V1}/tokens", {"name": "full", "role": "viewer"})
-        assert r.status in (507, 503), r
-        # Nothing of it is live, reads work, DNS answers.
-        assert g.api.config() == config
-        assert g.a(BAL) == ["127.0.0.12"]
-        g.assert_answers()
-        assert g.api.get("/readyz").status == 200
+            r = g.api.put(ADMIN.format("127.0.0.11"), {"admin": "auto"})
+            assert r.status in (507, 503), f"a write on a full disk: {r}"
+            assert r.status == 507, f"expected 507 Insufficient Storage for a full disk, got {r}"
+            assert "full" in r.error.lower(), r
+            r = g.api.post(f"{V1}/pools/hangzhou/members", {"address": "127.0.0.13"})
+            assert r.status in (507, 503), r
+            r = g.api.post(f"{V1}/tokens", {"name": "full", "role": "viewer"})
+            assert r.status in (507, 503), r
+            # Nothing of it is live, reads work, DNS answers.
+            assert g.api.config() == config
+            assert g.a(BAL) == ["127.0.0.12"]
+            g.assert_answers()
+            assert g.api.get("/readyz").status == 200
 
-        filler.unlink()
-        r = g.api.put(ADMIN.format("127.0.0.11"), {"admin": "auto"})
-        assert r.status == 200, f"a write once space is free again: {r}"
-        assert g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
-        g.api.ok("POST", f"{V1}/pools/hangzhou/members", {"address": "127.0.0.13"})
-        assert g.a(BAL) == ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
-        assert g.sqlite("SELECT admin FROM members WHERE address = '127.0.0.11';").strip() \
-            == "auto"
-        assert g.sqlite("PRAGMA integrity_check;").strip() == "ok"
-    finally:
-        if g.proc is not None and g.proc.poll() is None:
-            code = g.stop()
-        else:
-            code = 0
-        subprocess.run(["umount", str(g.data_dir)], capture_output=True, timeout=30)
-        if os.path.ismount(g.data_dir):
-            subprocess.run(["umount", "-l", str(g.data_dir)], capture_output=True, timeout=30)
+            filler.unlink()
+            r = g.api.put(ADMIN.format("127.0.0.11"), {"admin": "auto"})
+            assert r.status == 200, f"a write once space is free again: {r}"
+            assert g.a(BAL) == ["127.0.0.11", "127.0.0.12"]
+            g.api.ok("POST", f"{V1}/pools/hangzhou/members", {"address": "127.0.0.13"})
+            assert g.a(BAL) == ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
+            assert g.sqlite("SELECT admin FROM members WHERE address = '127.0.0.11';").strip() \
+                == "auto"
+            assert g.sqlite("PRAGMA integrity_check;").strip() == "ok"
+        finally:
+            if g.proc is not None and g.proc.poll() is None:
+                code = g.stop()
     assert not os.path.ismount(g.data_dir)
     assert code == 0, f"exit code {code} after SIGTERM:\n{g.logs()}"
 

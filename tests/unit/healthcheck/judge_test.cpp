@@ -205,6 +205,49 @@ TEST_CASE("a held member passing again ends the isolation; those still failing t
     CHECK(sim.changes_of(0) == 0);  // it never left
 }
 
+TEST_CASE(
+    "our own network cut and healed: the members still failing at the release stay, and the "
+    "probes the cut failed are ignored") {
+    // Every member fails from 3 s (our network), it heals at 10 s: member 0 passes first and
+    // ends the isolation; the others' probes started before that fail when they end.
+    Sim sim(kFive, {2, 2, 60000}, 600000);
+    sim.healthy = [](uint32_t, int64_t t) { return t < 3000 || t >= 10000; };
+    sim.run(6);
+    REQUIRE(sim.judge.isolated());
+    sim.now = 10000;
+    sim.probe(0, true);
+    CHECK(sim.left);
+    CHECK_FALSE(sim.judge.isolated());
+    for (uint32_t id : {1u, 2u, 3u, 4u}) {
+        // Started at 9.6 s, through the cut, ended after the release.
+        sim.handle(sim.judge.on_result(id, result(false, 9600), 10100));
+    }
+    sim.run(5);
+    CHECK(sim.presence_changes.empty());
+    for (uint32_t id = 0; id < 5; ++id) {
+        CHECK(sim.present(id));
+        CHECK(sim.verdict(id) == Verdict::Up);
+        CHECK_FALSE(sim.judge.published(id).suspect);
+    }
+}
+
+TEST_CASE("after the release a member that really died leaves at its next failed probe") {
+    Sim sim(kFive, {2, 2, 60000}, 600000);
+    // Our network fails from 3 s to 10 s; member 2 died meanwhile and stays dead.
+    sim.healthy = [](uint32_t id, int64_t t) { return t < 3000 || (t >= 10000 && id != 2); };
+    sim.run(6);
+    REQUIRE(sim.judge.isolated());
+    sim.run(5);  // 10 s: member 0 passes first and ends the isolation
+    CHECK_FALSE(sim.judge.isolated());
+    CHECK_FALSE(sim.present(2));
+    sim.run(3);
+    CHECK_FALSE(sim.judge.isolated());  // its failure after the release is no new wave
+    CHECK(sim.verdict(2) == Verdict::Down);
+    for (uint32_t id : {0u, 1u, 3u, 4u}) {
+        CHECK(sim.present(id));
+    }
+}
+
 TEST_CASE("a member that left comes back after rise passes and no sooner than hold_down") {
     Sim sim(kFive, {2, 2, 10000});
     sim.healthy = [](uint32_t id, int64_t t) { return id != 0 || t != 3000; };  // one lost probe
