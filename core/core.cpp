@@ -65,29 +65,29 @@ Core::Core(store::Store& store, dns::SnapshotHolder& holder, CoreOptions options
         }
     });
     if (options_.board != nullptr) {
-        options_.board->on_votes([alive = alive_](const std::string& target,
-                                                  std::vector<store::Vote> v) {
-            std::lock_guard guard(alive->mu);
-            Core* self = alive->core;
-            if (self == nullptr) {
-                return;
-            }
-            boost::asio::post(self->loop_->io, [self, target, v = std::move(v)]() mutable {
-                std::lock_guard lock(self->ctl_mu_);
-                if (v.empty()) {
-                    self->votes_.erase(target);
-                } else {
-                    self->votes_[target] = std::move(v);
-                }
-                if (self->fallback_) {
+        options_.board->on_votes(
+            [alive = alive_](const std::string& target, std::vector<store::Vote> v) {
+                std::lock_guard guard(alive->mu);
+                Core* self = alive->core;
+                if (self == nullptr) {
                     return;
                 }
-                std::vector<Decision> decisions;
-                self->serve_votes(target, monotonic_ms(), decisions);
-                self->controller_.apply(decisions, monotonic_ms());
-                self->note_modes();
+                boost::asio::post(self->loop_->io, [self, target, v = std::move(v)]() mutable {
+                    std::lock_guard lock(self->ctl_mu_);
+                    if (v.empty()) {
+                        self->votes_.erase(target);
+                    } else {
+                        self->votes_[target] = std::move(v);
+                    }
+                    if (self->fallback_) {
+                        return;
+                    }
+                    std::vector<Decision> decisions;
+                    self->serve_votes(target, monotonic_ms(), decisions);
+                    self->controller_.apply(decisions, monotonic_ms());
+                    self->note_modes();
+                });
             });
-        });
         options_.board->on_link([alive = alive_](bool up) {
             std::lock_guard guard(alive->mu);
             if (Core* self = alive->core) {
@@ -107,9 +107,10 @@ void Core::check_stored(store::DesiredState& state) {
     try {
         store::validate(state, "the stored state");
     } catch (const store::DocumentError& e) {
-        spdlog::error("{} (the stored state fails this version's checks: it is served as stored; "
-                      "the next change must fix it)",
-                      e.what());
+        spdlog::error(
+            "{} (the stored state fails this version's checks: it is served as stored; "
+            "the next change must fix it)",
+            e.what());
     }
 }
 
@@ -236,8 +237,8 @@ ChangeResult Core::change(const Actor& who, const Edit& edit, bool dry_run,
                                       ", not " + std::to_string(*if_match),
                                   stored.revision);
             }
-            base = std::make_shared<const Current>(
-                Current{std::move(stored.state), stored.revision});
+            base =
+                std::make_shared<const Current>(Current{std::move(stored.state), stored.revision});
             if (attempt >= 2) {
                 store_.claim_turn();
             }

@@ -587,8 +587,9 @@ class Daemon {
         if (!std::filesystem::is_regular_file(cfg_.import_from, ec)) {
             // Opening it would create an empty database where the operator expected theirs.
             spdlog::error("--import-from {}: {}", cfg_.import_from,
-                          ec ? ec.message() : std::string("not a regular file (a standalone "
-                                                          "node's data_dir/gtmd.db)"));
+                          ec ? ec.message()
+                             : std::string("not a regular file (a standalone "
+                                           "node's data_dir/gtmd.db)"));
             return 2;
         }
         store::SqliteStore from(cfg_.import_from, cfg_.busy_timeout_ms);

@@ -478,10 +478,10 @@ uint64_t EtcdStore::save_state(const DesiredState&, const DesiredState& after,
         success.push_back(e::Op::del(key("turn")));
     }
     try {
-        const e::TxnResult r = client_.txn(
-            compare, success,
-            {e::Op::get(key("state"), "", e::RangeOptions{.keys_only = true}),
-             e::Op::get(key("turn"))});
+        const e::TxnResult r =
+            client_.txn(compare, success,
+                        {e::Op::get(key("state"), "", e::RangeOptions{.keys_only = true}),
+                         e::Op::get(key("turn"))});
         if (!r.succeeded) {
             const auto kvs = [&](size_t i) {
                 return i < r.responses.size() ? r.responses[i].kvs : std::vector<e::KeyValue>{};
@@ -489,12 +489,11 @@ uint64_t EtcdStore::save_state(const DesiredState&, const DesiredState& after,
             const auto state = kvs(0);
             const auto holder = kvs(1);
             const int64_t now = state.empty() ? 0 : state[0].mod_revision;
-            throw StoreError(
-                StoreError::Kind::Conflict,
-                now != static_cast<int64_t>(expected_revision) || holder.empty()
-                    ? "the state changed meanwhile (revision " + std::to_string(now) +
-                          ", expected " + std::to_string(expected_revision) + ")"
-                    : "node '" + holder[0].value + "' holds the write turn");
+            throw StoreError(StoreError::Kind::Conflict,
+                             now != static_cast<int64_t>(expected_revision) || holder.empty()
+                                 ? "the state changed meanwhile (revision " + std::to_string(now) +
+                                       ", expected " + std::to_string(expected_revision) + ")"
+                                 : "node '" + holder[0].value + "' holds the write turn");
         }
         {
             std::lock_guard lock(mu_);
@@ -550,8 +549,7 @@ void EtcdStore::append_audit(const AuditEntry& audit) {
     }
 }
 
-std::vector<etcd::KeyValue> EtcdStore::log_after(const char* kind, int64_t after_id,
-                                                 size_t limit) {
+std::vector<etcd::KeyValue> EtcdStore::log_after(const char* kind, int64_t after_id, size_t limit) {
     e::RangeOptions o;
     o.min_create_revision = after_id + 1;  // ids are create revisions: ascending, unique
     o.sort_target = e::RangeOptions::SortTarget::Create;
@@ -679,11 +677,10 @@ bool EtcdStore::remove_token(const std::string& name, const AuditEntry& audit) {
 }
 
 // A node's own settings (webhook cursors) live under its name; what `--apply` last applied
-// ("applied") is the cluster's: a second node started with the same file must not apply it again over the
-// changes made through the API since.
+// ("applied") is the cluster's: a second node started with the same file must not apply it again
+// over the changes made through the API since.
 std::string EtcdStore::setting_key(const std::string& k) const {
-    return key(k.rfind("applied", 0) == 0 ? "shared/" + k
-                                            : "settings/" + options_.node + "/" + k);
+    return key(k.rfind("applied", 0) == 0 ? "shared/" + k : "settings/" + options_.node + "/" + k);
 }
 
 std::optional<std::string> EtcdStore::setting(const std::string& k) {

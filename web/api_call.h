@@ -113,6 +113,8 @@ const T* find_named(const std::vector<T>& items, const std::string& name) {
 }
 
 // api_resources.cpp
+// The body of both admin-state endpoints, {"admin": "auto|up|drain|down"}; 400 otherwise.
+store::AdminState admin_body(Api::Call& c);
 Response config_resource(Api::Call& c);
 Response collection_resource(Api::Call& c, const std::string& kind);
 Response item_resource(Api::Call& c, const std::string& kind, const std::string& name);

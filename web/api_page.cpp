@@ -20,17 +20,7 @@ Response pool_admin_resource(Api::Call& c, const std::string& raw_pool) {
     if (!pool_name) {
         throw ApiError{400, reason, "pool"};
     }
-    const json body = c.body();
-    if (!body.is_object() || body.size() != 1 || !body.contains("admin") ||
-        !body["admin"].is_string()) {
-        throw ApiError{400, "expected {\"admin\": \"auto|up|drain|down\"}", "admin"};
-    }
-    const auto admin = store::admin_state_from(body["admin"].get<std::string>());
-    if (!admin) {
-        throw ApiError{
-            400, "'" + body["admin"].get<std::string>() + "' is not one of: auto, up, drain, down",
-            "admin"};
-    }
+    const store::AdminState admin = admin_body(c);
     core::Actor who = c.actor(200);
     const core::ChangeResult r = c.core().change(
         who,
@@ -42,12 +32,12 @@ Response pool_admin_resource(Api::Call& c, const std::string& raw_pool) {
             json members = json::array();
             size_t changed = 0;
             for (auto& m : pool->members) {
-                changed += m.admin != *admin ? 1 : 0;
-                m.admin = *admin;
+                changed += m.admin != admin ? 1 : 0;
+                m.admin = admin;
                 members.push_back(store::to_json(m));
             }
             return json{{"pool", *pool_name},
-                        {"admin", store::to_string(*admin)},
+                        {"admin", store::to_string(admin)},
                         {"changed", changed},
                         {"members", members}};
         },

@@ -35,6 +35,21 @@ std::string canonical_or_400(const std::string& raw, const char* field) {
 
 }  // namespace
 
+store::AdminState admin_body(Api::Call& c) {
+    const json body = c.body();
+    if (!body.is_object() || body.size() != 1 || !body.contains("admin") ||
+        !body["admin"].is_string()) {
+        throw ApiError{400, "expected {\"admin\": \"auto|up|drain|down\"}", "admin"};
+    }
+    const auto admin = store::admin_state_from(body["admin"].get<std::string>());
+    if (!admin) {
+        throw ApiError{
+            400, "'" + body["admin"].get<std::string>() + "' is not one of: auto, up, drain, down",
+            "admin"};
+    }
+    return *admin;
+}
+
 Response config_resource(Api::Call& c) {
     if (c.req.method == "GET") {
         const std::string* format = c.param("format");
@@ -269,18 +284,7 @@ Response members_resource(Api::Call& c, const std::string& raw_pool, const std::
         return *it;
     };
     if (admin_only) {
-        const json body = c.body();
-        if (!body.is_object() || body.size() != 1 || !body.contains("admin") ||
-            !body["admin"].is_string()) {
-            throw ApiError{400, "expected {\"admin\": \"auto|up|drain|down\"}", "admin"};
-        }
-        const auto admin = store::admin_state_from(body["admin"].get<std::string>());
-        if (!admin) {
-            throw ApiError{
-                400,
-                "'" + body["admin"].get<std::string>() + "' is not one of: auto, up, drain, down",
-                "admin"};
-        }
+        const store::AdminState admin = admin_body(c);
         // The reply says what the change does to the answers (effects), so that a client can
         // warn before it leaves a balancer with no healthy member. The edit sets only this
         // member's admin state in the state current when the core applies it: whatever else
@@ -290,7 +294,7 @@ Response members_resource(Api::Call& c, const std::string& raw_pool, const std::
             who,
             [&](store::DesiredState& next) {
                 store::Member& m = member_in(members_of(next));
-                m.admin = *admin;
+                m.admin = admin;
                 return store::to_json(m);
             },
             c.flag("dry_run"), c.if_match);

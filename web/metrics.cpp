@@ -434,9 +434,9 @@ class Metrics::State : public prometheus::Collectable {
             out.push_back(std::move(rev));
             out.push_back(std::move(changed));
             if (stats.cluster) {  // core/README.md "Cluster mode"
-                MetricFamily nodes = family("gtm_cluster_nodes",
-                                            "Cluster nodes whose lease is alive (this one included)",
-                                            MetricType::Gauge);
+                MetricFamily nodes = family(
+                    "gtm_cluster_nodes", "Cluster nodes whose lease is alive (this one included)",
+                    MetricType::Gauge);
                 add(nodes, {}, static_cast<double>(stats.live_nodes.size()));
                 MetricFamily link = family(
                     "gtm_cluster_link_up",

@@ -10,10 +10,10 @@
 using namespace gtm;
 using namespace gtm::test;
 using dns::Rrl;
-using dns::Transport;
 using dns::RrlAction;
 using dns::RrlClass;
 using dns::RrlConfig;
+using dns::Transport;
 
 namespace {
 
