@@ -47,7 +47,9 @@ def test_a_changed_file_is_applied_but_keeps_the_admin_states_it_does_not_set(ap
     wait_for(lambda: g.api.ok("GET", f"{V1}/pools/frankfurt")["members"][0]["address"] ==
              "127.0.0.22", what="the changed file applied")
     assert g.a(BAL) == ["127.0.0.11"]  # still drained
-    assert "hangzhou/127.0.0.12 keeps its admin state" in g.logs(), g.logs()
+    # The apply logs what it kept after it has published: wait for the line, not only the answer.
+    wait_for(lambda: "hangzhou/127.0.0.12 keeps its admin state" in g.logs(),
+             what="the kept admin state logged")
     # A file that sets the admin state wins.
     g.write_document(BASE_DOC.replace("{address: 127.0.0.12}",
                                       "{address: 127.0.0.12, admin: auto}"))
