@@ -65,29 +65,29 @@ Core::Core(store::Store& store, dns::SnapshotHolder& holder, CoreOptions options
         }
     });
     if (options_.board != nullptr) {
-        options_.board->on_votes([alive = alive_](const std::string& target,
-                                                  std::vector<store::Vote> v) {
-            std::lock_guard guard(alive->mu);
-            Core* self = alive->core;
-            if (self == nullptr) {
-                return;
-            }
-            boost::asio::post(self->loop_->io, [self, target, v = std::move(v)]() mutable {
-                std::lock_guard lock(self->ctl_mu_);
-                if (v.empty()) {
-                    self->votes_.erase(target);
-                } else {
-                    self->votes_[target] = std::move(v);
-                }
-                if (self->fallback_) {
+        options_.board->on_votes(
+            [alive = alive_](const std::string& target, std::vector<store::Vote> v) {
+                std::lock_guard guard(alive->mu);
+                Core* self = alive->core;
+                if (self == nullptr) {
                     return;
                 }
-                std::vector<Decision> decisions;
-                self->serve_votes(target, monotonic_ms(), decisions);
-                self->controller_.apply(decisions, monotonic_ms());
-                self->note_modes();
+                boost::asio::post(self->loop_->io, [self, target, v = std::move(v)]() mutable {
+                    std::lock_guard lock(self->ctl_mu_);
+                    if (v.empty()) {
+                        self->votes_.erase(target);
+                    } else {
+                        self->votes_[target] = std::move(v);
+                    }
+                    if (self->fallback_) {
+                        return;
+                    }
+                    std::vector<Decision> decisions;
+                    self->serve_votes(target, monotonic_ms(), decisions);
+                    self->controller_.apply(decisions, monotonic_ms());
+                    self->note_modes();
+                });
             });
-        });
         options_.board->on_link([alive = alive_](bool up) {
             std::lock_guard guard(alive->mu);
             if (Core* self = alive->core) {
@@ -107,9 +107,10 @@ void Core::check_stored(store::DesiredState& state) {
     try {
         store::validate(state, "the stored state");
     } catch (const store::DocumentError& e) {
-        spdlog::error("{} (the stored state fails this version's checks: it is served as stored; "
-                      "the next change must fix it)",
-                      e.what());
+        spdlog::error(
+            "{} (the stored state fails this version's checks: it is served as stored; "
+            "the next change must fix it)",
+            e.what());
     }
 }
 
@@ -236,8 +237,8 @@ ChangeResult Core::change(const Actor& who, const Edit& edit, bool dry_run,
                                       ", not " + std::to_string(*if_match),
                                   stored.revision);
             }
-            base = std::make_shared<const Current>(
-                Current{std::move(stored.state), stored.revision});
+            base =
+                std::make_shared<const Current>(Current{std::move(stored.state), stored.revision});
             if (attempt >= 2) {
                 store_.claim_turn();
             }
@@ -581,6 +582,67 @@ void Core::note_modes() {
     record(std::move(events));
 }
 
+namespace {
+
+std::vector<std::string> members_of(const store::DesiredState& state,
+                                    const health::ActiveAlert& a) {
+    std::vector<std::string> out;
+    for (const auto& p : state.pools) {
+        for (const auto& m : p.members) {
+            if (a.matches(p.name, m.address)) {
+                out.push_back(p.name + "/" + m.address);
+            }
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+void Core::note_alerts(const std::vector<health::AlertEvent>& changes) {
+    std::vector<store::Event> events;
+    for (const auto& c : changes) {
+        const auto members = members_of(controller_.state(), c.alert);
+        json d = {{"alertname", c.alert.name},
+                  {"state", health::to_string(c.change)},
+                  {"reason", "alert: " + c.alert.name},
+                  {"fingerprint", c.alert.fingerprint},
+                  {"members", members}};
+        if (!c.alert.pool.empty()) {
+            d["pool"] = c.alert.pool;
+        }
+        if (!c.alert.member.empty()) {
+            d["member"] = c.alert.member;
+        }
+        events.push_back(event("alert", d));
+        spdlog::info("alert {} {} ({}{}{}): {} member(s)", c.alert.name,
+                     health::to_string(c.change), c.alert.pool,
+                     c.alert.pool.empty() || c.alert.member.empty() ? "" : " ", c.alert.member,
+                     members.size());
+    }
+    record(std::move(events));
+}
+
+std::vector<health::AlertEvent> Core::on_alerts(const std::vector<health::AlertNotice>& notices) {
+    if (stopping_.load()) {
+        throw ChangeError(ChangeError::Kind::Unavailable, "shutting down");
+    }
+    std::lock_guard lock(ctl_mu_);
+    auto changes = controller_.apply_alerts(notices, monotonic_ms());
+    note_modes();
+    note_alerts(changes);
+    return changes;
+}
+
+std::vector<std::pair<health::ActiveAlert, std::vector<std::string>>> Core::alerts() const {
+    std::lock_guard lock(ctl_mu_);
+    std::vector<std::pair<health::ActiveAlert, std::vector<std::string>>> out;
+    for (const auto& [fp, a] : controller_.alerts().all()) {
+        out.emplace_back(a, members_of(controller_.state(), a));
+    }
+    return out;
+}
+
 void Core::on_isolation(bool isolated) {
     record({event("isolation", {{"state", isolated ? "enter" : "leave"}})});
 }
@@ -607,8 +669,10 @@ void Core::tick() {
     {
         std::lock_guard lock(ctl_mu_);
         const int64_t now = monotonic_ms();
-        controller_.tick(now);
+        std::vector<health::AlertEvent> expired;
+        controller_.tick(now, &expired);
         note_modes();
+        note_alerts(expired);
         if (options_.board != nullptr && !fallback_ && link_down_since_ms_ != 0 &&
             now - link_down_since_ms_ >= static_cast<int64_t>(options_.fallback_after_ms)) {
             // The others are out of reach for long: our own decisions are better than frozen
@@ -688,7 +752,10 @@ std::vector<MemberView> Core::members() const {
     std::vector<MemberView> out;
     for (const auto& p : controller_.state().pools) {
         for (const auto& m : p.members) {
-            MemberView v{p.name, m.address, p.monitor, m.admin, {}};
+            MemberView v{p.name, m.address, p.monitor, m.admin, {}, {}};
+            if (const auto* a = controller_.alerts().firing(p.name, m.address)) {
+                v.alert = a->name;
+            }
             if (!p.monitor.empty()) {
                 v.state = controller_.targets().get(p.monitor, m.address);
             }

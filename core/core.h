@@ -111,6 +111,7 @@ struct MemberView {
     std::string monitor;  // empty: not probed
     store::AdminState admin = store::AdminState::Auto;
     health::TargetState state;
+    std::string alert;  // the firing alert that marks it failing; empty: none
 };
 
 // What the core counted, for /metrics.
@@ -187,6 +188,11 @@ class Core {
     void sync(uint32_t max_wait_ms);
     // The isolation guard engaged (true) or let go: an event.
     void on_isolation(bool isolated);
+    // Alertmanager's word (POST /api/v1/alertmanager): applied and served before it returns
+    // (read your writes); each alert that starts or stops marking members is an event.
+    std::vector<health::AlertEvent> on_alerts(const std::vector<health::AlertNotice>& notices);
+    // The alerts firing now, and the members each marks failing ("pool/address").
+    std::vector<std::pair<health::ActiveAlert, std::vector<std::string>>> alerts() const;
     // Cluster mode: waits until every decision of this node is among the votes it follows.
     bool wait_votes_settled(uint32_t max_wait_ms);
     // Every live vantage's vote about a target (cluster mode; empty otherwise).
@@ -217,6 +223,8 @@ class Core {
     void withdraw_removed(const std::set<std::string>& before);
     // After every publication, under ctl_mu_: tier and all-down changes become events.
     void note_modes();
+    // Alert changes as events, with the members each one covers (under ctl_mu_).
+    void note_alerts(const std::vector<health::AlertEvent>& changes);
     store::Event event(const char* type, nlohmann::json data) const;
     void record(std::vector<store::Event> events);
     void tick();

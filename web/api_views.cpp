@@ -78,7 +78,12 @@ std::string why(const dns::MemberDecision& m, const dns::AnswerTable& t) {
         case dns::MemberStatus::AdminDown:
             return "admin down: never served";
         case dns::MemberStatus::VerdictDown:
-            return "verdict down";
+            return m.alert != nullptr
+                       ? std::string("verdict down; alert: ") + m.alert + " fires too"
+                       : "verdict down";
+        case dns::MemberStatus::AlertDown:
+            return std::string("alert: ") + m.alert +
+                   " (from Alertmanager) marks it failing while it fires";
     }
     return "?";
 }
@@ -102,16 +107,16 @@ Response health_view(Api::Call& c) {
         }
         const auto votes = c.core().votes_of(health::target_key(t.monitor, t.address));
         json target = {{"monitor", t.monitor},
-                           {"address", t.address},
-                           {"pools", t.pools},
-                           {"verdict", health::to_string(t.state.verdict)},
-                           {"suspect", t.state.suspect},
-                           {"held", t.state.held},
-                           {"pending", t.pending},
-                           {"raw_verdict", health::to_string(t.raw)},
-                           {"last_change_ms", t.last_change_ms},
-                           {"evidence", result_json(t.state.evidence)},
-                           {"recent", recent}};
+                       {"address", t.address},
+                       {"pools", t.pools},
+                       {"verdict", health::to_string(t.state.verdict)},
+                       {"suspect", t.state.suspect},
+                       {"held", t.state.held},
+                       {"pending", t.pending},
+                       {"raw_verdict", health::to_string(t.raw)},
+                       {"last_change_ms", t.last_change_ms},
+                       {"evidence", result_json(t.state.evidence)},
+                       {"recent", recent}};
         if (!votes.empty()) {
             target["vantages"] = vantages_json(votes);
         }
@@ -188,7 +193,8 @@ json stored_json(const std::string& text) {
 
 Response events_view(Api::Call& c) {
     store::Store& store = c.core().store();
-    const std::string* type = c.param("type");  // verdict, tier, all_down, isolation, admin, config
+    const std::string* type =
+        c.param("type");  // verdict, tier, all_down, isolation, admin, config, alert
     return page<store::Event>(
         c, "events",
         [&](int64_t after, size_t n) {
@@ -298,6 +304,11 @@ Response explain_view(Api::Call& c) {
             auto d = ex->decisions.find({m.pool, m.address});
             if (d != ex->decisions.end() && d->second.verdict != health::Verdict::Unknown) {
                 mj["evidence"] = result_json(d->second.evidence);
+                mj["reason"] = health::to_string(d->second.evidence.reason);
+            }
+            if (m.alert != nullptr) {
+                mj["alert"] = m.alert;
+                mj["reason"] = std::string("alert: ") + m.alert;
             }
             if (auto l = latest.find({m.pool, m.address}); l != latest.end()) {
                 mj["last_result"] = result_json(l->second);

@@ -255,6 +255,10 @@ class Metrics::State : public prometheus::Collectable {
         MetricFamily held =
             family("gtm_member_held", "1 while the isolation guard holds a member's verdict",
                    MetricType::Gauge);
+        MetricFamily alerted = family(
+            "gtm_member_alert",
+            "1 while an alert from Alertmanager marks a member failing (label: the alertname)",
+            MetricType::Gauge);
         MetricFamily ramp =
             family("gtm_member_slow_start_ratio",
                    "Slow-start factor applied to a member's weight (0.1 to 1)", MetricType::Gauge);
@@ -281,6 +285,11 @@ class Metrics::State : public prometheus::Collectable {
             }
             add(suspect, id, m.state.suspect ? 1 : 0);
             add(held, id, m.state.held ? 1 : 0);
+            if (!m.alert.empty()) {
+                Labels l = id;
+                l.push_back({"alertname", m.alert});
+                add(alerted, std::move(l), 1);
+            }
             auto d = decided.find({m.pool, m.address});
             const double factor = d != decided.end() ? d->second->slow_start : 1.0;
             const double w = d != decided.end() ? d->second->weight : 0;
@@ -292,7 +301,7 @@ class Metrics::State : public prometheus::Collectable {
             add(changes, id,
                 c != stats.verdict_changes.end() ? static_cast<double>(c->second) : 0.0);
         }
-        for (auto* f : {&up, &admin, &suspect, &held, &ramp, &weight, &changes}) {
+        for (auto* f : {&up, &admin, &suspect, &held, &alerted, &ramp, &weight, &changes}) {
             out.push_back(std::move(*f));
         }
         if (src_.prober == nullptr) {

@@ -403,3 +403,46 @@ balancers:
     Compiled c3(single, both);
     CHECK(addresses(c3.balancer().v4) == std::set<std::string>{"127.0.0.1", "127.0.0.2"});
 }
+
+TEST_CASE("a firing alert takes its members out like a down verdict; admin up still serves") {
+    const store::DesiredState state = store::parse_document(std::string(kZone) + R"(
+pools:
+  - name: p
+    members: [{address: 127.0.0.1}, {address: 127.0.0.2, admin: up}, {address: 127.0.0.3}]
+  - name: q
+    members: [{address: 127.0.0.1}, {address: 127.0.0.4}]
+balancers:
+  - {name: app.lb.test, max_answers: 16, pools: [{pool: p}, {pool: q}]}
+)",
+                                                            "test.yaml");
+    health::TargetTable none;
+    health::AlertTable alerts;
+    alerts.apply(
+        {{"f1", "Errors", "p", "127.0.0.3", true, 100}, {"f2", "Slow", "", "127.0.0.1", true, 100}},
+        0);
+    dns::CompileInput in;
+    in.state = &state;
+    in.targets = &none;
+    in.alerts = &alerts;
+    in.generation = 1;
+    const auto snap = dns::compile(in);
+    const dns::AnswerTable& t = snap->balancers().front()->v4;
+    // 127.0.0.1 is out in both pools (a member alert), .3 only in p; .2 is admin up.
+    CHECK(addresses(t) == std::set<std::string>{"127.0.0.2", "127.0.0.4"});
+    for (const auto& m : t.members) {
+        CAPTURE(m.address);
+        CAPTURE(m.pool);
+        const std::string a = m.address;
+        if (a == "127.0.0.1") {
+            CHECK(m.status == dns::MemberStatus::AlertDown);
+            CHECK(std::string(m.alert) == "Slow");
+            CHECK_FALSE(m.eligible);
+        } else if (a == "127.0.0.3") {
+            CHECK(std::string(m.alert) == "Errors");
+            CHECK(m.status == dns::MemberStatus::AlertDown);
+        } else if (a == "127.0.0.2") {
+            CHECK(m.alert == nullptr);
+            CHECK(m.status == dns::MemberStatus::Serving);
+        }
+    }
+}
