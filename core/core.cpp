@@ -11,6 +11,7 @@
 #include "base/clock.h"
 #include "core/diff.h"
 #include "core/quorum.h"
+#include "healthcheck/combine.h"
 #include "store/errors.h"
 #include "store/validate.h"
 
@@ -752,13 +753,18 @@ std::vector<MemberView> Core::members() const {
     std::vector<MemberView> out;
     for (const auto& p : controller_.state().pools) {
         for (const auto& m : p.members) {
-            MemberView v{p.name, m.address, p.monitor, m.admin, {}, {}};
+            MemberView v{p.name, m.address, {}, m.admin, {}, {}};
             if (const auto* a = controller_.alerts().firing(p.name, m.address)) {
                 v.alert = a->name;
             }
-            if (!p.monitor.empty()) {
-                v.state = controller_.targets().get(p.monitor, m.address);
+            std::vector<const health::TargetState*> states;
+            for (const auto& mon : p.monitors) {
+                v.monitors.emplace_back(mon, controller_.targets().get(mon, m.address));
             }
+            for (const auto& [mon, s] : v.monitors) {
+                states.push_back(&s);
+            }
+            v.state = health::combine(states, p.combine).state;
             out.push_back(std::move(v));
         }
     }
@@ -803,14 +809,15 @@ std::optional<Explanation> Core::explain(const std::string& name, bool v6) const
     }
     out.table = v6 ? &out.balancer->v6 : &out.balancer->v4;
     for (const auto& p : state.pools) {
-        out.monitor_of_pool[p.name] = p.monitor;
-        if (p.monitor.empty()) {
-            continue;
-        }
+        out.combine_of_pool[p.name] = p.combine;
         for (const auto& m : p.members) {
-            out.decisions[{p.name, m.address}] = controller_.targets().get(p.monitor, m.address);
-            if (auto v = votes_.find(health::target_key(p.monitor, m.address)); v != votes_.end()) {
-                out.vantages[{p.name, m.address}] = v->second;
+            auto& list = out.decisions[{p.name, m.address}];
+            for (const auto& mon : p.monitors) {
+                Explanation::MonitorDecision d{mon, controller_.targets().get(mon, m.address), {}};
+                if (auto v = votes_.find(health::target_key(mon, m.address)); v != votes_.end()) {
+                    d.vantages = v->second;
+                }
+                list.push_back(std::move(d));
             }
         }
     }

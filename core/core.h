@@ -97,21 +97,26 @@ struct Explanation {
     const dns::Balancer* balancer = nullptr;
     const dns::AnswerTable* table = nullptr;
     store::Balancer config;
-    // The decision behind each member, by (pool, address).
-    std::map<std::pair<std::string, std::string>, health::TargetState> decisions;
-    std::map<std::string, std::string> monitor_of_pool;
-    // Cluster mode: every vantage's vote behind each member's decision, by (pool, address).
-    std::map<std::pair<std::string, std::string>, std::vector<store::Vote>> vantages;
+    // Each monitor's decision about each member, by (pool, address), in the pool's order; the
+    // selection code's MemberDecision says which one decided.
+    struct MonitorDecision {
+        std::string monitor;
+        health::TargetState state;
+        std::vector<store::Vote> vantages;  // cluster mode: every vantage's vote behind it
+    };
+    std::map<std::pair<std::string, std::string>, std::vector<MonitorDecision>> decisions;
+    std::map<std::string, store::Combine> combine_of_pool;
 };
 
 // A member as the verdict channel and the desired state see it now (for metrics and the page).
 struct MemberView {
     std::string pool;
     std::string address;
-    std::string monitor;  // empty: not probed
+    // Each monitor of the pool with its decision about the member (empty: not probed).
+    std::vector<std::pair<std::string, health::TargetState>> monitors;
     store::AdminState admin = store::AdminState::Auto;
-    health::TargetState state;
-    std::string alert;  // the firing alert that marks it failing; empty: none
+    health::TargetState state;  // the monitors combined (healthcheck/combine.h)
+    std::string alert;          // the firing alert that marks it failing; empty: none
 };
 
 // What the core counted, for /metrics.

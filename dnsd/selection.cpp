@@ -7,6 +7,7 @@
 #include <map>
 
 #include "dnsd/wire.h"
+#include "healthcheck/combine.h"
 #include "store/names.h"
 
 namespace gtm::dns {
@@ -181,10 +182,15 @@ void compute_family(const store::Balancer& b,
                 if (pool_name == nullptr) {
                     pool_name = out.strings.emplace_back(pool.name).c_str();
                 }
+                // The pool's monitors combined (all, any, quorum): the one rule, in combine.h.
                 // A pool without a monitor has no verdicts: its members are unknown (served).
-                static const health::TargetState kUnprobed;
-                const health::TargetState& h =
-                    pool.monitor.empty() ? kUnprobed : in.targets->get(pool.monitor, m.address);
+                std::vector<const health::TargetState*> per_monitor;
+                per_monitor.reserve(pool.monitors.size());
+                for (const auto& mon : pool.monitors) {
+                    per_monitor.push_back(&in.targets->get(mon, m.address));
+                }
+                const health::Combined combined = health::combine(per_monitor, pool.combine);
+                const health::TargetState& h = combined.state;
                 // A firing alert marks the member failing like a down verdict (admin 'up' still
                 // serves it: the operator's word is above every health input).
                 const health::ActiveAlert* alert =
@@ -214,7 +220,10 @@ void compute_family(const store::Balancer& b,
                 t.members.push_back(
                     {pool_name, out.strings.emplace_back(m.address).c_str(), priority, m.admin,
                      h.verdict, h.suspect, h.held, ok, m.weight, factor, 0.0, status,
-                     alert != nullptr ? out.strings.emplace_back(alert->name).c_str() : nullptr});
+                     alert != nullptr ? out.strings.emplace_back(alert->name).c_str() : nullptr,
+                     combined.decided_by >= 0
+                         ? out.strings.emplace_back(pool.monitors[combined.decided_by]).c_str()
+                         : nullptr});
                 if (served_by_admin(m.admin)) {
                     everyone.members.push_back({&m, d, double(m.weight), double(m.weight)});
                 }

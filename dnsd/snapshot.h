@@ -86,6 +86,9 @@ struct MemberDecision {
     double share;       // of this family's answers; 0 when not served
     MemberStatus status;
     const char* alert;  // the firing alert that marks it failing (its alertname); null: none
+    // The monitor whose verdict decided (health::Combined::decided_by); null: every monitor
+    // agrees (combine all, member in), or no monitor.
+    const char* decided_by;
 };
 
 struct PoolDecision {

@@ -14,20 +14,23 @@ std::vector<TargetSpec> targets_of(const store::DesiredState& state) {
     std::map<std::string, TargetSpec> by_key;
     uint32_t pool_id = 0;
     for (const auto& p : state.pools) {
-        auto mon = monitors.find(p.monitor);
-        if (p.monitor.empty() || mon == monitors.end()) {
-            continue;  // validate() rejects an unknown monitor; no monitor: nothing to probe
-        }
-        for (const auto& member : p.members) {
-            std::string key = target_key(p.monitor, member.address);
-            TargetSpec& t = by_key[key];
-            if (t.key.empty()) {
-                t.key = std::move(key);
-                t.monitor = *mon->second;
-                t.address = member.address;
+        // Every monitor of the pool probes every member: one target per (monitor, address).
+        for (const auto& name : p.monitors) {
+            auto mon = monitors.find(name);
+            if (mon == monitors.end()) {
+                continue;  // validate() rejects an unknown monitor
             }
-            t.pools.push_back(p.name);
-            t.pool_ids.push_back(pool_id);
+            for (const auto& member : p.members) {
+                std::string key = target_key(name, member.address);
+                TargetSpec& t = by_key[key];
+                if (t.key.empty()) {
+                    t.key = std::move(key);
+                    t.monitor = *mon->second;
+                    t.address = member.address;
+                }
+                t.pools.push_back(p.name);
+                t.pool_ids.push_back(pool_id);
+            }
         }
         ++pool_id;
     }

@@ -219,12 +219,45 @@ Member decode_member(const Decoder& d, const json& mj, const std::string& mp) {
 }
 
 Pool decode_pool(const Decoder& d, const json& j, const std::string& path) {
-    d.object(j, path, {"name", "monitor", "min_healthy", "slow_start", "members"},
+    d.object(j, path,
+             {"name", "monitor", "monitors", "combine", "min_healthy", "slow_start", "members"},
              {"name", "members"});
     Pool p;
     p.name = d.name(j["name"], child_path(path, "name"));
-    if (auto* v = d.find(j, "monitor")) {
-        p.monitor = d.name(*v, child_path(path, "monitor"));
+    const json* one = d.find(j, "monitor");
+    const json* many = d.find(j, "monitors");
+    if (one != nullptr && many != nullptr) {
+        d.fail(child_path(path, "monitors"), "give monitor or monitors, not both");
+    }
+    if (one != nullptr) {
+        p.monitors.push_back(d.name(*one, child_path(path, "monitor")));
+    }
+    if (many != nullptr) {
+        d.each(*many, child_path(path, "monitors"), [&](const json& v, const std::string& mp) {
+            std::string name = d.name(v, mp);
+            if (std::find(p.monitors.begin(), p.monitors.end(), name) != p.monitors.end()) {
+                d.fail(mp, "duplicate monitor '" + name + "'");
+            }
+            p.monitors.push_back(std::move(name));
+        });
+    }
+    if (auto* v = d.find(j, "combine")) {
+        const std::string cp = child_path(path, "combine");
+        if (v->is_object()) {
+            d.object(*v, cp, {"quorum"}, {"quorum"});
+            p.combine.mode = CombineMode::Quorum;
+            p.combine.quorum =
+                static_cast<uint32_t>(d.integer((*v)["quorum"], child_path(cp, "quorum"), 1, 64));
+        } else {
+            const std::string s = d.string(*v, cp);
+            if (s == "all") {
+                p.combine.mode = CombineMode::All;
+            } else if (s == "any") {
+                p.combine.mode = CombineMode::Any;
+            } else {
+                d.fail(cp, "'" + s + "' is not one of: all, any, {quorum: N}");
+            }
+        }
     }
     if (auto* v = d.find(j, "min_healthy")) {
         p.min_healthy =

@@ -68,8 +68,16 @@ json to_json(const Member& m) {
 
 json pool_fields_to_json(const Pool& p) {
     json j = {{"name", p.name}};
-    if (!p.monitor.empty()) {
-        j["monitor"] = p.monitor;
+    // One monitor is written as it is most often read: `monitor: x`.
+    if (p.monitors.size() == 1) {
+        j["monitor"] = p.monitors.front();
+    } else if (p.monitors.size() > 1) {
+        j["monitors"] = p.monitors;
+    }
+    if (p.combine.mode == CombineMode::Any) {
+        j["combine"] = "any";
+    } else if (p.combine.mode == CombineMode::Quorum) {
+        j["combine"] = {{"quorum", p.combine.quorum}};
     }
     j["min_healthy"] = p.min_healthy;
     j["slow_start"] = format_duration(p.slow_start_ms);

@@ -42,6 +42,18 @@ const char* to_string(WhenAllDown w) {
     return "?";
 }
 
+std::string to_string(const Combine& c) {
+    switch (c.mode) {
+        case CombineMode::All:
+            return "all";
+        case CombineMode::Any:
+            return "any";
+        case CombineMode::Quorum:
+            return "quorum " + std::to_string(c.quorum);
+    }
+    return "?";
+}
+
 std::optional<AdminState> admin_state_from(std::string_view s) {
     for (AdminState a : {AdminState::Auto, AdminState::Up, AdminState::Drain, AdminState::Down}) {
         if (s == to_string(a)) {

@@ -90,9 +90,23 @@ struct Member {
     bool operator==(const Member&) const = default;
 };
 
+// How a pool combines several monitors (healthcheck/combine.h): up only when every monitor
+// passes (all, the default), when one does (any), or when N do (quorum).
+enum class CombineMode { All, Any, Quorum };
+
+struct Combine {
+    CombineMode mode = CombineMode::All;
+    uint32_t quorum = 0;  // for Quorum: 1..monitors
+
+    bool operator==(const Combine&) const = default;
+};
+
 struct Pool {
     std::string name;
-    std::string monitor;  // empty: no health checks, members stay unknown (served)
+    // Empty: no health checks, members stay unknown (served). The document's `monitor: x` is
+    // `monitors: [x]`.
+    std::vector<std::string> monitors;
+    Combine combine;
     uint32_t min_healthy = 1;
     uint32_t slow_start_ms = 0;
     std::vector<Member> members;
@@ -134,6 +148,7 @@ struct DesiredState {
 const char* to_string(MonitorType t);
 const char* to_string(AdminState s);
 const char* to_string(WhenAllDown w);
+std::string to_string(const Combine& c);  // "all", "any", "quorum 2"
 std::optional<AdminState> admin_state_from(std::string_view s);
 
 }  // namespace gtm::store

@@ -231,8 +231,8 @@ std::string pool_body(const Pool& p) {
 }
 
 bool same_pool_row(const Pool& a, const Pool& b) {
-    return a.name == b.name && a.monitor == b.monitor && a.min_healthy == b.min_healthy &&
-           a.slow_start_ms == b.slow_start_ms;
+    return a.name == b.name && a.monitors == b.monitors && a.combine == b.combine &&
+           a.min_healthy == b.min_healthy && a.slow_start_ms == b.slow_start_ms;
 }
 
 }  // namespace

@@ -272,10 +272,14 @@ class Metrics::State : public prometheus::Collectable {
                 continue;
             }
             const Labels id = {{"pool", m.pool}, {"member", m.address}};
-            if (!m.monitor.empty() && m.state.verdict != health::Verdict::Unknown) {
+            // One series per monitor of the pool: what each monitor says of the member.
+            for (const auto& [monitor, state] : m.monitors) {
+                if (state.verdict == health::Verdict::Unknown) {
+                    continue;
+                }
                 Labels l = id;
-                l.push_back({"monitor", m.monitor});
-                add(up, std::move(l), m.state.verdict == health::Verdict::Up ? 1 : 0);
+                l.push_back({"monitor", monitor});
+                add(up, std::move(l), state.verdict == health::Verdict::Up ? 1 : 0);
             }
             for (auto s : {store::AdminState::Auto, store::AdminState::Up, store::AdminState::Drain,
                            store::AdminState::Down}) {

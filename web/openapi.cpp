@@ -309,7 +309,8 @@ json build() {
         "store/README.md: name, type, port, path, host, method, headers, expect_status, "
         "expect_body, tls_verify, ca_file, interval, timeout, fall, rise, hold_down";
     schemas["Pool"]["description"] =
-        "store/README.md: name, monitor, min_healthy, slow_start, members";
+        "store/README.md: name, monitor (or monitors, with combine: all | any | {quorum: N}), "
+        "min_healthy, slow_start, members";
     schemas["Balancer"]["description"] =
         "store/README.md: name, ttl, degraded_ttl, max_answers, when_all_down, fallback, pools";
     return {{"openapi", "3.0.3"},

@@ -446,3 +446,44 @@ balancers:
         }
     }
 }
+
+TEST_CASE("several monitors: the pool's combination decides, and its decision names the monitor") {
+    const store::DesiredState state = store::parse_document(std::string(kZone) + R"(
+monitors:
+  - {name: web, type: http}
+  - {name: errors, type: tcp, port: 9}
+pools:
+  - {name: all, monitors: [web, errors], members: [{address: 127.0.0.1}]}
+  - {name: any, monitors: [web, errors], combine: any, members: [{address: 127.0.0.2}]}
+balancers:
+  - {name: app.lb.test, max_answers: 16, pools: [{pool: all}, {pool: any}]}
+)",
+                                                            "test.yaml");
+    health::TargetTable table;
+    health::TargetState up;
+    up.verdict = Verdict::Up;
+    health::TargetState down;
+    down.verdict = Verdict::Down;
+    for (const char* a : {"127.0.0.1", "127.0.0.2"}) {
+        table.set(health::target_key("web", a), up);
+        table.set(health::target_key("errors", a), down);
+    }
+    dns::CompileInput in;
+    in.state = &state;
+    in.targets = &table;
+    in.generation = 1;
+    const auto snap = dns::compile(in);
+    const dns::AnswerTable& t = snap->balancers().front()->v4;
+    CHECK(addresses(t) == std::set<std::string>{"127.0.0.2"});
+    for (const auto& m : t.members) {
+        CAPTURE(m.address);
+        REQUIRE(m.decided_by != nullptr);
+        if (std::string(m.address) == "127.0.0.1") {
+            CHECK(m.status == dns::MemberStatus::VerdictDown);
+            CHECK(std::string(m.decided_by) == "errors");  // all: the one down decided
+        } else {
+            CHECK(m.status == dns::MemberStatus::Serving);
+            CHECK(std::string(m.decided_by) == "web");  // any: the one up decided
+        }
+    }
+}

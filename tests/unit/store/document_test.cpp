@@ -328,3 +328,33 @@ TEST_CASE("the reader and the decoder work on any YAML or JSON, as gtmd.yaml is 
     CHECK(what == "f.json: limits.base: must be a duration like 500ms, 5s or 2m, got '5 s'");
     CHECK(parse_text("", "empty.yaml", none) == nlohmann::json::object());
 }
+
+TEST_CASE("several monitors per pool: monitors and combine, each mistake named by its path") {
+    const std::string two =
+        replace(replace(kBase, "monitors:\n", "monitors:\n  - {name: tcp, type: tcp, port: 80}\n"),
+                "    monitor: web\n", "    monitors: [web, tcp]\n    combine: {quorum: 2}\n");
+    DesiredState s = parse_document(two, "d");
+    CHECK(s.pools[0].monitors == std::vector<std::string>{"web", "tcp"});
+    CHECK(s.pools[0].combine == Combine{CombineMode::Quorum, 2});
+    CHECK(parse_document(kBase, "d").pools[0].monitors == std::vector<std::string>{"web"});
+    CHECK(parse_document(kBase, "d").pools[0].combine.mode == CombineMode::All);
+    CHECK(parse_document(replace(two, "combine: {quorum: 2}", "combine: any"), "d")
+              .pools[0]
+              .combine.mode == CombineMode::Any);
+
+    DocumentError e = error_of(replace(two, "combine: {quorum: 2}", "combine: {quorum: 3}"));
+    CHECK(e.path() == "pools[0].combine.quorum");
+    CHECK(e.reason() == "3 is more than the pool's 2 monitors");
+    e = error_of(replace(two, "combine: {quorum: 2}", "combine: most"));
+    CHECK(e.path() == "pools[0].combine");
+    CHECK(e.reason() == "'most' is not one of: all, any, {quorum: N}");
+    e = error_of(replace(two, "[web, tcp]", "[web, nope]"));
+    CHECK(e.path() == "pools[0].monitors[1]");
+    CHECK(e.reason() == "no monitor named 'nope'");
+    e = error_of(replace(two, "[web, tcp]", "[web, web]"));
+    CHECK(e.path() == "pools[0].monitors[1]");
+    e = error_of(
+        replace(two, "    monitors: [web, tcp]\n", "    monitors: [web, tcp]\n    monitor: web\n"));
+    CHECK(e.path() == "pools[0].monitors");
+    CHECK(e.reason() == "give monitor or monitors, not both");
+}
