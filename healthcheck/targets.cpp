@@ -27,6 +27,7 @@ std::vector<TargetSpec> targets_of(const store::DesiredState& state) {
                     t.key = std::move(key);
                     t.monitor = *mon->second;
                     t.address = member.address;
+                    t.labels = member.labels;
                 }
                 t.pools.push_back(p.name);
                 t.pool_ids.push_back(pool_id);
@@ -46,7 +47,9 @@ bool same_probe(const store::Monitor& a, const store::Monitor& b) {
     return a.type == b.type && a.port == b.port && a.path == b.path && a.host == b.host &&
            a.method == b.method && a.headers == b.headers && a.tls_verify == b.tls_verify &&
            a.ca_file == b.ca_file && a.timeout_ms == b.timeout_ms &&
-           a.expect_status == b.expect_status && a.expect_body == b.expect_body;
+           a.expect_status == b.expect_status && a.expect_body == b.expect_body && a.url == b.url &&
+           a.query == b.query && a.match_label == b.match_label && a.match_value == b.match_value &&
+           a.fail_op == b.fail_op && a.fail_threshold == b.fail_threshold && a.no_data == b.no_data;
 }
 
 }  // namespace gtm::health

@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cstdio>
+
 namespace gtm::store {
 
 using nlohmann::json;
@@ -31,7 +33,7 @@ json to_json(const Zone& z) {
 
 json to_json(const Monitor& m) {
     json j = {{"name", m.name}, {"type", to_string(m.type)}, {"port", m.port}};
-    if (m.type != MonitorType::Tcp) {
+    if (m.type == MonitorType::Http || m.type == MonitorType::Https) {
         json status = json::array();
         for (const auto& r : m.expect_status) {
             status.push_back(r.from == r.to ? std::to_string(r.from)
@@ -48,6 +50,17 @@ json to_json(const Monitor& m) {
             j["expect_body"] = m.expect_body;
         }
     }
+    if (m.type == MonitorType::Promql) {
+        j.erase("port");
+        char threshold[64];
+        std::snprintf(threshold, sizeof threshold, "%.17g", m.fail_threshold);
+        j["url"] = m.url;
+        j["query"] = m.query;
+        j["match_label"] = m.match_label;
+        j["match_value"] = m.match_value;
+        j["fail_if"] = std::string(to_string(m.fail_op)) + " " + threshold;
+        j["no_data"] = to_string(m.no_data);
+    }
     if (m.type == MonitorType::Https) {
         j["tls_verify"] = m.tls_verify;
         if (!m.ca_file.empty()) {
@@ -63,7 +76,11 @@ json to_json(const Monitor& m) {
 }
 
 json to_json(const Member& m) {
-    return {{"address", m.address}, {"weight", m.weight}, {"admin", to_string(m.admin)}};
+    json j = {{"address", m.address}, {"weight", m.weight}, {"admin", to_string(m.admin)}};
+    if (!m.labels.empty()) {
+        j["labels"] = m.labels;
+    }
+    return j;
 }
 
 json pool_fields_to_json(const Pool& p) {

@@ -327,6 +327,25 @@ class Metrics::State : public prometheus::Collectable {
             add_histogram(duration, {{"monitor", monitor}}, health::kProbeBuckets, m.buckets,
                           m.count, m.sum_s);
         }
+        MetricFamily queries = family("gtm_promql_queries_total",
+                                      "Queries of a promql monitor (one per interval for all "
+                                      "its members)",
+                                      MetricType::Counter);
+        MetricFamily query_errors = family(
+            "gtm_promql_query_errors_total",
+            "Queries of a promql monitor that failed (no verdict moved)", MetricType::Counter);
+        MetricFamily query_ok =
+            family("gtm_promql_last_success_timestamp_seconds",
+                   "When a promql monitor's query last answered (unix time)", MetricType::Gauge);
+        for (const auto& [monitor, q] : ps.promql) {
+            add(queries, {{"monitor", monitor}}, static_cast<double>(q.queries));
+            add(query_errors, {{"monitor", monitor}}, static_cast<double>(q.errors));
+            add(query_ok, {{"monitor", monitor}},
+                static_cast<double>(q.last_success_unix_ms) / 1000.0);
+        }
+        for (auto* f : {&queries, &query_errors, &query_ok}) {
+            out.push_back(std::move(*f));
+        }
         MetricFamily isolated =
             family("gtm_prober_isolated", "1 while the isolation guard suspects our own network",
                    MetricType::Gauge);

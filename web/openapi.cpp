@@ -289,7 +289,11 @@ json build() {
           {"properties",
            {{"address", {{"type", "string"}}},
             {"weight", {{"type", "integer"}, {"minimum", 0}, {"maximum", 255}}},
-            {"admin", {{"type", "string"}, {"enum", {"auto", "up", "drain", "down"}}}}}},
+            {"admin", {{"type", "string"}, {"enum", {"auto", "up", "drain", "down"}}}},
+            {"labels",
+             {{"type", "object"},
+              {"description", "for promql monitors' templates: {{name}}"},
+              {"additionalProperties", {{"type", "string"}}}}}}},
           {"required", {"address"}},
           {"additionalProperties", false}}},
         {"Zone", obj},
@@ -307,7 +311,8 @@ json build() {
     schemas["Zone"]["description"] = "store/README.md: name, soa, ns, ttl, records";
     schemas["Monitor"]["description"] =
         "store/README.md: name, type, port, path, host, method, headers, expect_status, "
-        "expect_body, tls_verify, ca_file, interval, timeout, fall, rise, hold_down";
+        "expect_body, tls_verify, ca_file, interval, timeout, fall, rise, hold_down; promql: "
+        "url, query, match_label, match_value, fail_if, no_data";
     schemas["Pool"]["description"] =
         "store/README.md: name, monitor (or monitors, with combine: all | any | {quorum: N}), "
         "min_healthy, slow_start, members";
