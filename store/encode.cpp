@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 namespace gtm::store {
 
@@ -52,8 +53,14 @@ json to_json(const Monitor& m) {
     }
     if (m.type == MonitorType::Promql) {
         j.erase("port");
+        // The shortest text that reads back as the same double: "0.1", not 0.10000000000000001.
         char threshold[64];
-        std::snprintf(threshold, sizeof threshold, "%.17g", m.fail_threshold);
+        for (int digits = 6; digits <= 17; ++digits) {
+            std::snprintf(threshold, sizeof threshold, "%.*g", digits, m.fail_threshold);
+            if (std::strtod(threshold, nullptr) == m.fail_threshold) {
+                break;
+            }
+        }
         j["url"] = m.url;
         j["query"] = m.query;
         j["match_label"] = m.match_label;

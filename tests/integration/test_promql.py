@@ -194,6 +194,20 @@ def test_promql_takes_a_region_out_on_its_error_rate_while_its_http_probe_passes
     assert events[-1]["reason"] == "threshold", events
     assert not [e for e in g.api.events() if e["monitor"] == "web" and e["to"] == "down"]
 
+    # A configuration change while the errors go on: the threshold raised through the API
+    # brings the region back (the monitor's new plan, its targets' decisions kept); lowered
+    # again, it leaves again.
+    mon = g.api.ok("GET", f"{V1}/monitors/errors")
+    assert mon["fail_if"] == "> 0.1", mon
+    mon["fail_if"] = "> 0.6"
+    g.api.ok("PUT", f"{V1}/monitors/errors", mon)
+    wait_for(lambda: answers() == {HZ, FR}, timeout=DEADLINE_S, interval=0.1,
+             what="hangzhou back under a threshold its error rate does not reach")
+    mon["fail_if"] = "> 0.1"
+    g.api.ok("PUT", f"{V1}/monitors/errors", mon)
+    wait_for(lambda: answers() == {FR}, timeout=DEADLINE_S, interval=0.1,
+             what="hangzhou out again under the old threshold")
+
     # Back to 0 %: it returns (the rate window, rise and hold_down).
     t1 = time.monotonic()
     gw.control("POST", "/app", error_rate="0", addr=HZ)

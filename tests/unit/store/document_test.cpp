@@ -384,8 +384,9 @@ TEST_CASE("promql monitors and member labels decode; each mistake is named by it
     CHECK(m.fail_threshold == doctest::Approx(0.05));
     CHECK(m.no_data == NoData::Down);
     CHECK(s.pools[0].members[0].labels.at("cluster") == "hz");
-    // Exported and read back: the same state.
+    // Exported and read back: the same state; the threshold as it was written.
     CHECK(state_from_json(to_json(s), "export") == s);
+    CHECK(to_json(s)["monitors"][0]["fail_if"] == ">= 0.05");
 
     struct Bad {
         const char* from;
