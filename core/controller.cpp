@@ -234,15 +234,20 @@ void Controller::touch_alert(const health::ActiveAlert& a, std::set<size_t>& tou
 std::vector<health::AlertEvent> Controller::apply_alerts(
     const std::vector<health::AlertNotice>& notices, int64_t now_ms) {
     std::set<size_t> touched;
-    // A changed scope clears the old one: touch what it covered before, too.
+    // A changed scope clears the old one: what it covered before is touched too. A re-sent
+    // alert (no event) touches nothing.
+    std::map<std::string, health::ActiveAlert> before;
     for (const auto& n : notices) {
         if (auto it = alerts_.all().find(n.fingerprint); it != alerts_.all().end()) {
-            touch_alert(it->second, touched);
+            before.emplace(n.fingerprint, it->second);
         }
     }
     std::vector<health::AlertEvent> events = alerts_.apply(notices, now_ms);
     for (const auto& e : events) {
         touch_alert(e.alert, touched);
+        if (auto b = before.find(e.alert.fingerprint); b != before.end()) {
+            touch_alert(b->second, touched);
+        }
     }
     publish_touched(touched, now_ms);
     return events;

@@ -255,7 +255,7 @@ TEST_CASE("alerts recompile the balancers of the pools they mark; expiry and new
     CHECK(answers(holder, "both.c.test") == std::set<std::string>{"127.0.0.1", "127.0.0.2"});
     // Re-sent: nothing changes, nothing is recompiled.
     CHECK(c.apply_alerts({{"f1", "Errors", "", "127.0.0.3", true, 9000}}, 2000).empty());
-    CHECK(holder.get() == after);
+    CHECK(holder.get()->generation() == after->generation());
     // A new state while the alert fires: a new pool holding the address is marked at once.
     set_state(c,
               replaced(kDoc, "balancers:\n",
