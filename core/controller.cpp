@@ -23,6 +23,7 @@ dns::CompileInput Controller::input(const store::DesiredState& state,
     in.state = &state;
     in.targets = &targets;
     in.admin_returns = &admin;
+    in.alerts = &alerts_;
     in.now_ms = now_ms;
     in.default_serial = serial_;
     in.generation = generation;
@@ -215,8 +216,52 @@ size_t Controller::apply(const std::vector<Decision>& decisions, int64_t now_ms)
     return publish_touched(touched, now_ms);
 }
 
-size_t Controller::tick(int64_t now_ms) {
+void Controller::touch_alert(const health::ActiveAlert& a, std::set<size_t>& touched) const {
+    if (!a.pool.empty()) {
+        touch_pool(a.pool, touched);
+        return;
+    }
+    for (const auto& pool : state_.pools) {
+        for (const auto& m : pool.members) {
+            if (m.address == a.member) {
+                touch_pool(pool.name, touched);
+                break;
+            }
+        }
+    }
+}
+
+std::vector<health::AlertEvent> Controller::apply_alerts(
+    const std::vector<health::AlertNotice>& notices, int64_t now_ms) {
     std::set<size_t> touched;
+    // A changed scope clears the old one: what it covered before is touched too. A re-sent
+    // alert (no event) touches nothing.
+    std::map<std::string, health::ActiveAlert> before;
+    for (const auto& n : notices) {
+        if (auto it = alerts_.all().find(n.fingerprint); it != alerts_.all().end()) {
+            before.emplace(n.fingerprint, it->second);
+        }
+    }
+    std::vector<health::AlertEvent> events = alerts_.apply(notices, now_ms);
+    for (const auto& e : events) {
+        touch_alert(e.alert, touched);
+        if (auto b = before.find(e.alert.fingerprint); b != before.end()) {
+            touch_alert(b->second, touched);
+        }
+    }
+    publish_touched(touched, now_ms);
+    return events;
+}
+
+size_t Controller::tick(int64_t now_ms, std::vector<health::AlertEvent>* expired) {
+    std::set<size_t> touched;
+    std::vector<health::AlertEvent> gone = alerts_.expire(now_ms);
+    for (const auto& e : gone) {
+        touch_alert(e.alert, touched);
+    }
+    if (expired != nullptr) {
+        *expired = std::move(gone);
+    }
     for (auto it = ramping_pools_.begin(); it != ramping_pools_.end();) {
         touch_pool(it->first, touched);
         // One last recompile at or after the end of the ramp sets the full weight.

@@ -64,8 +64,15 @@ class Controller {
     // balancers were recompiled.
     size_t apply(const std::vector<Decision>& decisions, int64_t now_ms);
 
-    // Recompiles balancers with members in slow start. Call it every second.
-    size_t tick(int64_t now_ms);
+    // Recompiles balancers with members in slow start, and those of alerts that expired. Call
+    // it every second; returns the alerts that expired.
+    size_t tick(int64_t now_ms, std::vector<health::AlertEvent>* expired = nullptr);
+
+    // Alertmanager's word (healthcheck/alerts.h): applies a notification, recompiles and
+    // publishes the balancers whose members it marks or clears. Returns what changed.
+    std::vector<health::AlertEvent> apply_alerts(const std::vector<health::AlertNotice>& notices,
+                                                 int64_t now_ms);
+    const health::AlertTable& alerts() const { return alerts_; }
 
     const store::DesiredState& state() const { return state_; }
     const std::set<std::string>& live_targets() const { return live_; }
@@ -79,6 +86,7 @@ class Controller {
                             uint64_t generation) const;
     void touch_target(const std::string& key, std::set<size_t>& touched) const;
     void touch_pool(const std::string& pool, std::set<size_t>& touched) const;
+    void touch_alert(const health::ActiveAlert& a, std::set<size_t>& touched) const;
     size_t publish_touched(const std::set<size_t>& touched, int64_t now_ms);
     void ramp(const std::string& key, int64_t returned_ms);
 
@@ -86,6 +94,7 @@ class Controller {
     uint32_t worker_slots_;
     store::DesiredState state_;
     health::TargetTable targets_;     // every target seen in this process, live or remembered
+    health::AlertTable alerts_;       // firing alerts from Alertmanager
     std::set<std::string> live_;      // the targets of state_
     std::set<std::string> restored_;  // keys of targets_ restored from the store, not yet live
     dns::AdminReturns admin_returns_;

@@ -11,6 +11,7 @@
 #include "base/clock.h"
 #include "core/diff.h"
 #include "core/quorum.h"
+#include "healthcheck/combine.h"
 #include "store/errors.h"
 #include "store/validate.h"
 
@@ -584,6 +585,67 @@ void Core::note_modes() {
     record(std::move(events));
 }
 
+namespace {
+
+std::vector<std::string> members_of(const store::DesiredState& state,
+                                    const health::ActiveAlert& a) {
+    std::vector<std::string> out;
+    for (const auto& p : state.pools) {
+        for (const auto& m : p.members) {
+            if (a.matches(p.name, m.address)) {
+                out.push_back(p.name + "/" + m.address);
+            }
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+void Core::note_alerts(const std::vector<health::AlertEvent>& changes) {
+    std::vector<store::Event> events;
+    for (const auto& c : changes) {
+        const auto members = members_of(controller_.state(), c.alert);
+        json d = {{"alertname", c.alert.name},
+                  {"state", health::to_string(c.change)},
+                  {"reason", "alert: " + c.alert.name},
+                  {"fingerprint", c.alert.fingerprint},
+                  {"members", members}};
+        if (!c.alert.pool.empty()) {
+            d["pool"] = c.alert.pool;
+        }
+        if (!c.alert.member.empty()) {
+            d["member"] = c.alert.member;
+        }
+        events.push_back(event("alert", d));
+        spdlog::info("alert {} {} ({}{}{}): {} member(s)", c.alert.name,
+                     health::to_string(c.change), c.alert.pool,
+                     c.alert.pool.empty() || c.alert.member.empty() ? "" : " ", c.alert.member,
+                     members.size());
+    }
+    record(std::move(events));
+}
+
+std::vector<health::AlertEvent> Core::on_alerts(const std::vector<health::AlertNotice>& notices) {
+    if (stopping_.load()) {
+        throw ChangeError(ChangeError::Kind::Unavailable, "shutting down");
+    }
+    std::lock_guard lock(ctl_mu_);
+    auto changes = controller_.apply_alerts(notices, monotonic_ms());
+    note_modes();
+    note_alerts(changes);
+    return changes;
+}
+
+std::vector<std::pair<health::ActiveAlert, std::vector<std::string>>> Core::alerts() const {
+    std::lock_guard lock(ctl_mu_);
+    std::vector<std::pair<health::ActiveAlert, std::vector<std::string>>> out;
+    for (const auto& [fp, a] : controller_.alerts().all()) {
+        out.emplace_back(a, members_of(controller_.state(), a));
+    }
+    return out;
+}
+
 void Core::on_isolation(bool isolated) {
     record({event("isolation", {{"state", isolated ? "enter" : "leave"}})});
 }
@@ -610,8 +672,10 @@ void Core::tick() {
     {
         std::lock_guard lock(ctl_mu_);
         const int64_t now = monotonic_ms();
-        controller_.tick(now);
+        std::vector<health::AlertEvent> expired;
+        controller_.tick(now, &expired);
         note_modes();
+        note_alerts(expired);
         if (options_.board != nullptr && !fallback_ && link_down_since_ms_ != 0 &&
             now - link_down_since_ms_ >= static_cast<int64_t>(options_.fallback_after_ms)) {
             // The others are out of reach for long: our own decisions are better than frozen
@@ -691,10 +755,18 @@ std::vector<MemberView> Core::members() const {
     std::vector<MemberView> out;
     for (const auto& p : controller_.state().pools) {
         for (const auto& m : p.members) {
-            MemberView v{p.name, m.address, p.monitor, m.admin, {}};
-            if (!p.monitor.empty()) {
-                v.state = controller_.targets().get(p.monitor, m.address);
+            MemberView v{p.name, m.address, {}, m.admin, {}, {}};
+            if (const auto* a = controller_.alerts().firing(p.name, m.address)) {
+                v.alert = a->name;
             }
+            std::vector<const health::TargetState*> states;
+            for (const auto& mon : p.monitors) {
+                v.monitors.emplace_back(mon, controller_.targets().get(mon, m.address));
+            }
+            for (const auto& [mon, s] : v.monitors) {
+                states.push_back(&s);
+            }
+            v.state = health::combine(states, p.combine).state;
             out.push_back(std::move(v));
         }
     }
@@ -743,14 +815,15 @@ std::optional<Explanation> Core::explain(const std::string& name, bool v6) const
     }
     out.table = v6 ? &out.balancer->v6 : &out.balancer->v4;
     for (const auto& p : state.pools) {
-        out.monitor_of_pool[p.name] = p.monitor;
-        if (p.monitor.empty()) {
-            continue;
-        }
+        out.combine_of_pool[p.name] = p.combine;
         for (const auto& m : p.members) {
-            out.decisions[{p.name, m.address}] = controller_.targets().get(p.monitor, m.address);
-            if (auto v = votes_.find(health::target_key(p.monitor, m.address)); v != votes_.end()) {
-                out.vantages[{p.name, m.address}] = v->second;
+            auto& list = out.decisions[{p.name, m.address}];
+            for (const auto& mon : p.monitors) {
+                Explanation::MonitorDecision d{mon, controller_.targets().get(mon, m.address), {}};
+                if (auto v = votes_.find(health::target_key(mon, m.address)); v != votes_.end()) {
+                    d.vantages = v->second;
+                }
+                list.push_back(std::move(d));
             }
         }
     }

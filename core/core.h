@@ -97,20 +97,26 @@ struct Explanation {
     const dns::Balancer* balancer = nullptr;
     const dns::AnswerTable* table = nullptr;
     store::Balancer config;
-    // The decision behind each member, by (pool, address).
-    std::map<std::pair<std::string, std::string>, health::TargetState> decisions;
-    std::map<std::string, std::string> monitor_of_pool;
-    // Cluster mode: every vantage's vote behind each member's decision, by (pool, address).
-    std::map<std::pair<std::string, std::string>, std::vector<store::Vote>> vantages;
+    // Each monitor's decision about each member, by (pool, address), in the pool's order; the
+    // selection code's MemberDecision says which one decided.
+    struct MonitorDecision {
+        std::string monitor;
+        health::TargetState state;
+        std::vector<store::Vote> vantages;  // cluster mode: every vantage's vote behind it
+    };
+    std::map<std::pair<std::string, std::string>, std::vector<MonitorDecision>> decisions;
+    std::map<std::string, store::Combine> combine_of_pool;
 };
 
 // A member as the verdict channel and the desired state see it now (for metrics and the page).
 struct MemberView {
     std::string pool;
     std::string address;
-    std::string monitor;  // empty: not probed
+    // Each monitor of the pool with its decision about the member (empty: not probed).
+    std::vector<std::pair<std::string, health::TargetState>> monitors;
     store::AdminState admin = store::AdminState::Auto;
-    health::TargetState state;
+    health::TargetState state;  // the monitors combined (healthcheck/combine.h)
+    std::string alert;          // the firing alert that marks it failing; empty: none
 };
 
 // What the core counted, for /metrics.
@@ -189,6 +195,11 @@ class Core {
     void sync(uint32_t max_wait_ms);
     // The isolation guard engaged (true) or let go: an event.
     void on_isolation(bool isolated);
+    // Alertmanager's word (POST /api/v1/alertmanager): applied and served before it returns
+    // (read your writes); each alert that starts or stops marking members is an event.
+    std::vector<health::AlertEvent> on_alerts(const std::vector<health::AlertNotice>& notices);
+    // The alerts firing now, and the members each marks failing ("pool/address").
+    std::vector<std::pair<health::ActiveAlert, std::vector<std::string>>> alerts() const;
     // Cluster mode: waits until every decision of this node is among the votes it follows.
     bool wait_votes_settled(uint32_t max_wait_ms);
     // Every live vantage's vote about a target (cluster mode; empty otherwise).
@@ -219,6 +230,8 @@ class Core {
     void withdraw_removed(const std::set<std::string>& before);
     // After every publication, under ctl_mu_: tier and all-down changes become events.
     void note_modes();
+    // Alert changes as events, with the members each one covers (under ctl_mu_).
+    void note_alerts(const std::vector<health::AlertEvent>& changes);
     store::Event event(const char* type, nlohmann::json data) const;
     void record(std::vector<store::Event> events);
     void tick();

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "dnsd/wire.h"
+#include "healthcheck/combine.h"
 #include "store/names.h"
 
 namespace gtm::dns {
@@ -181,12 +182,22 @@ void compute_family(const store::Balancer& b,
                 if (pool_name == nullptr) {
                     pool_name = out.strings.emplace_back(pool.name).c_str();
                 }
+                // The pool's monitors combined (all, any, quorum): the one rule, in combine.h.
                 // A pool without a monitor has no verdicts: its members are unknown (served).
-                static const health::TargetState kUnprobed;
-                const health::TargetState& h =
-                    pool.monitor.empty() ? kUnprobed : in.targets->get(pool.monitor, m.address);
+                std::vector<const health::TargetState*> per_monitor;
+                per_monitor.reserve(pool.monitors.size());
+                for (const auto& mon : pool.monitors) {
+                    per_monitor.push_back(&in.targets->get(mon, m.address));
+                }
+                const health::Combined combined = health::combine(per_monitor, pool.combine);
+                const health::TargetState& h = combined.state;
+                // A firing alert marks the member failing like a down verdict (admin 'up' still
+                // serves it: the operator's word is above every health input).
+                const health::ActiveAlert* alert =
+                    in.alerts != nullptr ? in.alerts->firing(pool.name, m.address) : nullptr;
                 const bool ok = m.admin == AdminState::Up ||
-                                (m.admin == AdminState::Auto && h.verdict != health::Verdict::Down);
+                                (m.admin == AdminState::Auto &&
+                                 h.verdict != health::Verdict::Down && alert == nullptr);
                 int64_t returned_ms = h.returned_ms;
                 if (auto a = admin_returns.find({pool.name, m.address}); a != admin_returns.end()) {
                     returned_ms = std::max(returned_ms, a->second);
@@ -202,12 +213,17 @@ void compute_family(const store::Balancer& b,
                 } else if (m.admin == AdminState::Drain) {
                     status = MemberStatus::AdminDrain;
                 } else if (!ok) {
-                    status = MemberStatus::VerdictDown;
+                    status = h.verdict == health::Verdict::Down ? MemberStatus::VerdictDown
+                                                                : MemberStatus::AlertDown;
                 }
                 const size_t d = t.members.size();
-                t.members.push_back({pool_name, out.strings.emplace_back(m.address).c_str(),
-                                     priority, m.admin, h.verdict, h.suspect, h.held, ok, m.weight,
-                                     factor, 0.0, status});
+                t.members.push_back(
+                    {pool_name, out.strings.emplace_back(m.address).c_str(), priority, m.admin,
+                     h.verdict, h.suspect, h.held, ok, m.weight, factor, 0.0, status,
+                     alert != nullptr ? out.strings.emplace_back(alert->name).c_str() : nullptr,
+                     combined.decided_by >= 0
+                         ? out.strings.emplace_back(pool.monitors[combined.decided_by]).c_str()
+                         : nullptr});
                 if (served_by_admin(m.admin)) {
                     everyone.members.push_back({&m, d, double(m.weight), double(m.weight)});
                 }
@@ -333,6 +349,8 @@ const char* to_string(MemberStatus s) {
             return "admin_down";
         case MemberStatus::VerdictDown:
             return "verdict_down";
+        case MemberStatus::AlertDown:
+            return "alert";
     }
     return "?";
 }

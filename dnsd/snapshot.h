@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "healthcheck/alerts.h"
 #include "healthcheck/verdict.h"
 #include "store/model.h"
 
@@ -67,6 +68,7 @@ enum class MemberStatus : uint8_t {
     AdminDrain,      // admin drain: no new answers
     AdminDown,       // admin down: never served
     VerdictDown,     // its probes say down
+    AlertDown,       // an alert from Alertmanager marks it failing
 };
 const char* to_string(MemberStatus s);
 
@@ -83,6 +85,10 @@ struct MemberDecision {
     double slow_start;  // factor applied to the weight, 0.1 to 1
     double share;       // of this family's answers; 0 when not served
     MemberStatus status;
+    const char* alert;  // the firing alert that marks it failing (its alertname); null: none
+    // The monitor whose verdict decided (health::Combined::decided_by); null: every monitor
+    // agrees (combine all, member in), or no monitor.
+    const char* decided_by;
 };
 
 struct PoolDecision {
@@ -224,6 +230,7 @@ struct CompileInput {
     const store::DesiredState* state = nullptr;
     const health::TargetTable* targets = nullptr;  // decisions by (monitor, address)
     const AdminReturns* admin_returns = nullptr;   // may be null
+    const health::AlertTable* alerts = nullptr;    // firing alerts; may be null
     int64_t now_ms = 0;           // the clock of TargetState::returned_ms (monotonic)
     uint32_t default_serial = 0;  // SOA serial when the zone sets none
     uint64_t generation = 0;

@@ -315,6 +315,9 @@ class Daemon {
 
         web::ApiDeps deps;
         deps.core = core_.get();
+        deps.alertmanager.pool_label = cfg_.alertmanager.pool_label;
+        deps.alertmanager.member_label = cfg_.alertmanager.member_label;
+        deps.alertmanager.grace_ms = cfg_.alertmanager.grace_ms;
         deps.health = [this] { return prober_->status(); };
         deps.isolated = [this] { return prober_->isolated(); };
         deps.ready = [this] { return ready_.load(); };

@@ -144,6 +144,35 @@ void decode_health(const Decoder& d, const json& j, ServerConfig& cfg) {
     }
 }
 
+void decode_alertmanager(const Decoder& d, const json& j, ServerConfig& cfg) {
+    d.object(j, "alertmanager", {"pool_label", "member_label", "grace"});
+    // Prometheus label names: [a-zA-Z_][a-zA-Z0-9_]*.
+    auto label = [&](const char* key, std::string& out) {
+        if (auto* v = d.find(j, key)) {
+            const std::string path = store::child_path("alertmanager", key);
+            out = d.string(*v, path);
+            const bool ok =
+                !out.empty() && out.size() <= 100 &&
+                (std::isalpha(static_cast<unsigned char>(out[0])) != 0 || out[0] == '_') &&
+                std::all_of(out.begin(), out.end(), [](char c) {
+                    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+                });
+            if (!ok) {
+                d.fail(path,
+                       "'" + out + "' is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)");
+            }
+        }
+    };
+    label("pool_label", cfg.alertmanager.pool_label);
+    label("member_label", cfg.alertmanager.member_label);
+    if (cfg.alertmanager.pool_label == cfg.alertmanager.member_label) {
+        d.fail("alertmanager.member_label", "must differ from pool_label");
+    }
+    if (auto* v = d.find(j, "grace")) {
+        cfg.alertmanager.grace_ms = d.duration_ms(*v, "alertmanager.grace", 0, 24 * kHourMs);
+    }
+}
+
 void decode_node(const Decoder& d, const json& j, ServerConfig& cfg) {
     d.object(j, "node", {"name"});
     if (auto* v = d.find(j, "name")) {
@@ -160,8 +189,8 @@ void decode_node(const Decoder& d, const json& j, ServerConfig& cfg) {
 }
 
 void decode_webhooks(const Decoder& d, const json& j, ServerConfig& cfg) {
-    static const std::set<std::string> kTypes = {"verdict",   "tier",  "all_down",
-                                                 "isolation", "admin", "config"};
+    static const std::set<std::string> kTypes = {"verdict", "tier",   "all_down", "isolation",
+                                                 "admin",   "config", "alert"};
     cfg.webhooks.clear();
     d.each(j, "webhooks", [&](const json& w, const std::string& path) {
         d.object(w, path, {"name", "url", "events", "secret", "secret_file", "timeout"},
@@ -312,7 +341,10 @@ void decode_store(const Decoder& d, const json& j, ServerConfig& cfg) {
 void decode(const Decoder& d, const json& root, ServerConfig& cfg) {
     d.object(root, "",
              {"dns", "http", "health", "store", "data_dir", "apply", "log_level", "log_format",
-              "metrics", "node", "cluster", "webhooks"});
+              "metrics", "node", "cluster", "webhooks", "alertmanager"});
+    if (auto* v = d.find(root, "alertmanager")) {
+        decode_alertmanager(d, *v, cfg);
+    }
     if (auto* v = d.find(root, "webhooks")) {
         decode_webhooks(d, *v, cfg);
     }

@@ -33,6 +33,13 @@ struct WebhookSettings {
     uint32_t timeout_ms = 5000;
 };
 
+// Alertmanager as a health input (POST /api/v1/alertmanager).
+struct AlertmanagerConfig {
+    std::string pool_label = "gtm_pool";
+    std::string member_label = "gtm_member";
+    uint32_t grace_ms = 10 * 60 * 1000;  // after endsAt (else receipt) a firing alert expires
+};
+
 struct ServerConfig {
     std::vector<std::string> dns_listen;  // empty: 127.0.0.1:5300
     std::string http_listen;              // empty: 127.0.0.1:8053
@@ -53,6 +60,7 @@ struct ServerConfig {
     std::string node_name;  // unique in a cluster; empty: the host name
     ClusterConfig cluster;
     std::vector<WebhookSettings> webhooks;
+    AlertmanagerConfig alertmanager;
     std::string tls_cert;  // HTTPS for the API when both are set
     std::string tls_key;
     uint32_t body_limit = 1 << 20;    // REST bodies over this get 413

@@ -16,6 +16,7 @@
 #include "healthcheck/curl_multi.h"
 #include "healthcheck/http_probe.h"
 #include "healthcheck/judge.h"
+#include "healthcheck/promql.h"
 #include "healthcheck/schedule.h"
 #include "healthcheck/targets.h"
 #include "healthcheck/tcp_probe.h"
@@ -39,6 +40,35 @@ struct Target {
     TargetState sent;  // as last reported through on_update
 };
 
+// One promql monitor: its one query per interval, for all of its targets.
+struct PromqlRun {
+    ~PromqlRun() {
+        if (easy != nullptr) {
+            curl_easy_cleanup(easy);
+        }
+    }
+    store::Monitor monitor;
+    std::vector<uint32_t> ids;  // its targets (ids into Engine::targets)
+    CURL* easy = nullptr;
+    std::string url;
+    std::string body;
+    char errbuf[CURL_ERROR_SIZE] = {};
+    bool in_flight = false;
+    bool retired = false;
+    bool failing = false;  // the last query failed (logged once per transition)
+    int64_t started_ms = 0;
+    std::unique_ptr<boost::asio::steady_timer> timer;
+
+    static size_t on_body(char* data, size_t size, size_t n, void* self) {
+        auto* r = static_cast<PromqlRun*>(self);
+        if (r->body.size() + size * n > (64u << 20)) {
+            return 0;  // an answer over 64 MiB is an error, not a reason to grow
+        }
+        r->body.append(data, size * n);
+        return size * n;
+    }
+};
+
 struct Prober::Engine {
     Engine(Prober& owner, ProberOptions opts)
         : owner(owner),
@@ -50,6 +80,10 @@ struct Prober::Engine {
           schedule(options.seed != 0 ? options.seed + 1 : std::random_device{}()) {}
 
     ~Engine() {
+        for (auto& [name, r] : promql) {
+            retire_run(*r);
+        }
+        promql.clear();
         for (auto& t : targets) {
             retire(*t);
         }
@@ -127,19 +161,198 @@ struct Prober::Engine {
         count(t, r);
         JudgeOutput out = judge.on_result(t.id, r, now);
         const bool first = !t.has_result;
-        schedule.done(t.id, first, t.started_ms, now, t.spec.monitor.interval_ms,
-                      judge.confirming(t.id));
+        if (t.spec.monitor.type != store::MonitorType::Promql) {
+            // promql targets are not scheduled one by one: their monitor's query answers them.
+            schedule.done(t.id, first, t.started_ms, now, t.spec.monitor.interval_ms,
+                          judge.confirming(t.id));
+        }
         // Reported before the first round may be declared over: whoever waits for it finds the
         // decisions already handed on.
         report(out, now);
         if (first) {
-            t.has_result = true;
-            std::lock_guard lock(first_mu);
-            if (first_pending > 0 && --first_pending == 0 && configs_in_flight == 0) {
-                first_cv.notify_all();
-            }
+            first_result(t);
         }
         rearm();
+    }
+
+    void first_result(Target& t) {
+        t.has_result = true;
+        std::lock_guard lock(first_mu);
+        if (first_pending > 0 && --first_pending == 0 && configs_in_flight == 0) {
+            first_cv.notify_all();
+        }
+    }
+
+    // ---- promql monitors ----
+
+    void retire_run(PromqlRun& r) {
+        r.retired = true;
+        if (r.timer) {
+            r.timer->cancel();
+        }
+        if (r.in_flight && promql_multi) {
+            promql_multi->remove(r.easy);
+        }
+        r.in_flight = false;
+    }
+
+    void run_query(const std::shared_ptr<PromqlRun>& r) {
+        if (r->retired || stopping) {
+            return;
+        }
+        const int64_t now = monotonic_ms();
+        // The next one an interval after this one started, whatever this one does.
+        r->timer->expires_at(std::chrono::steady_clock::time_point(
+            std::chrono::milliseconds(now + r->monitor.interval_ms)));
+        r->timer->async_wait([this, w = std::weak_ptr(r)](const boost::system::error_code& ec) {
+            if (auto run = w.lock(); run && !ec) {
+                run_query(run);
+            }
+        });
+        if (r->in_flight) {
+            return;  // cannot happen while timeout <= interval; never two at once
+        }
+        if (r->easy == nullptr) {
+            r->easy = curl_easy_init();
+            CURL* e = r->easy;
+            curl_easy_setopt(e, CURLOPT_PRIVATE, r.get());
+            curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+            curl_easy_setopt(e, CURLOPT_PROXY, "");
+            curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+            curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &PromqlRun::on_body);
+            curl_easy_setopt(e, CURLOPT_WRITEDATA, r.get());
+            curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+            curl_easy_setopt(e, CURLOPT_USERAGENT, "gtmd-promql/0.1");
+            curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+        }
+        r->url = promql_query_url(r->monitor);
+        curl_easy_setopt(r->easy, CURLOPT_URL, r->url.c_str());
+        curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, static_cast<long>(r->monitor.timeout_ms));
+        curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS,
+                         static_cast<long>(r->monitor.timeout_ms));
+        r->body.clear();
+        r->errbuf[0] = 0;
+        r->started_ms = now;
+        r->in_flight = true;
+        owner.probes_started_.fetch_add(1, std::memory_order_relaxed);
+        if (!promql_multi->add(r->easy)) {
+            r->in_flight = false;
+            query_done(*r, QueryOutcome{false, "curl_multi_add_handle failed", {}});
+        }
+    }
+
+    void promql_done(CURL* easy, CURLcode rc) {
+        void* p = nullptr;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, &p);
+        auto* r = static_cast<PromqlRun*>(p);
+        r->in_flight = false;
+        if (r->retired || stopping) {
+            return;
+        }
+        long status = 0;
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+        if (rc != CURLE_OK) {
+            query_done(*r, QueryOutcome{false,
+                                        r->errbuf[0] != 0 ? std::string(r->errbuf)
+                                                          : std::string(curl_easy_strerror(rc)),
+                                        {}});
+            return;
+        }
+        query_done(*r, parse_query_response(r->body, status, r->monitor.match_label));
+    }
+
+    void query_done(PromqlRun& r, const QueryOutcome& o) {
+        const int64_t now = monotonic_ms();
+        const std::string& name = r.monitor.name;
+        {
+            std::lock_guard lock(stats_mu);
+            PromqlStats& ps = stats.promql[name];
+            ++ps.queries;
+            if (o.ok) {
+                ps.last_success_unix_ms = unix_ms();
+            } else {
+                ++ps.errors;
+                ++stats.monitors[name].results[static_cast<size_t>(Reason::QueryError)];
+            }
+        }
+        if (!o.ok) {
+            // Prometheus down, slow or refusing the query: no result for anyone, no verdict
+            // moves (it is not every member failing).
+            if (!r.failing) {
+                spdlog::warn("promql monitor {}: query failed ({}); verdicts stay as they are",
+                             name, o.error);
+            }
+            r.failing = true;
+            return;
+        }
+        if (r.failing) {
+            spdlog::info("promql monitor {}: queries answer again", name);
+            r.failing = false;
+        }
+        const std::vector<uint32_t> ids = r.ids;  // finish() may not reconfigure, but be safe
+        for (uint32_t id : ids) {
+            if (id >= targets.size() || targets[id]->retired) {
+                continue;
+            }
+            Target& t = *targets[id];
+            std::string missing;
+            const auto value = expand_template(r.monitor.match_value, t.spec.address,
+                                               t.spec.pools.empty() ? "" : t.spec.pools.front(),
+                                               name, t.spec.labels, &missing);
+            // A member without the label the template names has no series of its own.
+            std::optional<ProbeResult> res =
+                promql_result(r.monitor, value.value_or(std::string("\0", 1)), o);
+            if (res && !value) {
+                res->detail = "the member has no label '" + missing + "': " + res->detail;
+            }
+            if (!res) {
+                if (!t.has_result) {
+                    first_result(t);  // no data, no_data: unknown: answered all the same
+                }
+                continue;
+            }
+            res->latency_ms = static_cast<uint32_t>(now - r.started_ms);
+            t.started_ms = r.started_ms;
+            finish(t, std::move(*res));
+        }
+    }
+
+    void configure_promql() {
+        std::map<std::string, std::shared_ptr<PromqlRun>> next;
+        for (const auto& t : targets) {
+            if (t->spec.monitor.type != store::MonitorType::Promql) {
+                continue;
+            }
+            const store::Monitor& m = t->spec.monitor;
+            auto& r = next[m.name];
+            if (!r) {
+                auto old = promql.find(m.name);
+                if (old != promql.end() && same_probe(old->second->monitor, m) &&
+                    old->second->monitor.interval_ms == m.interval_ms) {
+                    r = old->second;  // keeps its plan
+                    promql.erase(old);
+                } else {
+                    r = std::make_shared<PromqlRun>();
+                    r->timer = std::make_unique<asio::steady_timer>(io);
+                }
+                r->monitor = m;
+                r->ids.clear();
+            }
+            r->ids.push_back(t->id);
+        }
+        for (auto& [name, r] : promql) {
+            retire_run(*r);
+        }
+        if (!promql_multi && !next.empty()) {
+            promql_multi = std::make_unique<CurlMulti>(
+                io, [this](CURL* easy, CURLcode rc) { promql_done(easy, rc); });
+        }
+        promql = std::move(next);
+        for (auto& [name, r] : promql) {
+            if (r->started_ms == 0) {
+                run_query(r);  // a new monitor: its first query now
+            }
+        }
     }
 
     void report(const JudgeOutput& out, int64_t now) {
@@ -237,7 +450,10 @@ struct Prober::Engine {
 
     void run_due() {
         for (uint32_t id : schedule.due(monotonic_ms())) {
-            if (id < targets.size() && !targets[id]->in_flight) {
+            // A promql target is answered by its monitor's query, not probed on its own (a
+            // canary pulled for it waits for that query).
+            if (id < targets.size() && !targets[id]->in_flight &&
+                targets[id]->spec.monitor.type != store::MonitorType::Promql) {
                 launch(targets[id]);
             }
         }
@@ -316,7 +532,9 @@ struct Prober::Engine {
         schedule.reset(targets.size());
         size_t pending = 0;
         for (auto& t : targets) {
-            if (!t->has_result) {
+            if (t->spec.monitor.type == store::MonitorType::Promql) {
+                pending += t->has_result ? 0 : 1;  // its monitor's query answers it
+            } else if (!t->has_result) {
                 schedule.first(t->id, now, t->spec.monitor.interval_ms, targets.size());
                 ++pending;
             } else if (!t->in_flight) {
@@ -338,6 +556,7 @@ struct Prober::Engine {
                 first_cv.notify_all();
             }
         }
+        configure_promql();
         armed = false;
         wake.cancel();
         rearm();
@@ -365,6 +584,8 @@ struct Prober::Engine {
     asio::io_context io;
     asio::executor_work_guard<asio::io_context::executor_type> work;
     std::vector<std::unique_ptr<CurlMulti>> shards;
+    std::unique_ptr<CurlMulti> promql_multi;                   // promql monitors' queries
+    std::map<std::string, std::shared_ptr<PromqlRun>> promql;  // by monitor name
     asio::steady_timer wake;
     asio::steady_timer ticker;
     bool armed = false;
@@ -404,6 +625,12 @@ void Prober::stop() {
         e.ticker.cancel();
         for (auto& sh : e.shards) {
             sh->stop();
+        }
+        for (auto& [name, r] : e.promql) {
+            e.retire_run(*r);
+        }
+        if (e.promql_multi) {
+            e.promql_multi->stop();
         }
         for (auto& t : e.targets) {
             e.retire(*t);

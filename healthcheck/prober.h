@@ -37,7 +37,7 @@ struct TargetStatus {
 };
 
 // What the prober counted since it started, for /metrics.
-inline constexpr size_t kReasons = 11;  // Reason::Ok .. Reason::Internal
+inline constexpr size_t kReasons = 14;  // Reason::Ok .. Reason::QueryError
 inline constexpr std::array<double, 12> kProbeBuckets = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
                                                          0.25,  0.5,   1.0,  2.5,   5.0,  10.0};
 struct MonitorProbeStats {
@@ -46,8 +46,15 @@ struct MonitorProbeStats {
     uint64_t count = 0;
     double sum_s = 0;
 };
+// A promql monitor's queries (one per interval for all its members).
+struct PromqlStats {
+    uint64_t queries = 0;
+    uint64_t errors = 0;               // failed queries: no verdict moved
+    int64_t last_success_unix_ms = 0;  // 0: none yet
+};
 struct ProbeStats {
     std::map<std::string, MonitorProbeStats> monitors;  // monitors seen since start
+    std::map<std::string, PromqlStats> promql;          // promql monitors seen since start
     int64_t last_probe_unix_ms = 0;                     // 0: none yet
     size_t targets = 0;
 };

@@ -14,20 +14,24 @@ std::vector<TargetSpec> targets_of(const store::DesiredState& state) {
     std::map<std::string, TargetSpec> by_key;
     uint32_t pool_id = 0;
     for (const auto& p : state.pools) {
-        auto mon = monitors.find(p.monitor);
-        if (p.monitor.empty() || mon == monitors.end()) {
-            continue;  // validate() rejects an unknown monitor; no monitor: nothing to probe
-        }
-        for (const auto& member : p.members) {
-            std::string key = target_key(p.monitor, member.address);
-            TargetSpec& t = by_key[key];
-            if (t.key.empty()) {
-                t.key = std::move(key);
-                t.monitor = *mon->second;
-                t.address = member.address;
+        // Every monitor of the pool probes every member: one target per (monitor, address).
+        for (const auto& name : p.monitors) {
+            auto mon = monitors.find(name);
+            if (mon == monitors.end()) {
+                continue;  // validate() rejects an unknown monitor
             }
-            t.pools.push_back(p.name);
-            t.pool_ids.push_back(pool_id);
+            for (const auto& member : p.members) {
+                std::string key = target_key(name, member.address);
+                TargetSpec& t = by_key[key];
+                if (t.key.empty()) {
+                    t.key = std::move(key);
+                    t.monitor = *mon->second;
+                    t.address = member.address;
+                    t.labels = member.labels;
+                }
+                t.pools.push_back(p.name);
+                t.pool_ids.push_back(pool_id);
+            }
         }
         ++pool_id;
     }
@@ -43,7 +47,9 @@ bool same_probe(const store::Monitor& a, const store::Monitor& b) {
     return a.type == b.type && a.port == b.port && a.path == b.path && a.host == b.host &&
            a.method == b.method && a.headers == b.headers && a.tls_verify == b.tls_verify &&
            a.ca_file == b.ca_file && a.timeout_ms == b.timeout_ms &&
-           a.expect_status == b.expect_status && a.expect_body == b.expect_body;
+           a.expect_status == b.expect_status && a.expect_body == b.expect_body && a.url == b.url &&
+           a.query == b.query && a.match_label == b.match_label && a.match_value == b.match_value &&
+           a.fail_op == b.fail_op && a.fail_threshold == b.fail_threshold && a.no_data == b.no_data;
 }
 
 }  // namespace gtm::health

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,8 @@ struct TargetSpec {
     std::string address;
     std::vector<std::string> pools;  // the pools that hold it, in state order
     std::vector<uint32_t> pool_ids;  // the same, numbered in state order
+    // The member's labels in the first pool that holds it (promql templates).
+    std::map<std::string, std::string> labels;
 };
 
 // Every target of `state` (members of pools that have a monitor), in key order.

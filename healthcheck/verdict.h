@@ -43,6 +43,9 @@ enum class Reason : uint8_t {
     Reset,           // connection reset or closed mid-exchange
     Protocol,        // not HTTP, malformed answer
     Internal,        // the prober could not run the probe
+    Threshold,       // promql: the value meets fail_if
+    NoData,          // promql: no series for the member (no_data: down)
+    QueryError,      // promql: the query failed (counted per monitor; no verdict moves)
 };
 inline const char* to_string(Reason r) {
     switch (r) {
@@ -68,6 +71,12 @@ inline const char* to_string(Reason r) {
             return "protocol";
         case Reason::Internal:
             return "internal";
+        case Reason::Threshold:
+            return "threshold";
+        case Reason::NoData:
+            return "no_data";
+        case Reason::QueryError:
+            return "query_error";
     }
     return "?";
 }

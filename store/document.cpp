@@ -3,7 +3,11 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "store/decoder.h"
 #include "store/reader.h"
@@ -14,6 +18,15 @@ namespace gtm::store {
 using nlohmann::json;
 
 namespace {
+
+// Prometheus label names: [a-zA-Z_][a-zA-Z0-9_]*.
+bool label_name_ok(const std::string& s) {
+    return !s.empty() && s.size() <= 100 &&
+           (std::isalpha(static_cast<unsigned char>(s[0])) != 0 || s[0] == '_') &&
+           std::all_of(s.begin(), s.end(), [](char c) {
+               return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+           });
+}
 
 Soa decode_soa(const Decoder& d, const json& j, const std::string& path) {
     d.object(j, path, {"mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl"},
@@ -86,11 +99,105 @@ StatusRange decode_status(const Decoder& d, const json& v, const std::string& pa
     return {from, to};
 }
 
+// Placeholders: "{{name}}" with a name of letters, digits and '_'; nullopt when well formed,
+// else the reason.
+std::optional<std::string> bad_template(const std::string& t) {
+    for (size_t at = t.find("{{"); at != std::string::npos; at = t.find("{{", at + 2)) {
+        const size_t close = t.find("}}", at + 2);
+        if (close == std::string::npos) {
+            return "'{{' without '}}'";
+        }
+        const std::string name = t.substr(at + 2, close - at - 2);
+        if (!label_name_ok(name)) {
+            return "'{{" + name +
+                   "}}' is not a placeholder: {{address}}, {{pool}}, {{monitor}} or "
+                   "{{<member label>}}";
+        }
+    }
+    return std::nullopt;
+}
+
+void decode_promql(const Decoder& d, const json& j, const std::string& path, Monitor& m) {
+    const std::string up = child_path(path, "url");
+    m.url = d.string(j["url"], up);
+    if ((m.url.rfind("http://", 0) != 0 && m.url.rfind("https://", 0) != 0) ||
+        m.url.find_first_of(" \r\n\t?#") != std::string::npos || m.url.size() < 10) {
+        d.fail(up, "'" + m.url + "' is not Prometheus's base URL (http://host:port[/prefix])");
+    }
+    const std::string qp = child_path(path, "query");
+    m.query = d.string(j["query"], qp);
+    if (m.query.empty()) {
+        d.fail(qp, "must not be empty");
+    }
+    if (auto bad = bad_template(m.query)) {
+        d.fail(qp, *bad);
+    }
+    for (size_t at = m.query.find("{{"); at != std::string::npos; at = m.query.find("{{", at + 2)) {
+        const std::string name = m.query.substr(at + 2, m.query.find("}}", at) - at - 2);
+        if (name != "monitor") {
+            d.fail(qp, "'{{" + name +
+                           "}}': the query runs once per interval for every member (batched), so "
+                           "only {{monitor}} expands in it; match members by match_label and "
+                           "match_value");
+        }
+    }
+    const std::string lp = child_path(path, "match_label");
+    m.match_label = d.string(j["match_label"], lp);
+    if (!label_name_ok(m.match_label)) {
+        d.fail(lp, "'" + m.match_label + "' is not a Prometheus label name");
+    }
+    if (auto* v = d.find(j, "match_value")) {
+        const std::string vp = child_path(path, "match_value");
+        m.match_value = d.string(*v, vp);
+        if (auto bad = bad_template(m.match_value)) {
+            d.fail(vp, *bad);
+        }
+    }
+    const std::string fp = child_path(path, "fail_if");
+    const std::string cond = d.string(j["fail_if"], fp);
+    size_t at = cond.find_first_not_of(' ');
+    static const std::pair<const char*, Comparison> kOps[] = {
+        {">=", Comparison::Ge}, {"<=", Comparison::Le}, {"==", Comparison::Eq},
+        {"!=", Comparison::Ne}, {">", Comparison::Gt},  {"<", Comparison::Lt}};
+    bool found = false;
+    for (const auto& [text, op] : kOps) {
+        if (at != std::string::npos && cond.compare(at, std::strlen(text), text) == 0) {
+            m.fail_op = op;
+            at += std::strlen(text);
+            found = true;
+            break;
+        }
+    }
+    const std::string number = found ? cond.substr(at) : "";
+    char* end = nullptr;
+    const double value = std::strtod(number.c_str(), &end);
+    const bool rest_blank = end != nullptr && end != number.c_str() &&
+                            std::string(end).find_first_not_of(' ') == std::string::npos;
+    if (!found || !rest_blank || !std::isfinite(value)) {
+        d.fail(fp, "'" + cond + "' is not a comparison such as '> 0.05' (>, >=, <, <=, ==, !=)");
+    }
+    m.fail_threshold = value;
+    if (auto* v = d.find(j, "no_data")) {
+        const std::string np = child_path(path, "no_data");
+        const std::string s = d.string(*v, np);
+        if (s == "unknown") {
+            m.no_data = NoData::Unknown;
+        } else if (s == "up") {
+            m.no_data = NoData::Up;
+        } else if (s == "down") {
+            m.no_data = NoData::Down;
+        } else {
+            d.fail(np, "'" + s + "' is not one of: unknown, up, down");
+        }
+    }
+}
+
 Monitor decode_monitor(const Decoder& d, const json& j, const std::string& path) {
     d.object(j, path,
-             {"name", "type", "port", "path", "host", "method", "headers", "expect_status",
-              "expect_body", "tls_verify", "ca_file", "interval", "timeout", "fall", "rise",
-              "hold_down"},
+             {"name",        "type",          "port",        "path",       "host",    "method",
+              "headers",     "expect_status", "expect_body", "tls_verify", "ca_file", "interval",
+              "timeout",     "fall",          "rise",        "hold_down",  "url",     "query",
+              "match_label", "match_value",   "fail_if",     "no_data"},
              {"name", "type"});
     Monitor m;
     m.name = d.name(j["name"], child_path(path, "name"));
@@ -106,10 +213,29 @@ Monitor decode_monitor(const Decoder& d, const json& j, const std::string& path)
         if (!j.contains("port")) {
             d.fail(child_path(path, "port"), "is required for tcp monitors");
         }
+    } else if (type == "promql") {
+        m.type = MonitorType::Promql;
+        m.port = 0;
+        for (const char* k : {"url", "query", "match_label", "fail_if"}) {
+            if (!j.contains(k)) {
+                d.fail(child_path(path, k), "is required for promql monitors");
+            }
+        }
+        if (j.contains("port")) {
+            d.fail(child_path(path, "port"), "does not apply to promql monitors (see url)");
+        }
     } else {
-        d.fail(child_path(path, "type"), "'" + type + "' is not one of: http, https, tcp");
+        d.fail(child_path(path, "type"), "'" + type + "' is not one of: http, https, tcp, promql");
     }
-    const bool web = m.type != MonitorType::Tcp;
+    for (const char* k : {"url", "query", "match_label", "match_value", "fail_if", "no_data"}) {
+        if (m.type != MonitorType::Promql && j.contains(k)) {
+            d.fail(child_path(path, k), "only applies to promql monitors");
+        }
+    }
+    if (m.type == MonitorType::Promql) {
+        decode_promql(d, j, path, m);
+    }
+    const bool web = m.type == MonitorType::Http || m.type == MonitorType::Https;
     for (const char* k : {"path", "host", "method", "headers", "expect_status", "expect_body"}) {
         if (!web && j.contains(k)) {
             d.fail(child_path(path, k), "only applies to http and https");
@@ -201,7 +327,7 @@ Monitor decode_monitor(const Decoder& d, const json& j, const std::string& path)
 }
 
 Member decode_member(const Decoder& d, const json& mj, const std::string& mp) {
-    d.object(mj, mp, {"address", "weight", "admin"}, {"address"});
+    d.object(mj, mp, {"address", "weight", "admin", "labels"}, {"address"});
     Member m;
     m.address = d.address(mj["address"], child_path(mp, "address")).text;
     if (auto* v = d.find(mj, "weight")) {
@@ -215,16 +341,72 @@ Member decode_member(const Decoder& d, const json& mj, const std::string& mp) {
         }
         m.admin = *a;
     }
+    if (auto* v = d.find(mj, "labels")) {
+        const std::string lp = child_path(mp, "labels");
+        if (!v->is_object()) {
+            d.fail(lp, "must be a mapping of label names to values");
+        }
+        for (const auto& [k, lv] : v->items()) {
+            const std::string p = child_path(lp, k);
+            if (!label_name_ok(k)) {
+                d.fail(p, "'" + k + "' is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)");
+            }
+            if (k == "address" || k == "pool" || k == "monitor") {
+                d.fail(p, "is a placeholder of its own ({{" + k + "}})");
+            }
+            std::string value = d.string(lv, p);
+            if (value.size() > 256 || value.find_first_of("\r\n") != std::string::npos) {
+                d.fail(p, "must be one line of at most 256 bytes");
+            }
+            m.labels[k] = std::move(value);
+        }
+        if (m.labels.size() > 32) {
+            d.fail(lp, "at most 32 labels");
+        }
+    }
     return m;
 }
 
 Pool decode_pool(const Decoder& d, const json& j, const std::string& path) {
-    d.object(j, path, {"name", "monitor", "min_healthy", "slow_start", "members"},
+    d.object(j, path,
+             {"name", "monitor", "monitors", "combine", "min_healthy", "slow_start", "members"},
              {"name", "members"});
     Pool p;
     p.name = d.name(j["name"], child_path(path, "name"));
-    if (auto* v = d.find(j, "monitor")) {
-        p.monitor = d.name(*v, child_path(path, "monitor"));
+    const json* one = d.find(j, "monitor");
+    const json* many = d.find(j, "monitors");
+    if (one != nullptr && many != nullptr) {
+        d.fail(child_path(path, "monitors"), "give monitor or monitors, not both");
+    }
+    if (one != nullptr) {
+        p.monitors.push_back(d.name(*one, child_path(path, "monitor")));
+    }
+    if (many != nullptr) {
+        d.each(*many, child_path(path, "monitors"), [&](const json& v, const std::string& mp) {
+            std::string name = d.name(v, mp);
+            if (std::find(p.monitors.begin(), p.monitors.end(), name) != p.monitors.end()) {
+                d.fail(mp, "duplicate monitor '" + name + "'");
+            }
+            p.monitors.push_back(std::move(name));
+        });
+    }
+    if (auto* v = d.find(j, "combine")) {
+        const std::string cp = child_path(path, "combine");
+        if (v->is_object()) {
+            d.object(*v, cp, {"quorum"}, {"quorum"});
+            p.combine.mode = CombineMode::Quorum;
+            p.combine.quorum =
+                static_cast<uint32_t>(d.integer((*v)["quorum"], child_path(cp, "quorum"), 1, 64));
+        } else {
+            const std::string s = d.string(*v, cp);
+            if (s == "all") {
+                p.combine.mode = CombineMode::All;
+            } else if (s == "any") {
+                p.combine.mode = CombineMode::Any;
+            } else {
+                d.fail(cp, "'" + s + "' is not one of: all, any, {quorum: N}");
+            }
+        }
     }
     if (auto* v = d.find(j, "min_healthy")) {
         p.min_healthy =

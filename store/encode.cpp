@@ -2,6 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace gtm::store {
 
 using nlohmann::json;
@@ -31,7 +34,7 @@ json to_json(const Zone& z) {
 
 json to_json(const Monitor& m) {
     json j = {{"name", m.name}, {"type", to_string(m.type)}, {"port", m.port}};
-    if (m.type != MonitorType::Tcp) {
+    if (m.type == MonitorType::Http || m.type == MonitorType::Https) {
         json status = json::array();
         for (const auto& r : m.expect_status) {
             status.push_back(r.from == r.to ? std::to_string(r.from)
@@ -48,6 +51,23 @@ json to_json(const Monitor& m) {
             j["expect_body"] = m.expect_body;
         }
     }
+    if (m.type == MonitorType::Promql) {
+        j.erase("port");
+        // The shortest text that reads back as the same double: "0.1", not 0.10000000000000001.
+        char threshold[64];
+        for (int digits = 6; digits <= 17; ++digits) {
+            std::snprintf(threshold, sizeof threshold, "%.*g", digits, m.fail_threshold);
+            if (std::strtod(threshold, nullptr) == m.fail_threshold) {
+                break;
+            }
+        }
+        j["url"] = m.url;
+        j["query"] = m.query;
+        j["match_label"] = m.match_label;
+        j["match_value"] = m.match_value;
+        j["fail_if"] = std::string(to_string(m.fail_op)) + " " + threshold;
+        j["no_data"] = to_string(m.no_data);
+    }
     if (m.type == MonitorType::Https) {
         j["tls_verify"] = m.tls_verify;
         if (!m.ca_file.empty()) {
@@ -63,13 +83,25 @@ json to_json(const Monitor& m) {
 }
 
 json to_json(const Member& m) {
-    return {{"address", m.address}, {"weight", m.weight}, {"admin", to_string(m.admin)}};
+    json j = {{"address", m.address}, {"weight", m.weight}, {"admin", to_string(m.admin)}};
+    if (!m.labels.empty()) {
+        j["labels"] = m.labels;
+    }
+    return j;
 }
 
 json pool_fields_to_json(const Pool& p) {
     json j = {{"name", p.name}};
-    if (!p.monitor.empty()) {
-        j["monitor"] = p.monitor;
+    // One monitor is written as it is most often read: `monitor: x`.
+    if (p.monitors.size() == 1) {
+        j["monitor"] = p.monitors.front();
+    } else if (p.monitors.size() > 1) {
+        j["monitors"] = p.monitors;
+    }
+    if (p.combine.mode == CombineMode::Any) {
+        j["combine"] = "any";
+    } else if (p.combine.mode == CombineMode::Quorum) {
+        j["combine"] = {{"quorum", p.combine.quorum}};
     }
     j["min_healthy"] = p.min_healthy;
     j["slow_start"] = format_duration(p.slow_start_ms);

@@ -12,6 +12,8 @@ const char* to_string(MonitorType t) {
             return "https";
         case MonitorType::Tcp:
             return "tcp";
+        case MonitorType::Promql:
+            return "promql";
     }
     return "?";
 }
@@ -38,6 +40,48 @@ const char* to_string(WhenAllDown w) {
             return "fail_closed";
         case WhenAllDown::Fallback:
             return "fallback";
+    }
+    return "?";
+}
+
+const char* to_string(Comparison c) {
+    switch (c) {
+        case Comparison::Gt:
+            return ">";
+        case Comparison::Ge:
+            return ">=";
+        case Comparison::Lt:
+            return "<";
+        case Comparison::Le:
+            return "<=";
+        case Comparison::Eq:
+            return "==";
+        case Comparison::Ne:
+            return "!=";
+    }
+    return "?";
+}
+
+const char* to_string(NoData n) {
+    switch (n) {
+        case NoData::Unknown:
+            return "unknown";
+        case NoData::Up:
+            return "up";
+        case NoData::Down:
+            return "down";
+    }
+    return "?";
+}
+
+std::string to_string(const Combine& c) {
+    switch (c.mode) {
+        case CombineMode::All:
+            return "all";
+        case CombineMode::Any:
+            return "any";
+        case CombineMode::Quorum:
+            return "quorum " + std::to_string(c.quorum);
     }
     return "?";
 }

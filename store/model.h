@@ -50,7 +50,12 @@ struct Zone {
     bool operator==(const Zone&) const = default;
 };
 
-enum class MonitorType { Http, Https, Tcp };
+enum class MonitorType { Http, Https, Tcp, Promql };
+
+// A promql monitor's failing condition: `fail_if: "> 0.05"`.
+enum class Comparison { Gt, Ge, Lt, Le, Eq, Ne };
+// What a member without a series in a promql monitor's answer is.
+enum class NoData { Unknown, Up, Down };
 
 struct StatusRange {
     int from = 200;
@@ -76,6 +81,14 @@ struct Monitor {
     uint32_t fall = 2;
     uint32_t rise = 3;
     uint32_t hold_down_ms = 60000;  // a member that went down stays out at least this long
+    // promql (healthcheck/promql.h): one instant query per interval for every member.
+    std::string url;                          // Prometheus's base URL, e.g. http://127.0.0.1:9090
+    std::string query;                        // {{monitor}} expanded; one series per member
+    std::string match_label;                  // the label of a series that names its member
+    std::string match_value = "{{address}}";  // what it equals for a member
+    Comparison fail_op = Comparison::Gt;
+    double fail_threshold = 0;
+    NoData no_data = NoData::Unknown;
 
     bool operator==(const Monitor&) const = default;
 };
@@ -86,13 +99,29 @@ struct Member {
     std::string address;    // canonical text form (inet_ntop)
     uint32_t weight = 100;  // 0-255; 0: served only when no non-zero member is eligible
     AdminState admin = AdminState::Auto;
+    // Free-form labels for promql monitors' templates ({{name}}): region, cluster, ...
+    std::map<std::string, std::string> labels;
 
     bool operator==(const Member&) const = default;
 };
 
+// How a pool combines several monitors (healthcheck/combine.h): up only when every monitor
+// passes (all, the default), when one does (any), or when N do (quorum).
+enum class CombineMode { All, Any, Quorum };
+
+struct Combine {
+    CombineMode mode = CombineMode::All;
+    uint32_t quorum = 0;  // for Quorum: 1..monitors
+
+    bool operator==(const Combine&) const = default;
+};
+
 struct Pool {
     std::string name;
-    std::string monitor;  // empty: no health checks, members stay unknown (served)
+    // Empty: no health checks, members stay unknown (served). The document's `monitor: x` is
+    // `monitors: [x]`.
+    std::vector<std::string> monitors;
+    Combine combine;
     uint32_t min_healthy = 1;
     uint32_t slow_start_ms = 0;
     std::vector<Member> members;
@@ -132,8 +161,11 @@ struct DesiredState {
 };
 
 const char* to_string(MonitorType t);
+const char* to_string(Comparison c);
+const char* to_string(NoData n);
 const char* to_string(AdminState s);
 const char* to_string(WhenAllDown w);
+std::string to_string(const Combine& c);  // "all", "any", "quorum 2"
 std::optional<AdminState> admin_state_from(std::string_view s);
 
 }  // namespace gtm::store

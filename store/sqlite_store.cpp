@@ -95,6 +95,10 @@ const char* const kMigrations[] = {
     ALTER TABLE health_events ADD COLUMN data TEXT NOT NULL DEFAULT '';
     ALTER TABLE health_events ADD COLUMN node TEXT NOT NULL DEFAULT '';
     )sql",
+    // 3 -> 4: members' labels (a JSON object; promql monitors' templates).
+    R"sql(
+    ALTER TABLE members ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
+    )sql",
 };
 
 }  // namespace
@@ -231,8 +235,8 @@ std::string pool_body(const Pool& p) {
 }
 
 bool same_pool_row(const Pool& a, const Pool& b) {
-    return a.name == b.name && a.monitor == b.monitor && a.min_healthy == b.min_healthy &&
-           a.slow_start_ms == b.slow_start_ms;
+    return a.name == b.name && a.monitors == b.monitors && a.combine == b.combine &&
+           a.min_healthy == b.min_healthy && a.slow_start_ms == b.slow_start_ms;
 }
 
 }  // namespace
@@ -355,13 +359,21 @@ StoredState SqliteStore::load_state() {
     for (auto& p : state.pools) {
         pools[p.name] = &p;
     }
-    sqlite3_stmt* s =
-        impl_->prepare("SELECT pool, address, weight, admin FROM members ORDER BY pool, seq");
+    sqlite3_stmt* s = impl_->prepare(
+        "SELECT pool, address, weight, admin, labels FROM members ORDER BY pool, seq");
     while (sqlite3_step(s) == SQLITE_ROW) {
         Member m;
         m.address = Impl::text(s, 1);
         m.weight = static_cast<uint32_t>(sqlite3_column_int(s, 2));
         m.admin = admin_state_from(Impl::text(s, 3)).value_or(AdminState::Auto);
+        const json labels = json::parse(Impl::text(s, 4), nullptr, false);
+        if (labels.is_object()) {
+            for (const auto& [k, v] : labels.items()) {
+                if (v.is_string()) {
+                    m.labels[k] = v.get<std::string>();
+                }
+            }
+        }
         auto it = pools.find(Impl::text(s, 0));
         if (it != pools.end()) {
             it->second->members.push_back(std::move(m));
@@ -388,17 +400,20 @@ uint64_t SqliteStore::save_state(const DesiredState& before, const DesiredState&
         impl_->sync_rows("zones", before.zones, after.zones, same, json_body);
         impl_->sync_rows("monitors", before.monitors, after.monitors, same, json_body);
         impl_->sync_rows("pools", before.pools, after.pools, same_pool_row, pool_body);
-        std::map<std::pair<std::string, std::string>, std::tuple<size_t, uint32_t, AdminState>> old;
+        std::map<std::pair<std::string, std::string>,
+                 std::tuple<size_t, uint32_t, AdminState, std::map<std::string, std::string>>>
+            old;
         for (const auto& p : before.pools) {
             for (size_t i = 0; i < p.members.size(); ++i) {
-                old[{p.name, p.members[i].address}] = {i, p.members[i].weight, p.members[i].admin};
+                old[{p.name, p.members[i].address}] = {i, p.members[i].weight, p.members[i].admin,
+                                                       p.members[i].labels};
             }
         }
         for (const auto& p : after.pools) {
             for (size_t i = 0; i < p.members.size(); ++i) {
                 const Member& m = p.members[i];
                 auto it = old.find({p.name, m.address});
-                const auto row = std::make_tuple(i, m.weight, m.admin);
+                const auto row = std::make_tuple(i, m.weight, m.admin, m.labels);
                 if (it != old.end()) {
                     const bool same = it->second == row;
                     old.erase(it);
@@ -407,11 +422,11 @@ uint64_t SqliteStore::save_state(const DesiredState& before, const DesiredState&
                     }
                 }
                 impl_->run(
-                    "INSERT INTO members (pool, address, seq, weight, admin) VALUES (?, ?, ?, ?, "
-                    "?) "
+                    "INSERT INTO members (pool, address, seq, weight, admin, labels) VALUES (?, ?, "
+                    "?, ?, ?, ?) "
                     "ON CONFLICT(pool, address) DO UPDATE SET seq = excluded.seq, "
-                    "weight = excluded.weight, admin = excluded.admin",
-                    p.name, m.address, i, m.weight, to_string(m.admin));
+                    "weight = excluded.weight, admin = excluded.admin, labels = excluded.labels",
+                    p.name, m.address, i, m.weight, to_string(m.admin), json(m.labels).dump());
             }
         }
         for (const auto& [key, row] : old) {

@@ -565,8 +565,20 @@ void validate_pools(DesiredState& s, const std::string& doc, std::vector<Warning
     for (size_t pi = 0; pi < s.pools.size(); ++pi) {
         const Pool& p = s.pools[pi];
         const std::string pp = at("pools", pi);
-        if (!p.monitor.empty() && monitors.count(p.monitor) == 0) {
-            throw DocumentError(doc, pp + ".monitor", "no monitor named '" + p.monitor + "'");
+        for (size_t mi = 0; mi < p.monitors.size(); ++mi) {
+            if (monitors.count(p.monitors[mi]) == 0) {
+                // `monitor: x` is `monitors: [x]`: a lone monitor is named as it is written.
+                throw DocumentError(doc,
+                                    p.monitors.size() == 1
+                                        ? pp + ".monitor"
+                                        : pp + ".monitors[" + std::to_string(mi) + "]",
+                                    "no monitor named '" + p.monitors[mi] + "'");
+            }
+        }
+        if (p.combine.mode == CombineMode::Quorum && p.combine.quorum > p.monitors.size()) {
+            throw DocumentError(doc, pp + ".combine.quorum",
+                                std::to_string(p.combine.quorum) + " is more than the pool's " +
+                                    std::to_string(p.monitors.size()) + " monitors");
         }
         if (p.members.empty()) {
             throw DocumentError(doc, pp + ".members", "a pool needs members");

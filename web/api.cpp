@@ -507,8 +507,8 @@ std::string Api::route_of(const std::string& path) {
         return kPrefix;
     }
     static const std::set<std::string> kSingle = {
-        "config",       "health", "events", "audit",    "status", "explain",
-        "openapi.json", "tokens", "zones",  "monitors", "pools",  "balancers"};
+        "config", "health", "events",   "audit", "status",    "explain",     "openapi.json",
+        "tokens", "zones",  "monitors", "pools", "balancers", "alertmanager"};
     if (kSingle.count(s[0]) == 0) {
         return "other";
     }
@@ -808,6 +808,14 @@ Response Api::route(Call& c) {
         c.params({});
         c.no_etag("views");
         return whoami_view(c);
+    }
+    if (top == "alertmanager" && s.size() == 1) {
+        method({"GET", "POST"});
+        // Alertmanager's word marks members failing: the operator's role, like a drain.
+        need(m == "GET" ? Role::Viewer : Role::Operator);
+        c.params({});
+        c.no_etag("alerts");
+        return alertmanager_resource(c);
     }
     if (top == "tokens" && s.size() <= 2) {
         need(Role::Admin);

@@ -19,6 +19,7 @@
 #include "core/core.h"
 #include "dnsd/snapshot.h"
 #include "healthcheck/prober.h"
+#include "web/alertmanager.h"
 #include "web/auth.h"
 
 namespace gtm::web {
@@ -54,7 +55,8 @@ struct ApiDeps {
     std::function<bool()> isolated;
     std::function<bool()> ready;
     const dns::SnapshotHolder* snapshots = nullptr;
-    class Metrics* metrics = nullptr;  // /metrics, and what the API counts; null: off
+    class Metrics* metrics = nullptr;   // /metrics, and what the API counts; null: off
+    AlertmanagerSettings alertmanager;  // POST /api/v1/alertmanager: labels and grace
 };
 
 class Api {

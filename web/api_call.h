@@ -121,6 +121,8 @@ Response item_resource(Api::Call& c, const std::string& kind, const std::string&
 Response records_resource(Api::Call& c, const std::string& zone, const std::string* index);
 Response members_resource(Api::Call& c, const std::string& pool, const std::string* address,
                           bool admin_only);
+// api_alerts.cpp
+Response alertmanager_resource(Api::Call& c);
 // api_tokens.cpp
 Response tokens_resource(Api::Call& c, const std::string* name, Authenticator& auth);
 // api_views.cpp

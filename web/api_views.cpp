@@ -86,7 +86,12 @@ std::string why(const dns::MemberDecision& m, const dns::AnswerTable& t) {
         case dns::MemberStatus::AdminDown:
             return "admin down: never served";
         case dns::MemberStatus::VerdictDown:
-            return "verdict down";
+            return m.alert != nullptr
+                       ? std::string("verdict down; alert: ") + m.alert + " fires too"
+                       : "verdict down";
+        case dns::MemberStatus::AlertDown:
+            return std::string("alert: ") + m.alert +
+                   " (from Alertmanager) marks it failing while it fires";
     }
     return "?";
 }
@@ -204,7 +209,8 @@ json stored_json(const std::string& text) {
 
 Response events_view(Api::Call& c) {
     store::Store& store = c.core().store();
-    const std::string* type = c.param("type");  // verdict, tier, all_down, isolation, admin, config
+    const std::string* type =
+        c.param("type");  // verdict, tier, all_down, isolation, admin, config, alert
     return page<store::Event>(
         c, "events",
         [&](int64_t after, size_t n) {
@@ -311,15 +317,50 @@ Response explain_view(Api::Call& c) {
                        {"slow_start", m.slow_start},
                        {"effective_weight", m.weight * m.slow_start},
                        {"share", m.share}};
+            // Each monitor's decision, and which one decided (the selection code's choice).
             auto d = ex->decisions.find({m.pool, m.address});
-            if (d != ex->decisions.end() && d->second.verdict != health::Verdict::Unknown) {
-                mj["evidence"] = result_json(d->second.evidence);
+            if (d != ex->decisions.end() && !d->second.empty()) {
+                const auto& list = d->second;
+                json monitors = json::array();
+                const core::Explanation::MonitorDecision* decider = &list.front();
+                for (const auto& md : list) {
+                    const bool decided = m.decided_by != nullptr && md.monitor == m.decided_by;
+                    if (decided) {
+                        decider = &md;
+                    }
+                    json mon = {{"monitor", md.monitor},
+                                {"verdict", health::to_string(md.state.verdict)},
+                                {"suspect", md.state.suspect},
+                                {"held", md.state.held},
+                                {"reason", health::to_string(md.state.evidence.reason)},
+                                {"decided", decided}};
+                    if (md.state.verdict != health::Verdict::Unknown) {
+                        mon["evidence"] = result_json(md.state.evidence);
+                    }
+                    if (!md.vantages.empty()) {
+                        mon["vantages"] = vantages_json(md.vantages);
+                    }
+                    monitors.push_back(std::move(mon));
+                }
+                mj["monitors"] = std::move(monitors);
+                if (auto c = ex->combine_of_pool.find(m.pool); c != ex->combine_of_pool.end()) {
+                    mj["combine"] = store::to_string(c->second);
+                }
+                mj["decided_by"] = m.decided_by != nullptr ? json(m.decided_by) : json(nullptr);
+                if (decider->state.verdict != health::Verdict::Unknown) {
+                    mj["evidence"] = result_json(decider->state.evidence);
+                    mj["reason"] = health::to_string(decider->state.evidence.reason);
+                }
+                if (list.size() == 1 && !decider->vantages.empty()) {
+                    mj["vantages"] = vantages_json(decider->vantages);  // cluster: who sees what
+                }
+            }
+            if (m.alert != nullptr) {
+                mj["alert"] = m.alert;
+                mj["reason"] = std::string("alert: ") + m.alert;
             }
             if (auto l = latest.find({m.pool, m.address}); l != latest.end()) {
                 mj["last_result"] = result_json(l->second);
-            }
-            if (auto v = ex->vantages.find({m.pool, m.address}); v != ex->vantages.end()) {
-                mj["vantages"] = vantages_json(v->second);  // cluster mode: who sees what
             }
             members.push_back(std::move(mj));
         }

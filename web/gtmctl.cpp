@@ -203,6 +203,15 @@ int explain(const Client& c, const std::string& name, const std::string& type) {
                 std::cout << "    " << (m["eligible"].get<bool>() ? "+" : "-") << " "
                           << m["address"].get<std::string>() << " weight " << m["weight"] << " "
                           << share(m["share"].get<double>()) << "  " << m["why"].get<std::string>();
+                if (m.contains("monitors") && m["monitors"].size() > 1) {
+                    // Several monitors: each one's verdict, the one that decided marked '*'.
+                    std::cout << "; " << m.value("combine", "all") << " of";
+                    for (const auto& mon : m["monitors"]) {
+                        std::cout << " " << mon["monitor"].get<std::string>() << "="
+                                  << mon["verdict"].get<std::string>()
+                                  << (mon["decided"].get<bool>() ? "*" : "");
+                    }
+                }
                 if (m.contains("last_result")) {
                     const json& lr = m["last_result"];
                     std::cout << "; last probe " << lr["reason"].get<std::string>() << " in "

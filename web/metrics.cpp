@@ -278,6 +278,10 @@ class Metrics::State : public prometheus::Collectable {
         MetricFamily held =
             family("gtm_member_held", "1 while the isolation guard holds a member's verdict",
                    MetricType::Gauge);
+        MetricFamily alerted = family(
+            "gtm_member_alert",
+            "1 while an alert from Alertmanager marks a member failing (label: the alertname)",
+            MetricType::Gauge);
         MetricFamily ramp =
             family("gtm_member_slow_start_ratio",
                    "Slow-start factor applied to a member's weight (0.1 to 1)", MetricType::Gauge);
@@ -291,10 +295,14 @@ class Metrics::State : public prometheus::Collectable {
                 continue;
             }
             const Labels id = {{"pool", m.pool}, {"member", m.address}};
-            if (!m.monitor.empty() && m.state.verdict != health::Verdict::Unknown) {
+            // One series per monitor of the pool: what each monitor says of the member.
+            for (const auto& [monitor, state] : m.monitors) {
+                if (state.verdict == health::Verdict::Unknown) {
+                    continue;
+                }
                 Labels l = id;
-                l.push_back({"monitor", m.monitor});
-                add(up, std::move(l), m.state.verdict == health::Verdict::Up ? 1 : 0);
+                l.push_back({"monitor", monitor});
+                add(up, std::move(l), state.verdict == health::Verdict::Up ? 1 : 0);
             }
             for (auto s : {store::AdminState::Auto, store::AdminState::Up, store::AdminState::Drain,
                            store::AdminState::Down}) {
@@ -304,6 +312,11 @@ class Metrics::State : public prometheus::Collectable {
             }
             add(suspect, id, m.state.suspect ? 1 : 0);
             add(held, id, m.state.held ? 1 : 0);
+            if (!m.alert.empty()) {
+                Labels l = id;
+                l.push_back({"alertname", m.alert});
+                add(alerted, std::move(l), 1);
+            }
             auto d = decided.find({m.pool, m.address});
             const double factor = d != decided.end() ? d->second->slow_start : 1.0;
             const double w = d != decided.end() ? d->second->weight : 0;
@@ -315,7 +328,7 @@ class Metrics::State : public prometheus::Collectable {
             add(changes, id,
                 c != stats.verdict_changes.end() ? static_cast<double>(c->second) : 0.0);
         }
-        for (auto* f : {&up, &admin, &suspect, &held, &ramp, &weight, &changes}) {
+        for (auto* f : {&up, &admin, &suspect, &held, &alerted, &ramp, &weight, &changes}) {
             out.push_back(std::move(*f));
         }
         if (src_.prober == nullptr) {
@@ -336,6 +349,25 @@ class Metrics::State : public prometheus::Collectable {
             }
             add_histogram(duration, {{"monitor", monitor}}, health::kProbeBuckets, m.buckets,
                           m.count, m.sum_s);
+        }
+        MetricFamily queries = family("gtm_promql_queries_total",
+                                      "Queries of a promql monitor (one per interval for all "
+                                      "its members)",
+                                      MetricType::Counter);
+        MetricFamily query_errors = family(
+            "gtm_promql_query_errors_total",
+            "Queries of a promql monitor that failed (no verdict moved)", MetricType::Counter);
+        MetricFamily query_ok =
+            family("gtm_promql_last_success_timestamp_seconds",
+                   "When a promql monitor's query last answered (unix time)", MetricType::Gauge);
+        for (const auto& [monitor, q] : ps.promql) {
+            add(queries, {{"monitor", monitor}}, static_cast<double>(q.queries));
+            add(query_errors, {{"monitor", monitor}}, static_cast<double>(q.errors));
+            add(query_ok, {{"monitor", monitor}},
+                static_cast<double>(q.last_success_unix_ms) / 1000.0);
+        }
+        for (auto* f : {&queries, &query_errors, &query_ok}) {
+            out.push_back(std::move(*f));
         }
         MetricFamily isolated =
             family("gtm_prober_isolated", "1 while the isolation guard suspects our own network",

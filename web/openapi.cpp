@@ -254,6 +254,37 @@ json build() {
     paths["/api/v1/explain"]["get"]["parameters"] =
         json::array({query_param("name", "the balancer name"), query_param("type", "A or AAAA"),
                      query_param("client", "client address (echoed)")});
+    paths["/api/v1/alertmanager"] = {
+        {"get", op("the alerts from Alertmanager firing now and the members each marks failing",
+                   "viewer", {{"200", ok("alerts")}})},
+        {"post",
+         op("Alertmanager's webhook receiver (payload version 4): a firing alert labelled with a "
+            "pool and/or member (gtm_pool, gtm_member by default: gtmd.yaml alertmanager) marks "
+            "those members failing until it resolves or expires at endsAt (else receipt) + "
+            "alertmanager.grace; served before the answer. 400 (field: the path) for a body "
+            "Alertmanager would not send; nothing is applied then",
+            "operator", {{"200", ok("what changed, and the alerts firing now")}},
+            body({{"type", "object"},
+                  {"required", {"version", "alerts"}},
+                  {"properties",
+                   {{"version", {{"type", "string"}, {"enum", {"4"}}}},
+                    {"status", {{"type", "string"}}},
+                    {"receiver", {{"type", "string"}}},
+                    {"groupKey", {{"type", "string"}}},
+                    {"alerts",
+                     {{"type", "array"},
+                      {"items",
+                       {{"type", "object"},
+                        {"required", {"status", "labels"}},
+                        {"properties",
+                         {{"status", {{"type", "string"}, {"enum", {"firing", "resolved"}}}},
+                          {"labels",
+                           {{"type", "object"},
+                            {"required", {"alertname"}},
+                            {"additionalProperties", {{"type", "string"}}}}},
+                          {"startsAt", {{"type", "string"}, {"format", "date-time"}}},
+                          {"endsAt", {{"type", "string"}, {"format", "date-time"}}},
+                          {"fingerprint", {{"type", "string"}}}}}}}}}}}}))}};
     paths["/api/v1/tokens"] = {
         {"get", op("tokens (names and roles, never secrets)", "admin", {{"200", ok("tokens")}})},
         {"post",
@@ -323,7 +354,11 @@ json build() {
           {"properties",
            {{"address", {{"type", "string"}}},
             {"weight", {{"type", "integer"}, {"minimum", 0}, {"maximum", 255}}},
-            {"admin", {{"type", "string"}, {"enum", {"auto", "up", "drain", "down"}}}}}},
+            {"admin", {{"type", "string"}, {"enum", {"auto", "up", "drain", "down"}}}},
+            {"labels",
+             {{"type", "object"},
+              {"description", "for promql monitors' templates: {{name}}"},
+              {"additionalProperties", {{"type", "string"}}}}}}},
           {"required", {"address"}},
           {"additionalProperties", false}}},
         {"AdminState",
@@ -373,9 +408,11 @@ json build() {
     schemas["Zone"]["description"] = "store/README.md: name, soa, ns, ttl, records";
     schemas["Monitor"]["description"] =
         "store/README.md: name, type, port, path, host, method, headers, expect_status, "
-        "expect_body, tls_verify, ca_file, interval, timeout, fall, rise, hold_down";
+        "expect_body, tls_verify, ca_file, interval, timeout, fall, rise, hold_down; promql: "
+        "url, query, match_label, match_value, fail_if, no_data";
     schemas["Pool"]["description"] =
-        "store/README.md: name, monitor, min_healthy, slow_start, members";
+        "store/README.md: name, monitor (or monitors, with combine: all | any | {quorum: N}), "
+        "min_healthy, slow_start, members";
     schemas["Balancer"]["description"] =
         "store/README.md: name, ttl, degraded_ttl, max_answers, when_all_down, fallback, pools";
     for (auto& [path, item] : paths.items()) {

@@ -762,6 +762,7 @@ ROUTES = [
     ("/api/v1/status", "/api/v1/status", {"GET": "viewer"}),
     ("/api/v1/explain", f"/api/v1/explain?name={BAL}", {"GET": "viewer"}),
     ("/api/v1/whoami", "/api/v1/whoami", {"GET": "viewer"}),
+    ("/api/v1/alertmanager", "/api/v1/alertmanager", {"GET": "viewer", "POST": "operator"}),
     ("/api/v1/tokens", "/api/v1/tokens", {"GET": "admin", "POST": "admin"}),
     ("/api/v1/tokens/{name}", "/api/v1/tokens/nobody", {"DELETE": "admin"}),
     ("/api/v1/zones", "/api/v1/zones", {"GET": "viewer", "POST": "admin"}),
@@ -793,6 +794,7 @@ METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]
 RANK = {"viewer": 0, "operator": 1, "admin": 2}
 # Bodies that pass authorization but never validate.
 BODIES = {
+    "/api/v1/alertmanager": {"version": "3", "alerts": []},
     "/api/v1/config": {"zones": "not a list"},
     "/api/v1/tokens": {"name": "not a valid name!", "role": "viewer"},
     "/api/v1/pools/hangzhou/members/127.0.0.99": {"weight": -1},

@@ -31,7 +31,7 @@ def test_database_is_wal_versioned_and_holds_only_token_hashes(api_servers):
     g = api_servers.start()
     r = g.api.ok("POST", f"{V1}/tokens", {"name": "ci", "role": "viewer"})
     assert g.sqlite("PRAGMA journal_mode;").strip() == "wal"
-    assert g.sqlite("PRAGMA user_version;").strip() == "3"
+    assert g.sqlite("PRAGMA user_version;").strip() == "4"  # 4: members.labels (promql templates)
     assert g.sqlite("PRAGMA integrity_check;").strip() == "ok"
     assert g.sqlite("PRAGMA foreign_key_check;").strip() == ""
     hashes = dict(line.split("|") for line in g.sqlite(

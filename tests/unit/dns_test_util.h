@@ -58,8 +58,8 @@ class TestVerdicts {
                             int64_t now_ms) {
         probed = state;
         for (auto& p : probed.pools) {
-            if (p.monitor.empty()) {
-                p.monitor = p.name;
+            if (p.monitors.empty()) {
+                p.monitors = {p.name};
             }
         }
         table_ = {};
@@ -67,7 +67,7 @@ class TestVerdicts {
             std::string monitor = id.first;
             for (const auto& p : probed.pools) {
                 if (p.name == id.first) {
-                    monitor = p.monitor;
+                    monitor = p.monitors.front();
                 }
             }
             health::TargetState t;

@@ -238,3 +238,40 @@ TEST_CASE("a suspect member is left out of the answers; its decision clears it")
     c.apply({decision("web", "127.0.0.1", Verdict::Up)}, 2000);
     CHECK(answers(holder, "a.c.test") == std::set<std::string>{"127.0.0.1", "127.0.0.2"});
 }
+
+TEST_CASE("alerts recompile the balancers of the pools they mark; expiry and new states follow") {
+    dns::SnapshotHolder holder;
+    core::Controller c(holder);
+    set_state(c, kDoc, 0);
+    const auto before = holder.get();
+    // A member alert reaches every pool holding the address; a pool alert only its pool.
+    auto events = c.apply_alerts({{"f1", "Errors", "", "127.0.0.3", true, 5000}}, 1000);
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].change == health::AlertChange::Firing);
+    const auto after = holder.get();
+    CHECK(after->balancers()[0] == before->balancers()[0]);  // a: east, untouched
+    CHECK(after->balancers()[1] != before->balancers()[1]);  // b: west
+    CHECK(answers(holder, "b.c.test").empty());              // fail_closed: nothing left
+    CHECK(answers(holder, "both.c.test") == std::set<std::string>{"127.0.0.1", "127.0.0.2"});
+    // Re-sent: nothing changes, nothing is recompiled.
+    CHECK(c.apply_alerts({{"f1", "Errors", "", "127.0.0.3", true, 9000}}, 2000).empty());
+    CHECK(holder.get()->generation() == after->generation());
+    // A new state while the alert fires: a new pool holding the address is marked at once.
+    set_state(c,
+              replaced(kDoc, "balancers:\n",
+                       "  - {name: p2, monitor: web, members: [{address: 127.0.0.3}, "
+                       "{address: 127.0.0.4}]}\nbalancers:\n  - {name: c2.c.test, "
+                       "max_answers: 4, pools: [{pool: p2}]}\n"),
+              3000);
+    CHECK(answers(holder, "c2.c.test") == std::set<std::string>{"127.0.0.4"});
+    // Its expiry (9000) passes: the tick clears it and recompiles.
+    std::vector<health::AlertEvent> expired;
+    c.tick(8999, &expired);
+    CHECK(expired.empty());
+    c.tick(9000, &expired);
+    REQUIRE(expired.size() == 1);
+    CHECK(expired[0].change == health::AlertChange::Expired);
+    CHECK(answers(holder, "b.c.test") == std::set<std::string>{"127.0.0.3"});
+    CHECK(answers(holder, "c2.c.test") == std::set<std::string>{"127.0.0.3", "127.0.0.4"});
+    CHECK(c.alerts().empty());
+}

@@ -403,3 +403,87 @@ balancers:
     Compiled c3(single, both);
     CHECK(addresses(c3.balancer().v4) == std::set<std::string>{"127.0.0.1", "127.0.0.2"});
 }
+
+TEST_CASE("a firing alert takes its members out like a down verdict; admin up still serves") {
+    const store::DesiredState state = store::parse_document(std::string(kZone) + R"(
+pools:
+  - name: p
+    members: [{address: 127.0.0.1}, {address: 127.0.0.2, admin: up}, {address: 127.0.0.3}]
+  - name: q
+    members: [{address: 127.0.0.1}, {address: 127.0.0.4}]
+balancers:
+  - {name: app.lb.test, max_answers: 16, pools: [{pool: p}, {pool: q}]}
+)",
+                                                            "test.yaml");
+    health::TargetTable none;
+    health::AlertTable alerts;
+    alerts.apply(
+        {{"f1", "Errors", "p", "127.0.0.3", true, 100}, {"f2", "Slow", "", "127.0.0.1", true, 100}},
+        0);
+    dns::CompileInput in;
+    in.state = &state;
+    in.targets = &none;
+    in.alerts = &alerts;
+    in.generation = 1;
+    const auto snap = dns::compile(in);
+    const dns::AnswerTable& t = snap->balancers().front()->v4;
+    // 127.0.0.1 is out in both pools (a member alert), .3 only in p; .2 is admin up.
+    CHECK(addresses(t) == std::set<std::string>{"127.0.0.2", "127.0.0.4"});
+    for (const auto& m : t.members) {
+        CAPTURE(m.address);
+        CAPTURE(m.pool);
+        const std::string a = m.address;
+        if (a == "127.0.0.1") {
+            CHECK(m.status == dns::MemberStatus::AlertDown);
+            CHECK(std::string(m.alert) == "Slow");
+            CHECK_FALSE(m.eligible);
+        } else if (a == "127.0.0.3") {
+            CHECK(std::string(m.alert) == "Errors");
+            CHECK(m.status == dns::MemberStatus::AlertDown);
+        } else if (a == "127.0.0.2") {
+            CHECK(m.alert == nullptr);
+            CHECK(m.status == dns::MemberStatus::Serving);
+        }
+    }
+}
+
+TEST_CASE("several monitors: the pool's combination decides, and its decision names the monitor") {
+    const store::DesiredState state = store::parse_document(std::string(kZone) + R"(
+monitors:
+  - {name: web, type: http}
+  - {name: errors, type: tcp, port: 9}
+pools:
+  - {name: all, monitors: [web, errors], members: [{address: 127.0.0.1}]}
+  - {name: any, monitors: [web, errors], combine: any, members: [{address: 127.0.0.2}]}
+balancers:
+  - {name: app.lb.test, max_answers: 16, pools: [{pool: all}, {pool: any}]}
+)",
+                                                            "test.yaml");
+    health::TargetTable table;
+    health::TargetState up;
+    up.verdict = Verdict::Up;
+    health::TargetState down;
+    down.verdict = Verdict::Down;
+    for (const char* a : {"127.0.0.1", "127.0.0.2"}) {
+        table.set(health::target_key("web", a), up);
+        table.set(health::target_key("errors", a), down);
+    }
+    dns::CompileInput in;
+    in.state = &state;
+    in.targets = &table;
+    in.generation = 1;
+    const auto snap = dns::compile(in);
+    const dns::AnswerTable& t = snap->balancers().front()->v4;
+    CHECK(addresses(t) == std::set<std::string>{"127.0.0.2"});
+    for (const auto& m : t.members) {
+        CAPTURE(m.address);
+        REQUIRE(m.decided_by != nullptr);
+        if (std::string(m.address) == "127.0.0.1") {
+            CHECK(m.status == dns::MemberStatus::VerdictDown);
+            CHECK(std::string(m.decided_by) == "errors");  // all: the one down decided
+        } else {
+            CHECK(m.status == dns::MemberStatus::Serving);
+            CHECK(std::string(m.decided_by) == "web");  // any: the one up decided
+        }
+    }
+}

@@ -68,6 +68,24 @@ TEST_CASE("configs/gtmd.yaml holds every key with its default") {
     CHECK(cfg.data_dir == def.data_dir);
     CHECK(cfg.apply == "configs/demo.yaml");
     CHECK(cfg.log_level == def.log_level);
+    CHECK(cfg.alertmanager.pool_label == def.alertmanager.pool_label);
+    CHECK(cfg.alertmanager.member_label == def.alertmanager.member_label);
+    CHECK(cfg.alertmanager.grace_ms == def.alertmanager.grace_ms);
+}
+
+TEST_CASE("alertmanager: label names and grace, each mistake named by its path") {
+    const ServerConfig cfg =
+        parse("alertmanager: {pool_label: region, member_label: gateway, grace: 90s}\n");
+    CHECK(cfg.alertmanager.pool_label == "region");
+    CHECK(cfg.alertmanager.member_label == "gateway");
+    CHECK(cfg.alertmanager.grace_ms == 90000);
+    CHECK(error_of("alertmanager: {pool_label: 'gtm-pool'}\n")
+              .find("gtmd.yaml:1: alertmanager.pool_label: 'gtm-pool' is not a Prometheus label "
+                    "name") != std::string::npos);
+    CHECK(error_of("alertmanager: {member_label: gtm_pool}\n")
+              .find("alertmanager.member_label: must differ from pool_label") != std::string::npos);
+    CHECK(error_of("alertmanager: {grace: 2d}\n").find("alertmanager.grace") != std::string::npos);
+    CHECK(error_of("alertmanager: {labels: x}\n").find("alertmanager") != std::string::npos);
 }
 
 TEST_CASE("configs/cluster/ns1..ns3.yaml: three nodes of one cluster, each its own vantage") {
@@ -180,7 +198,8 @@ TEST_CASE("an unknown key names file, line, path and the keys expected") {
           "tcp_max_connections_per_source, nsid, version, identity, rrl)");
     CHECK(error_of("log_level: info\nlisten: 127.0.0.1:53\n") ==
           "gtmd.yaml:2: listen: unknown key (expected one of: dns, http, health, store, "
-          "data_dir, apply, log_level, log_format, metrics, node, cluster, webhooks)");
+          "data_dir, apply, log_level, log_format, metrics, node, cluster, webhooks, "
+          "alertmanager)");
     CHECK(error_of("health:\n  isolation: 5s\n") ==
           "gtmd.yaml:2: health.isolation: unknown key (expected one of: isolation_hold, "
           "source_address)");

@@ -34,7 +34,7 @@ pools:
   - name: eu
     monitor: web
     slow_start: 30s
-    members: [{address: 127.0.0.1, weight: 10}, {address: 127.0.0.2, admin: drain}]
+    members: [{address: 127.0.0.1, weight: 10, labels: {cluster: hz}}, {address: 127.0.0.2, admin: drain}]
 balancers:
   - {name: app.s.test, when_all_down: fallback, fallback: [127.0.0.9], pools: [{pool: eu, weight: 7}]}
 )";
@@ -126,6 +126,20 @@ TEST_CASE("a drain writes one member row; unchanged rows are not touched") {
     CHECK(count_rows(t.path, "writes") == 1);
     CHECK(count_rows(t.path, "members") == 2);
     CHECK(count_rows(t.path, "audit") == 2);
+}
+
+TEST_CASE("a change of a member's labels alone is saved (schema 4: members.labels)") {
+    TempDb t;
+    SqliteStore s(t.path);
+    const DesiredState doc = parse_document(kDoc, "d");
+    s.save_state({}, doc, audit("apply"), s.revision());
+    DesiredState relabelled = doc;
+    relabelled.pools[0].members[0].labels["cluster"] = "fr";
+    relabelled.pools[0].members[1].labels["zone"] = "b";
+    s.save_state(doc, relabelled, audit("labels"), s.revision());
+    const DesiredState back = s.load_state().state;
+    CHECK(back.pools[0].members[0].labels.at("cluster") == "fr");
+    CHECK(back.pools[0].members[1].labels.at("zone") == "b");
 }
 
 TEST_CASE("removing a pool removes its member rows") {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "store/encode.h"
 #include "store/names.h"
 
 using namespace gtm::store;
@@ -144,7 +145,7 @@ TEST_CASE("labels over 63 bytes and names over 255 bytes are rejected") {
 TEST_CASE("unknown keys are rejected with the expected ones listed") {
     DocumentError e = error_of(replace(kBase, "weight: 10", "weight: 10, wieght: 3"));
     CHECK(e.path() == "pools[0].members[0].wieght");
-    CHECK(e.reason() == "unknown key (expected one of: address, weight, admin)");
+    CHECK(e.reason() == "unknown key (expected one of: address, weight, admin, labels)");
     e = error_of(std::string(kBase) + "extras: 1\n");
     CHECK(e.path() == "extras");
 }
@@ -337,4 +338,107 @@ TEST_CASE("the reader and the decoder work on any YAML or JSON, as gtmd.yaml is 
     }
     CHECK(what == "f.json: limits.base: must be a duration like 500ms, 5s or 2m, got '5 s'");
     CHECK(parse_text("", "empty.yaml", none) == nlohmann::json::object());
+}
+
+TEST_CASE("several monitors per pool: monitors and combine, each mistake named by its path") {
+    const std::string two =
+        replace(replace(kBase, "monitors:\n", "monitors:\n  - {name: tcp, type: tcp, port: 80}\n"),
+                "    monitor: web\n", "    monitors: [web, tcp]\n    combine: {quorum: 2}\n");
+    DesiredState s = parse_document(two, "d");
+    CHECK(s.pools[0].monitors == std::vector<std::string>{"web", "tcp"});
+    CHECK(s.pools[0].combine == Combine{CombineMode::Quorum, 2});
+    CHECK(parse_document(kBase, "d").pools[0].monitors == std::vector<std::string>{"web"});
+    CHECK(parse_document(kBase, "d").pools[0].combine.mode == CombineMode::All);
+    CHECK(parse_document(replace(two, "combine: {quorum: 2}", "combine: any"), "d")
+              .pools[0]
+              .combine.mode == CombineMode::Any);
+
+    DocumentError e = error_of(replace(two, "combine: {quorum: 2}", "combine: {quorum: 3}"));
+    CHECK(e.path() == "pools[0].combine.quorum");
+    CHECK(e.reason() == "3 is more than the pool's 2 monitors");
+    e = error_of(replace(two, "combine: {quorum: 2}", "combine: most"));
+    CHECK(e.path() == "pools[0].combine");
+    CHECK(e.reason() == "'most' is not one of: all, any, {quorum: N}");
+    e = error_of(replace(two, "[web, tcp]", "[web, nope]"));
+    CHECK(e.path() == "pools[0].monitors[1]");
+    CHECK(e.reason() == "no monitor named 'nope'");
+    e = error_of(replace(two, "[web, tcp]", "[web, web]"));
+    CHECK(e.path() == "pools[0].monitors[1]");
+    e = error_of(
+        replace(two, "    monitors: [web, tcp]\n", "    monitors: [web, tcp]\n    monitor: web\n"));
+    CHECK(e.path() == "pools[0].monitors");
+    CHECK(e.reason() == "give monitor or monitors, not both");
+}
+
+TEST_CASE("promql monitors and member labels decode; each mistake is named by its path") {
+    const std::string base =
+        replace(replace(kBase, "monitors:\n",
+                        "monitors:\n"
+                        "  - name: errors\n"
+                        "    type: promql\n"
+                        "    url: http://127.0.0.1:9090\n"
+                        "    query: 'sum by (gateway) (rate(x{m=\"{{monitor}}\"}[1m]))'\n"
+                        "    match_label: gateway\n"
+                        "    match_value: '{{cluster}}-{{address}}'\n"
+                        "    fail_if: '>= 0.05'\n"
+                        "    no_data: down\n"),
+                "{address: 127.0.0.11, weight: 10}",
+                "{address: 127.0.0.11, weight: 10, labels: {cluster: hz}}");
+    DesiredState s = parse_document(base, "d");
+    const Monitor& m = s.monitors[0];
+    CHECK(m.type == MonitorType::Promql);
+    CHECK(m.url == "http://127.0.0.1:9090");
+    CHECK(m.match_label == "gateway");
+    CHECK(m.match_value == "{{cluster}}-{{address}}");
+    CHECK(m.fail_op == Comparison::Ge);
+    CHECK(m.fail_threshold == doctest::Approx(0.05));
+    CHECK(m.no_data == NoData::Down);
+    CHECK(s.pools[0].members[0].labels.at("cluster") == "hz");
+    // Exported and read back: the same state; the threshold as it was written.
+    CHECK(state_from_json(to_json(s), "export") == s);
+    CHECK(to_json(s)["monitors"][0]["fail_if"] == ">= 0.05");
+
+    struct Bad {
+        const char* from;
+        const char* to;
+        const char* path;
+        const char* words;
+    };
+    for (const Bad& b : std::initializer_list<Bad>{
+             {"url: http://127.0.0.1:9090", "url: ftp://x", "monitors[0].url", "base URL"},
+             {"    url: http://127.0.0.1:9090\n", "", "monitors[0].url", "is required"},
+             {"fail_if: '>= 0.05'", "fail_if: 'above 5%'", "monitors[0].fail_if", "comparison"},
+             {"fail_if: '>= 0.05'", "fail_if: '> 0.05 or so'", "monitors[0].fail_if", "comparison"},
+             {"no_data: down", "no_data: maybe", "monitors[0].no_data", "unknown, up, down"},
+             {"match_label: gateway", "match_label: 'gate-way'", "monitors[0].match_label",
+              "label name"},
+             {"[1m]))'", "[1m])) / {{address}}'", "monitors[0].query", "once per interval"},
+             {"match_value: '{{cluster}}-{{address}}'", "match_value: '{{cluster'",
+              "monitors[0].match_value", "without"},
+             {"type: promql\n", "type: promql\n    port: 80\n", "monitors[0].port",
+              "does not apply"},
+             {"labels: {cluster: hz}", "labels: {pool: hz}", "pools[0].members[0].labels.pool",
+              "placeholder"},
+             {"labels: {cluster: hz}", "labels: {'a-b': hz}", "pools[0].members[0].labels.a-b",
+              "label name"},
+         }) {
+        CAPTURE(b.to);
+        const DocumentError e = error_of(replace(base, b.from, b.to));
+        CHECK(e.path() == b.path);
+        CHECK(e.reason().find(b.words) != std::string::npos);
+    }
+    // promql keys on another type, http keys on promql.
+    CHECK(error_of(replace(kBase, "path: /health", "path: /health, fail_if: '> 1'")).path() ==
+          "monitors[0].fail_if");
+    CHECK(error_of(replace(base, "no_data: down", "no_data: down\n    path: /x")).path() ==
+          "monitors[0].path");
+}
+
+TEST_CASE("configs/traffic.yaml, the promql example, is valid") {
+    std::ifstream in(std::string(GTM_SOURCE_DIR) + "/configs/traffic.yaml");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    DesiredState s = parse_document(ss.str(), "traffic.yaml");
+    CHECK(s.monitors.size() == 3);
+    CHECK(s.pools[1].combine == Combine{CombineMode::Quorum, 2});
 }
