@@ -15,7 +15,7 @@
     const TOKEN_KEY = 'gtmd.token';
     const ROLES = { viewer: 0, operator: 1, admin: 2 };
     const ADMIN_STATES = ['auto', 'up', 'drain', 'down'];
-    const EVENT_TYPES = ['verdict', 'tier', 'all_down', 'isolation', 'admin', 'config'];
+    const EVENT_TYPES = ['verdict', 'tier', 'all_down', 'isolation', 'admin', 'config', 'alert'];
 
     // ---------------------------------------------------------------------------------------
     // DOM: data only ever becomes text.
@@ -376,9 +376,12 @@
     // ---------------------------------------------------------------------------------------
     // Derived views of the state.
 
-    function healthOf(pool, address) {
-        const targets = (S.health && S.health.targets) || [];
-        return targets.find((t) => t.address === address && (t.pools || []).includes(pool));
+    // The health target of a member: with several monitors, the one that decided (explain's
+    // decided_by), else the first.
+    function healthOf(pool, address, monitor) {
+        const targets = ((S.health && S.health.targets) || [])
+            .filter((t) => t.address === address && (t.pools || []).includes(pool));
+        return targets.find((t) => t.monitor === monitor) || targets[0];
     }
 
     // The explain entries of a member: the same member in every balancer gets the same numbers
@@ -661,8 +664,11 @@
     }
 
     function memberRow(pool, m) {
-        const t = healthOf(pool.name, m.address);
         const ex = explainedMember(pool.name, m.address);
+        const t = healthOf(pool.name, m.address, ex && ex.decided_by);
+        // The verdict the answers were built from (several monitors combined, an alert) is
+        // explain's; the health target's is one monitor's.
+        const verdict = ex ? ex.verdict : t ? t.verdict : 'unknown';
         const recent = (t && t.recent) || [];
         const last = recent[recent.length - 1];
         const err = lastError(t);
@@ -678,9 +684,13 @@
         if (t && t.held) {
             suspicion.push(badge('held', 'held', 'the isolation guard keeps its last verdict'));
         }
+        if (ex && ex.alert) {
+            suspicion.push(badge('bad', `alert: ${ex.alert}`, 'an Alertmanager alert marks it failing'));
+        }
         const cells = [
             h('th', { scope: 'row', 'data-label': 'Member' }, memberButton(pool.name, m.address, 'pool')),
-            h('td', { 'data-label': 'Verdict', class: 'verdict' }, verdictBadge(t ? t.verdict : 'unknown')),
+            h('td', { 'data-label': 'Verdict', class: 'verdict' }, verdictBadge(verdict),
+                ex && ex.monitors && ex.monitors.length > 1 ? h('span', { class: 'muted', text: ` ${monitorsText(ex)}` }) : ''),
             h('td', { 'data-label': 'Suspicion' }, suspicion.length ? suspicion : '—'),
             h('td', { 'data-label': 'Admin' }, adminBadge(m.admin)),
             h('td', { 'data-label': 'Slow start' }, ramp),
@@ -851,6 +861,8 @@
             return `${e.member} in ${e.pool}: admin ${e.from} → ${e.to} by ${e.by}`;
         case 'config':
             return `revision ${e.revision} by ${e.by} (${e.action}): ${e.changes} change(s)${(e.summary || []).length ? `: ${e.summary.join(', ')}` : ''}`;
+        case 'alert':
+            return `Alertmanager ${e.alertname} ${e.state}${e.pool ? ` · pool ${e.pool}` : ''}${e.member ? ` · member ${e.member}` : ''}: ${(e.members || []).length} member(s) ${(e.members || []).join(', ')}`;
         default:
             return Object.entries(e).filter(([k]) => !['id', 'at_ms', 'type'].includes(k))
                 .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
@@ -864,6 +876,7 @@
         isolation: (e) => (e.state === 'enter' ? 'warn' : 'ok'),
         admin: () => 'drain',
         config: () => 'info',
+        alert: (e) => (e.state === 'firing' ? 'bad' : 'ok'),
     };
 
     function eventItem(e) {
@@ -878,13 +891,17 @@
         if (f.type && e.type !== f.type) {
             return false;
         }
-        const pools = e.type === 'verdict' ? splitPools(e.pools) : e.pool ? [e.pool] : [];
-        const member = e.type === 'verdict' ? e.address : e.member;
+        // An alert names the members it marks as "pool/address".
+        const marked = e.type === 'alert' ? (e.members || []).map((x) => x.split('/')) : [];
+        const pools = e.type === 'verdict' ? splitPools(e.pools)
+            : e.type === 'alert' ? marked.map(([p]) => p) : e.pool ? [e.pool] : [];
+        const members = e.type === 'verdict' ? [e.address]
+            : e.type === 'alert' ? marked.map(([, a]) => a) : [e.member];
         const mentions = (name) => e.type === 'config' && (e.summary || []).some((s) => s.endsWith(`/${name}`));
         if (f.pool && !pools.includes(f.pool) && !mentions(f.pool)) {
             return false;
         }
-        if (f.member && member !== f.member) {
+        if (f.member && !members.includes(f.member)) {
             return false;
         }
         if (f.balancer) {
@@ -949,6 +966,11 @@
         }
     }
 
+    // Several monitors on a pool: each one's verdict, the rule and the one that decided.
+    function monitorsText(m) {
+        return `${m.combine || 'all'}: ${m.monitors.map((x) => `${x.monitor} ${x.verdict}${x.decided ? ' (decided)' : ''}`).join(', ')}`;
+    }
+
     function explainView(x) {
         const tiers = x.tiers.map((tier) => h('section', { class: 'tier' },
             h('h4', {}, `Tier ${tier.priority}`, tier.priority === x.serving_priority ? ' — serving' : ''),
@@ -962,7 +984,9 @@
                     h('td', { 'data-label': 'Eligible' }, m.eligible ? badge('ok', 'eligible') : badge('bad', 'not eligible')),
                     h('td', { 'data-label': 'Status and why' }, h('strong', { text: m.status }), ': ', m.why),
                     h('td', { 'data-label': 'Verdict' }, verdictBadge(m.verdict),
-                        m.suspect ? [' ', badge('warn', 'suspect')] : '', m.held ? [' ', badge('held', 'held')] : ''),
+                        m.suspect ? [' ', badge('warn', 'suspect')] : '', m.held ? [' ', badge('held', 'held')] : '',
+                        m.alert ? [' ', badge('bad', `alert: ${m.alert}`)] : '',
+                        m.monitors && m.monitors.length > 1 ? h('div', { class: 'muted', text: monitorsText(m) }) : ''),
                     h('td', { 'data-label': 'Admin' }, adminBadge(m.admin)),
                     h('td', { 'data-label': 'Weight', text: weightText(m) }),
                     h('td', { 'data-label': 'Share', text: pct(m.share) }),

@@ -228,5 +228,5 @@ TEST_CASE("the OpenAPI document names every operation, once, and every one has a
             CHECK(has_4xx);
         }
     }
-    CHECK(operations == 44);  // 42, whoami and a pool's admin state
+    CHECK(operations == 46);  // 42, whoami, a pool's admin state, the alertmanager GET and POST
 }
