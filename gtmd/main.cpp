@@ -79,13 +79,15 @@ constexpr uint64_t kMinSpareFds = 16;
 // other half stays for probes, the API and webhooks. A low `ulimit -n` lowers the connection
 // limit, with one line saying so, instead of failing accept() (or the prober) later. Returns
 // false, after one line saying what to raise, when too few are left to start at all.
-bool fit_tcp_to_fd_limit(TcpConfig& tcp) {
+// `reserved`: descriptors promised to the prober (fit_probes_to_fd_limit) and not open yet.
+bool fit_tcp_to_fd_limit(TcpConfig& tcp, uint64_t reserved) {
     rlimit r{};
     if (getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur == RLIM_INFINITY) {
         return true;
     }
     const uint64_t used = open_fds();
-    const uint64_t left = r.rlim_cur > used ? r.rlim_cur - used : 0;
+    const uint64_t free = r.rlim_cur > used ? r.rlim_cur - used : 0;
+    const uint64_t left = free > reserved ? free - reserved : 0;
     if (left < kMinSpareFds) {
         spdlog::error(
             "file descriptor limit {} (ulimit -n) is too low: {} are in use before DNS over TCP "
@@ -104,6 +106,30 @@ bool fit_tcp_to_fd_limit(TcpConfig& tcp) {
         tcp.max_connections = static_cast<uint32_t>(budget);
     }
     return true;
+}
+
+// Probes in flight hold a socket each: at most half of the descriptors left before the prober
+// starts (DNS over TCP, the API and webhooks share the rest). A low `ulimit -n` lowers
+// health.max_probes_in_flight with one line saying so; probes over it wait their turn instead
+// of failing for want of a socket. Returns the descriptors the prober may take.
+uint64_t fit_probes_to_fd_limit(uint32_t& max_in_flight) {
+    rlimit r{};
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur == RLIM_INFINITY) {
+        return 0;
+    }
+    const uint64_t used = open_fds();
+    const uint64_t left = r.rlim_cur > used + kMinSpareFds ? r.rlim_cur - used - kMinSpareFds : 0;
+    // Every in-flight transfer may hold one more socket in curl's cache of kept-alive ones.
+    const uint64_t budget = std::max<uint64_t>(1, left / 2 / 2);
+    if (max_in_flight > budget) {
+        spdlog::warn(
+            "file descriptor limit {} (ulimit -n; {} in use) leaves room for {} probes in "
+            "flight: health.max_probes_in_flight lowered from {} to {}; raise the limit "
+            "(systemd: LimitNOFILE=) to probe more at once",
+            r.rlim_cur, used, budget, max_in_flight, budget);
+        max_in_flight = static_cast<uint32_t>(budget);
+    }
+    return std::min<uint64_t>(left / 2, 2 * uint64_t{max_in_flight});
 }
 
 uint64_t random_seed(std::random_device& rd) { return (uint64_t{rd()} << 32) | rd(); }
@@ -223,8 +249,10 @@ class Daemon {
 
         events_ = std::make_unique<store::EventWriter>(
             *store_, store::Retention{cfg_.events_days, cfg_.audit_days});
+        const uint64_t probe_fds = fit_probes_to_fd_limit(cfg_.max_probes_in_flight);
         health::ProberOptions po;
         po.isolation_hold_ms = cfg_.isolation_hold_ms;
+        po.max_in_flight = cfg_.max_probes_in_flight;
         po.source_v4 = cfg_.source_v4;
         po.source_v6 = cfg_.source_v6;
         po.on_update = [this](std::vector<health::TargetUpdate> u) {
@@ -272,7 +300,7 @@ class Daemon {
         first_round();
         core_->start();
 
-        if (!fit_tcp_to_fd_limit(cfg_.tcp)) {
+        if (!fit_tcp_to_fd_limit(cfg_.tcp, probe_fds)) {
             stop_core();
             return 2;
         }

@@ -120,9 +120,13 @@ void decode_dns(const Decoder& d, const json& j, ServerConfig& cfg) {
 }
 
 void decode_health(const Decoder& d, const json& j, ServerConfig& cfg) {
-    d.object(j, "health", {"isolation_hold", "source_address"});
+    d.object(j, "health", {"isolation_hold", "source_address", "max_probes_in_flight"});
     if (auto* v = d.find(j, "isolation_hold")) {
         cfg.isolation_hold_ms = d.duration_ms(*v, "health.isolation_hold", 0, kHourMs);
+    }
+    if (auto* v = d.find(j, "max_probes_in_flight")) {
+        cfg.max_probes_in_flight =
+            static_cast<uint32_t>(d.integer(*v, "health.max_probes_in_flight", 1, 1000000));
     }
     if (auto* v = d.find(j, "source_address")) {
         // One address, or a list with at most one per family.

@@ -10,6 +10,7 @@
 #include "dnsd/responder.h"
 #include "dnsd/rrl.h"
 #include "dnsd/tcp_server.h"
+#include "healthcheck/prober.h"
 
 namespace gtm::dns {
 
@@ -53,6 +54,7 @@ struct ServerConfig {
     std::string log_format = "text";  // text | json (one object per line, for log shippers)
     bool metrics = true;              // /metrics, and the DNS path's per-worker counting behind it
     uint32_t isolation_hold_ms = 60000;  // how long the prober distrusts a mass failure
+    uint32_t max_probes_in_flight = health::kDefaultMaxProbesInFlight;  // sockets probing at once
     // Where this node's probes leave from (its vantage), one per family; empty: the kernel's
     // choice.
     std::string source_v4;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <future>
 #include <map>
 #include <mutex>
@@ -34,6 +35,7 @@ struct Target {
     std::unique_ptr<TcpProbe> tcp;
     CurlMulti* multi = nullptr;  // the shard its transfer is in, while one is
     bool in_flight = false;
+    bool waiting = false;  // due, in Engine::waiting for a slot under max_in_flight
     bool retired = false;  // configure() dropped it
     bool has_result = false;
     int64_t started_ms = 0;
@@ -77,7 +79,10 @@ struct Prober::Engine {
           wake(io),
           ticker(io),
           judge(options.seed != 0 ? options.seed : std::random_device{}()),
-          schedule(options.seed != 0 ? options.seed + 1 : std::random_device{}()) {}
+          schedule(options.seed != 0 ? options.seed + 1 : std::random_device{}()) {
+        options.max_in_flight = std::max<uint32_t>(1, options.max_in_flight);
+        stats.max_in_flight = options.max_in_flight;
+    }
 
     ~Engine() {
         for (auto& [name, r] : promql) {
@@ -93,8 +98,59 @@ struct Prober::Engine {
 
     // ---- probes ----
 
+    // A due target: probed now when a slot is free, else queued for the next free one.
+    void start_or_wait(const std::shared_ptr<Target>& t) {
+        if (t->in_flight || t->waiting) {
+            return;
+        }
+        if (active < options.max_in_flight) {
+            launch(t);
+            return;
+        }
+        t->waiting = true;
+        waiting.push_back(t);
+        ++deferred;
+    }
+
+    // Slots were freed: the waiting targets start from the event loop, not from inside the
+    // completion being handled (curl's info-read loop, a probe's own callback).
+    void kick_waiting() {
+        if (waiting.empty() || kicked || stopping) {
+            return;
+        }
+        kicked = true;
+        asio::post(io, [this] {
+            kicked = false;
+            start_waiting();
+        });
+    }
+
+    // The longest-waiting targets start while slots are free (those dropped meanwhile are
+    // skipped).
+    void start_waiting() {
+        while (active < options.max_in_flight && !waiting.empty() && !stopping) {
+            std::shared_ptr<Target> t = waiting.front().lock();
+            waiting.pop_front();
+            if (t && t->waiting) {
+                t->waiting = false;
+                if (!t->retired) {
+                    launch(t);
+                }
+            }
+        }
+    }
+
+    // The one place a probe leaves the in-flight count (finished, or its target dropped).
+    void end_flight(Target& t) {
+        if (t.in_flight) {
+            t.in_flight = false;
+            --active;
+        }
+    }
+
     void launch(const std::shared_ptr<Target>& t) {
         t->in_flight = true;
+        ++active;
         t->started_ms = monotonic_ms();
         owner.probes_started_.fetch_add(1, std::memory_order_relaxed);
         const store::Monitor& m = t->spec.monitor;
@@ -146,13 +202,16 @@ struct Prober::Engine {
         if (t.tcp) {
             t.tcp->cancel();
         }
-        t.in_flight = false;
+        end_flight(t);
+        t.waiting = false;
+        kick_waiting();
     }
 
     // ---- decisions ----
 
     void finish(Target& t, ProbeResult r) {
-        t.in_flight = false;
+        end_flight(t);
+        kick_waiting();
         if (t.retired || stopping) {
             return;
         }
@@ -416,6 +475,9 @@ struct Prober::Engine {
         ++m.count;
         m.sum_s += seconds;
         stats.last_probe_unix_ms = unix_ms();
+        stats.in_flight = active;
+        stats.waiting = waiting.size();
+        stats.deferred = deferred;
     }
 
     static std::string joined(const std::vector<std::string>& items) {
@@ -452,9 +514,9 @@ struct Prober::Engine {
         for (uint32_t id : schedule.due(monotonic_ms())) {
             // A promql target is answered by its monitor's query, not probed on its own (a
             // canary pulled for it waits for that query).
-            if (id < targets.size() && !targets[id]->in_flight &&
+            if (id < targets.size() &&
                 targets[id]->spec.monitor.type != store::MonitorType::Promql) {
-                launch(targets[id]);
+                start_or_wait(targets[id]);
             }
         }
         rearm();
@@ -592,6 +654,10 @@ struct Prober::Engine {
     int64_t armed_at = 0;
     bool stopping = false;
     std::vector<std::shared_ptr<Target>> targets;
+    size_t active = 0;                          // probes in flight (end_flight() counts down)
+    std::deque<std::weak_ptr<Target>> waiting;  // due, over max_in_flight; oldest first
+    uint64_t deferred = 0;                      // probes that waited for a slot
+    bool kicked = false;                        // a start_waiting() is posted
     Judge judge;
     Schedule schedule;
     std::thread thread;

@@ -57,7 +57,13 @@ struct ProbeStats {
     std::map<std::string, PromqlStats> promql;          // promql monitors seen since start
     int64_t last_probe_unix_ms = 0;                     // 0: none yet
     size_t targets = 0;
+    size_t in_flight = 0;         // probes started and not yet finished
+    size_t waiting = 0;           // due probes waiting for a slot under max_in_flight
+    uint64_t deferred = 0;        // probes that had to wait for a slot, since start
+    uint32_t max_in_flight = 0;   // the limit in force
 };
+
+inline constexpr uint32_t kDefaultMaxProbesInFlight = 4096;
 
 struct ProberOptions {
     uint32_t isolation_hold_ms = 60000;
@@ -69,6 +75,10 @@ struct ProberOptions {
     // Called on the prober thread when the isolation guard engages (true) or lets go (false).
     std::function<void(bool)> on_isolation;
     uint64_t seed = 0;  // 0: from std::random_device
+    // Probes (http and tcp; a socket each) in flight at once, at most. A due probe over the
+    // limit waits, first come first served, for one to finish: it starts late, never fails for
+    // it, and is counted (ProbeStats::deferred). promql queries (one per monitor) do not count.
+    uint32_t max_in_flight = kDefaultMaxProbesInFlight;
 };
 
 class Prober {

@@ -385,8 +385,9 @@ def test_a_low_ulimit_lowers_the_tcp_connection_limit_with_one_line_and_keeps_an
     gtmd_factory.started.append(g)
     g.start()
     lines = [line for line in g.log_lines() if "file descriptor limit 64" in line]
-    assert len(lines) == 1 and "dns.tcp_max_connections lowered from 1024 to" in lines[0], \
-        g.logs()
+    assert len(lines) == 2, g.logs()  # one for probes, one for DNS over TCP
+    assert "health.max_probes_in_flight lowered from 4096 to" in lines[0], g.logs()
+    assert "dns.tcp_max_connections lowered from 1024 to" in lines[1], g.logs()
     g.assert_answers()
     # More connections than it can hold: the longest-idle ones make room, nothing crashes, and
     # a new client is still answered over TCP.

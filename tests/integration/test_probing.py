@@ -946,3 +946,52 @@ def test_a_member_dead_at_start_is_not_in_the_first_answer(gateway_factory, gtmd
     assert first.addresses == {alive1, alive2}, f"first answer {first}\n--- gtmd log ---\n{g.logs()}"
     assert "first round of probes complete" in g.logs()
     confirm_with_real_clients(g, "b", {alive1, alive2})
+
+
+# ---------------------------------------------------------------------------------------------
+# Probe concurrency (issue 14): health.max_probes_in_flight
+
+
+def test_probes_over_max_in_flight_wait_their_turn_are_counted_and_fail_nothing(
+        gateway_factory, gtmd_factory):
+    from test_metrics import samples, scrape
+    hung = [net(60, i) for i in range(1, 13)]  # each probe holds its slot for the 1 s timeout
+    alive = [net(60, i) for i in range(21, 27)]
+    gw, port = gateway_factory.start(lambda p: http_args(p, *hung, mode="hang") +
+                                     http_args(p, *alive))
+    limit = 3
+    doc = document([monitor("web", port, timeout="1s")],
+                   [pool("hung", hung), pool("alive", alive)],
+                   [balancer("a", ["alive"]), balancer("h", ["hung"], max_answers=16)])
+    g = gtmd_factory.start(doc, config=f"health: {{max_probes_in_flight: {limit}}}\n")
+    # No more than `limit` probes are ever open at the hung gateways at once (one more for an
+    # instant: the gateway may see the next probe's connect before the closed one's FIN).
+    peak = 0
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline:
+        listeners = gw.stats()["listeners"]
+        peak = max(peak, sum(l["open_connections"] for l in listeners if l["addr"] in hung))
+        time.sleep(0.02)
+    print(f"# {len(hung)} hung gateways, max_probes_in_flight {limit}: at most {peak} open")
+    assert 1 <= peak <= limit + 1, peak
+    # Waiting for a slot delays a probe and fails nothing: the answering members are up, the
+    # hung ones down, and every member is still probed.
+    wait_settled(g, "a", set(alive), timeout=40)
+    wait_settled(g, "h", set(), timeout=40)
+    assert not [c for c in verdict_changes(g) if c.address in alive and c.to == "down"], g.logs()
+    text = scrape(g)
+    assert samples(text, "gtm_prober_max_in_flight") == {frozenset(): limit}
+    assert samples(text, "gtm_prober_deferred_total")[frozenset()] > 0
+    assert 0 <= samples(text, "gtm_prober_in_flight")[frozenset()] <= limit
+    # The hung gateways answer again: the slots they held go back to probing, and they come up.
+    gw.set_mode("ok")
+    wait_settled(g, "h", set(hung), timeout=40)
+
+
+def test_a_bad_max_probes_in_flight_stops_the_start_with_file_line_and_key(tmp_path):
+    import documents
+    from harness import Gtmd, run_until_exit
+    g = Gtmd(tmp_path / "badlimit", documents.MAIN, config="health:\n  max_probes_in_flight: 0\n")
+    code, _, err = run_until_exit(g.argv(), cwd=g.dir)
+    assert code == 2, err
+    assert "gtmd.yaml:2: health.max_probes_in_flight" in err, err
