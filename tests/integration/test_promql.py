@@ -217,9 +217,10 @@ def test_promql_takes_a_region_out_on_its_error_rate_while_its_http_probe_passes
 
     # One query per interval for both members: not one per member.
     q0 = metric(g, "gtm_promql_queries_total", monitor="errors")
-    time.sleep(3.0)  # measuring a rate: a fixed window is the point here
+    time.sleep(4.0)  # measuring a rate: a fixed window is the point here
     q1 = metric(g, "gtm_promql_queries_total", monitor="errors")
-    assert 2 <= q1 - q0 <= 4, (q0, q1)
+    # About 4 (one a second; a busy ASan run delays some); one per member would be 8.
+    assert 2 <= q1 - q0 <= 5, (q0, q1)
 
     # Prometheus stopped: every query fails, nothing moves.
     last_event = max([e["id"] for e in g.api.events(type=None)] or [0])
