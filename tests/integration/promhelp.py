@@ -8,6 +8,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import yaml
+
 from harness import GtmdError, wait_for
 
 PROMETHEUS_BIN = "/usr/bin/prometheus"
@@ -37,6 +39,24 @@ def http_ok(url):
         return False
 
 
+def shipped_rules(for_, edits=None):
+    """configs/prometheus/gtmd-rules.yml as a document, with every `for:` set to `for_` (the
+    production durations are minutes) and, per alert in `edits`, exact text replacements in its
+    expression: {alertname: [(old, new), ...]}, each `old` found exactly once (a changed rule
+    fails here rather than testing something else). Everything else is the project's."""
+    doc = yaml.safe_load((CONFIGS / "gtmd-rules.yml").read_text())
+    edits = dict(edits or {})
+    for group in doc["groups"]:
+        for rule in group["rules"]:
+            if "for" in rule:
+                rule["for"] = for_
+            for old, new in edits.pop(rule.get("alert"), []):
+                assert rule["expr"].count(old) == 1, (rule["alert"], old, rule["expr"])
+                rule["expr"] = rule["expr"].replace(old, new)
+    assert not edits, f"no such alerts in gtmd-rules.yml: {sorted(edits)}"
+    return doc
+
+
 # ---------------------------------------------------------------------------------------------
 # The servers
 
@@ -60,9 +80,11 @@ class Server:
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def start(self, attempts=5):
-        for _ in range(attempts):
-            self.port = free_port()
+    def start(self, attempts=5, port=None):
+        """On a free port; with `port`, on that one (one attempt: a restart where clients
+        already point)."""
+        for _ in range(1 if port else attempts):
+            self.port = port or free_port()
             self._log = open(self.log_path, "ab")
             self.proc = subprocess.Popen(self.argv_for(self.port), stdin=subprocess.DEVNULL,
                                          stdout=self._log, stderr=self._log, cwd=self.dir)
