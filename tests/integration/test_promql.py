@@ -15,10 +15,20 @@ of the error ratio per gateway, one query per interval for both members:
 - Prometheus stopped: queries fail (counted in gtm_promql_query_errors_total), and no verdict
   moves — a Prometheus that is down is not every member failing.
 
+A second test runs the shipped alert on it: another real Prometheus (the "ops" one) scrapes
+gtmd with configs/prometheus/gtmd-rules.yml loaded — every `for:` 2 s, and
+GtmPromqlQueriesFailing's "no answer for more than 60 s" 3 s, rewritten by the test like
+test_alerts.py does; the rest of its expression is the project's. The mesh Prometheus the
+promql monitor queries is stopped: GtmPromqlQueriesFailing fires in the ops Prometheus
+(/api/v1/alerts), and while it fires neither member's verdict has moved — both monitors up,
+both regions answered, no verdict event. The mesh Prometheus started again on its port: the
+monitor answers again and the alert resolves.
+
 Only 127.0.0.0/8 is used.
 """
 
 import os
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -28,8 +38,8 @@ import pytest
 import yaml
 
 from apihelp import ApiGtmd
-from harness import wait_for
-from promhelp import PROMETHEUS_BIN, Server, http_json
+from harness import GtmdError, wait_for
+from promhelp import PROMETHEUS_BIN, Server, http_json, shipped_rules
 
 pytestmark = pytest.mark.slow
 
@@ -39,6 +49,8 @@ HZ = "127.0.94.1"  # hangzhou's gateway
 FR = "127.0.94.11"  # frankfurt's gateway
 DEADLINE_S = 40.0
 V1 = "/api/v1"
+FOR_IN_TEST = "2s"  # every rule's `for:` in the ops Prometheus (production: minutes)
+NO_ANSWER_S = 3  # GtmPromqlQueriesFailing's "no answer from Prometheus for more than 60 s"
 # A gateway without any 5xx yet has no 5xx series at all (Istio creates series as they come):
 # `or ... * 0` makes its ratio 0 rather than no data.
 ERROR_RATIO = ('(sum by (gateway) (rate(istio_requests_total{response_code=~"5.."}[4s]))'
@@ -106,6 +118,14 @@ def member(explain, address):
 
 def monitors_of(m):
     return {x["monitor"]: x for x in m["monitors"]}
+
+
+def record(line):
+    print("\n[promql timing] " + line)
+    path = os.environ.get("GTM_PROBE_TIMINGS")
+    if path:
+        with open(path, "a") as f:
+            f.write(line + "\n")
 
 
 def metric(g, name, **labels):
@@ -180,7 +200,7 @@ def test_promql_takes_a_region_out_on_its_error_rate_while_its_http_probe_passes
     wait_for(lambda: answers() == {FR}, timeout=DEADLINE_S, interval=0.1,
              what="hangzhou out of the answers on its error rate")
     out_s = time.monotonic() - t0
-    print(f"\n[promql] 30 % errors -> region out of the answers: {out_s:.1f} s")
+    record(f"30 % errors -> region out of the answers: {out_s:.1f} s")
     m = member(g.api.ok("GET", f"{V1}/explain?name={NAME}"), HZ)
     mons = monitors_of(m)
     assert mons["web"]["verdict"] == "up", m  # the http probe still passes
@@ -213,7 +233,7 @@ def test_promql_takes_a_region_out_on_its_error_rate_while_its_http_probe_passes
     gw.control("POST", "/app", error_rate="0", addr=HZ)
     wait_for(lambda: answers() == {HZ, FR}, timeout=DEADLINE_S, interval=0.1,
              what="hangzhou back once its errors stopped")
-    print(f"[promql] 0 % errors -> region back: {time.monotonic() - t1:.1f} s")
+    record(f"0 % errors -> region back: {time.monotonic() - t1:.1f} s")
 
     # One query per interval for both members: not one per member.
     q0 = metric(g, "gtm_promql_queries_total", monitor="errors")
@@ -238,3 +258,136 @@ def test_promql_takes_a_region_out_on_its_error_rate_while_its_http_probe_passes
     results = metric(g, "gtm_probe_results_total", monitor="errors", reason="query_error")
     assert results and results >= 5, results
     assert "promql monitor errors: query failed" in g.logs()
+
+
+# ---------------------------------------------------------------------------------------------
+# GtmPromqlQueriesFailing: the shipped alert, in a real Prometheus, while the monitor is blind
+
+
+def ops_prometheus(workdir, gtmd_http_port):
+    """A Prometheus that scrapes gtmd (job "gtmd", every second) and evaluates the project's
+    rules every second: every `for:` FOR_IN_TEST, GtmPromqlQueriesFailing's 60 s NO_ANSWER_S."""
+    workdir.mkdir()
+    rules = workdir / "rules.yml"
+    rules.write_text(yaml.safe_dump(shipped_rules(FOR_IN_TEST, {
+        "GtmPromqlQueriesFailing": [("> 60", f"> {NO_ANSWER_S}")]}), sort_keys=False))
+    subprocess.run(["promtool", "check", "rules", str(rules)], check=True, capture_output=True,
+                   timeout=60)
+    cfg = workdir / "prometheus.yml"
+    cfg.write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(rules)],
+        "scrape_configs": [{"job_name": "gtmd", "static_configs": [
+            {"targets": [f"127.0.0.1:{gtmd_http_port}"]}]}],
+    }, sort_keys=False))
+    return Server("prometheus-ops", workdir, lambda p: [
+        PROMETHEUS_BIN, f"--config.file={cfg}", f"--storage.tsdb.path={workdir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{p}", f"--web.external-url=http://127.0.0.1:{p}/",
+        "--log.level=info"]).start()
+
+
+def rule_alerts(prom, alertname):
+    """The alerts of `alertname` that Prometheus's rules hold now (pending or firing)."""
+    return [a for a in http_json(prom.url + "/api/v1/alerts")["data"]["alerts"]
+            if a["labels"].get("alertname") == alertname]
+
+
+def prom_value(prom, expr):
+    q = urllib.parse.urlencode({"query": expr})
+    body = http_json(f"{prom.url}/api/v1/query?{q}")
+    assert body["status"] == "success", body
+    return [float(r["value"][1]) for r in body["data"]["result"]]
+
+
+def test_gtm_promql_queries_failing_fires_when_prometheus_is_gone_and_no_verdict_moves(
+        stack, tmp_path):
+    g, prom = stack["gtmd"], stack["prom"]
+    ops = ops_prometheus(tmp_path / "prometheus-ops", g.http_port)
+    try:
+        _queries_failing_alert(g, prom, ops)
+    finally:
+        ops.stop()
+
+
+def _queries_failing_alert(g, prom, ops):
+    def answers():
+        return set(g.a(NAME))
+
+    def monitor_states():
+        """Per member: each monitor's (verdict, suspect), and whether it is in the answers."""
+        ex = g.api.ok("GET", f"{V1}/explain?name={NAME}")
+        out = {}
+        for addr in (HZ, FR):
+            m = member(ex, addr)
+            out[addr] = {x["monitor"]: (x["verdict"], x.get("suspect")) for x in m["monitors"]}
+        return out
+
+    def ops_state():
+        try:
+            return (f"ops alerts: {http_json(ops.url + '/api/v1/alerts')['data']['alerts']}\n"
+                    f"ops targets: {http_json(ops.url + '/api/v1/targets')['data']}")
+        except (OSError, ValueError) as e:
+            return f"(ops Prometheus API: {e})"
+
+    def wait(what, predicate, timeout=DEADLINE_S):
+        try:
+            return wait_for(predicate, timeout=timeout, interval=0.1, what=what)
+        except GtmdError as e:
+            raise GtmdError(f"{e}\n{ops_state()}\ngtmd log:\n{g.logs()[-3000:]}") from None
+
+    # Both members up by both monitors (0 % errors), and the ops Prometheus has seen the monitor
+    # answer: no alert, not even pending.
+    wait("both monitors up for both gateways", lambda: all(
+        s == {"web": ("up", False), "errors": ("up", False)}
+        for s in monitor_states().values()))
+    assert answers() == {HZ, FR}
+    wait("the ops Prometheus to scrape gtmd's promql metrics", lambda: [
+        v for v in prom_value(ops, 'gtm_promql_last_success_timestamp_seconds'
+                                   '{job="gtmd",monitor="errors"}') if v > 0])
+    assert not rule_alerts(ops, "GtmPromqlQueriesFailing")
+    before = monitor_states()
+    last_event = max([e["id"] for e in g.api.events(type=None)] or [0])
+    changes_before = metric(g, "gtm_member_verdict_changes_total", pool="hangzhou")
+
+    # The mesh Prometheus goes away: every query of the monitor fails from now on.
+    mesh_port = prom.port
+    t_stop = time.monotonic()
+    prom.stop()
+    firing = wait("GtmPromqlQueriesFailing firing in the ops Prometheus", lambda: [
+        a for a in rule_alerts(ops, "GtmPromqlQueriesFailing") if a["state"] == "firing"])
+    record(f"mesh Prometheus stopped -> GtmPromqlQueriesFailing firing: "
+           f"{time.monotonic() - t_stop:.1f} s (no answer > {NO_ANSWER_S} s, for "
+           f"{FOR_IN_TEST})")
+    assert len(firing) == 1, firing
+    alert = firing[0]
+    assert alert["labels"]["monitor"] == "errors", alert
+    assert alert["labels"]["severity"] == "warning", alert
+    assert alert["labels"]["job"] == "gtmd", alert
+    assert alert["labels"]["instance"] == f"127.0.0.1:{g.http_port}", alert
+    assert alert["annotations"]["description"].startswith(
+        f"promql monitor errors on 127.0.0.1:{g.http_port} has had no answer"), alert
+    assert alert["annotations"]["runbook_url"] == \
+        "configs/prometheus/RUNBOOK.md#gtmpromqlqueriesfailing", alert
+
+    # While it fires: the queries do fail (counted, logged), and nothing moved — both members
+    # keep every monitor's verdict, both regions are answered, no verdict event, no change.
+    assert metric(g, "gtm_promql_query_errors_total", monitor="errors") >= 1
+    assert "promql monitor errors: query failed" in g.logs()
+    assert monitor_states() == before, (before, monitor_states())
+    assert answers() == {HZ, FR}
+    assert [e for e in g.api.events(after=last_event, type=None) if e["type"] == "verdict"] == []
+    assert metric(g, "gtm_member_verdict_changes_total", pool="hangzhou") == changes_before
+    assert not [a for a in rule_alerts(ops, "GtmMemberDown") + rule_alerts(ops, "GtmPoolDown")]
+
+    # The mesh Prometheus back on the port the monitor queries: answers again, alert resolved.
+    t_back = time.monotonic()
+    prom.start(port=mesh_port)
+    wait("gtmd's promql monitor to answer again",
+         lambda: "promql monitor errors: queries answer again" in g.logs())
+    wait("GtmPromqlQueriesFailing to resolve in the ops Prometheus",
+         lambda: not rule_alerts(ops, "GtmPromqlQueriesFailing"))
+    record(f"mesh Prometheus back -> GtmPromqlQueriesFailing resolved: "
+           f"{time.monotonic() - t_back:.1f} s")
+    assert monitor_states() == before, (before, monitor_states())
+    assert answers() == {HZ, FR}
+    assert [e for e in g.api.events(after=last_event, type=None) if e["type"] == "verdict"] == []
