@@ -11,11 +11,12 @@ Modules, in the order a run uses them:
   cli          the command line (a scenario, or `analyse RECORDS`), exit codes, output files
   common       names, constants, DrillError, log, durations
   environment  the parts and their removal: processes (PR_SET_PDEATHSIG), the nft table, the
-               gateways, gtmd (which binary, built when missing), unbound
+               gateways, gtmd (which binary, built when missing), unbound, Prometheus
   net          small asyncio HTTP/1.1 and DNS clients
   load         the load client: an application's resolver cache and its HTTP requests
   watchers     what unbound and gtmd answer while the load runs; gtmd and unbound stay alive
-  scenarios    the faults: region-down, region-blackhole, region-hang, recover, planned-drain
+  scenarios    the faults: region-down, region-blackhole, region-hang, recover, planned-drain,
+               node-down, region-degraded
   runner       one drill: set-up, load, watchers and scenario together; its Records
   records      the raw records of a run, saved to and loaded from JSON
   analysis     records -> the report's figures (no sockets, no clock)

@@ -4,7 +4,7 @@ saved run analysed again gives the same figures."""
 
 import math
 
-from .common import NAME
+from .common import HTTP_NAME, NAME
 
 # fortio's histogram bucket edges (seconds)
 BUCKETS = [0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 0.009, 0.01, 0.011,
@@ -169,6 +169,82 @@ def phase_shares(requests, regions, phases):
                       "share": {addr: round(100.0 * c / n, 1) if n else 0.0
                                 for addr, c in counts.items()}}
     return shares
+
+
+# --- region-degraded -----------------------------------------------------------------------------
+
+
+def presence(tables, addr, fault, ret):
+    """How one name's answer table treated `addr` from the fault on: when it first left
+    (None: never), how often it came back while the fault lasted, and when it was back after the
+    return (None: it never left, or was already back at the return, or never came back)."""
+    end = ret if ret is not None else float("inf")
+    left = None
+    returns = 0
+    present = True
+    for t, table, _ in tables:
+        if t < fault:
+            present = addr in table
+            continue
+        if t >= end:
+            break
+        if present and addr not in table:
+            left = t if left is None else left
+        elif not present and addr in table:
+            returns += 1
+        present = addr in table
+    back = None
+    if ret is not None and left is not None and not present:
+        back = next((t for t, table, _ in tables if t >= ret and addr in table), None)
+    return left, returns, back
+
+
+def config_figures(requests, tables, addr, fault, ret, phases, regions, name):
+    """One configuration of region-degraded: its client's errors and shares, and when its
+    table let the degraded address go and took it back."""
+    left, returns, back = presence(tables, addr, fault, ret)
+    errors = [r for r in requests if r[2] != "200"]
+    secs = sorted({int(r[0]) for r in errors})
+    return {
+        "name": name,
+        "left_s": round(left - fault, 2) if left is not None else None,
+        "left_at_s": round(left, 3) if left is not None else None,
+        "returns_during_fault": returns,
+        "back_s": round(back - ret, 2) if back is not None else None,
+        "back_at_s": round(back, 3) if back is not None else None,
+        "total": len(requests),
+        "errors": len(errors),
+        "error_pct": round(100.0 * len(errors) / len(requests), 3) if requests else 0.0,
+        "error_window_s": secs[-1] - secs[0] + 1 if secs else 0,
+        "errors_not_to_region": sum(1 for r in errors if r[1] != addr),
+        "shares": phase_shares(requests, regions, phases),
+    }
+
+
+def degraded_figures(rec, addr, fault, ret, phases):
+    """region-degraded: the two configurations side by side (NAME: http + promql; HTTP_NAME:
+    http alone), the error ratio the region's own traffic met per phase, and the verdict events
+    of the degraded address."""
+    a = rec.args
+    own = {}
+    for ph, (lo, hi) in phases.items():
+        sel = [r for r in rec.region_requests if r[1] == addr and lo <= r[0] < hi]
+        errs = sum(1 for r in sel if r[2] != "200")
+        own[ph] = {"requests": len(sel), "errors": errs,
+                   "error_pct": round(100.0 * errs / len(sel), 1) if sel else None}
+    return {
+        "error_rate": a.error_rate, "error_threshold": a.error_threshold,
+        "promql_window_s": a.promql_window, "region_rate": a.region_rate,
+        "prometheus": f"127.0.0.1:{rec.prometheus_port}",
+        "configs": {
+            "http": config_figures(rec.http_requests, rec.http_tables, addr, fault, ret, phases,
+                                   rec.regions, HTTP_NAME),
+            "http+promql": config_figures(rec.requests, rec.tables, addr, fault, ret, phases,
+                                          rec.regions, NAME),
+        },
+        "region_traffic": own,
+        "verdict_events": [e for e in rec.health_events if e["address"] == addr],
+    }
 
 
 # --- --nodes N > 1 -------------------------------------------------------------------------------
@@ -390,6 +466,14 @@ def analyse(rec):
             "gtmd_dns": f"127.0.0.1:{rec.gtmd_dns_port}", "workdir": rec.workdir,
         },
     }
+    if rec.degraded:
+        out["degraded"] = degraded_figures(rec, dead, fault, ret, phases) if fault is not None \
+            else None
+        for row, h in zip(per_second, timeline(rec.http_requests, a.duration)):
+            row["http_errors"] = h["errors"]
+        out["params"].update(error_rate=a.error_rate, error_threshold=a.error_threshold,
+                             promql_window_s=a.promql_window, region_rate=a.region_rate,
+                             http_name=HTTP_NAME)
     if rec.cluster:
         out["params"]["nodes"] = len(rec.nodes)
         out["params"]["lease_ttl_s"] = a.lease_ttl
@@ -537,6 +621,14 @@ def goals(r):
             g[f"its votes left every tally within lease_ttl + 2 s ({ttl + 2:g} s)"] = all(
                 x is not None and x <= ttl + 2 for x in r["votes_gone_s"].values())
         return g
+    elif s == "region-degraded" and r.get("degraded"):
+        http, both = r["degraded"]["configs"]["http"], r["degraded"]["configs"]["http+promql"]
+        g["the http probe alone kept it in the answers (its blind spot)"] = http["left_s"] is None
+        g["http + promql took it out"] = both["left_s"] is not None
+        g["http + promql kept it out while the errors lasted"] = (
+            both["left_s"] is not None and both["returns_during_fault"] == 0)
+        g["http + promql put it back once the errors stopped"] = both["back_s"] is not None
+        g["fewer client errors with http + promql"] = both["errors"] < http["errors"]
     elif s == "recover":
         g["no errors after the region returned"] = r["errors_after_return"] == 0
         g["region carries traffic again"] = (r["shares"].get("after", {}).get("share", {})

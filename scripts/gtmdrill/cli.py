@@ -19,7 +19,7 @@ import sys
 
 from .analysis import analyse
 from .common import DrillError, log, loopback, parse_duration
-from .environment import DEFAULT_GATEWAY, find_gtmd
+from .environment import DEFAULT_GATEWAY, DEFAULT_PROMETHEUS, find_gtmd
 from .records import Records
 from .report import report_text
 from .runner import Drill
@@ -54,10 +54,11 @@ def parse_args(argv):
                         "client is using at the fault time)")
     p.add_argument("--fault-at", type=parse_duration, default=None,
                    help="when the fault is injected, seconds into the load (default: half the "
-                        "duration plus a random offset within one TTL; recover: a fifth of it)")
+                        "duration plus a random offset within one TTL; recover and "
+                        "region-degraded: a fifth of it)")
     p.add_argument("--return-at", type=parse_duration, default=None,
-                   help="when the region comes back (recover: default half the duration; other "
-                        "scenarios: never unless given)")
+                   help="when the region comes back (recover and region-degraded: default half "
+                        "the duration; other scenarios: never unless given)")
     p.add_argument("--fault-anytime", dest="fault_when_used", action="store_false",
                    help="with --victim: fault at --fault-at whatever address the client uses "
                         "(default: wait, at most 60s, for a random moment at which the client's "
@@ -114,6 +115,31 @@ def parse_args(argv):
     p.add_argument("--lease-ttl", type=parse_duration, default=5.0,
                    help="with --nodes: cluster.lease_ttl (default 5s): a dead node's votes "
                         "vanish this long after it died")
+    g = p.add_argument_group(
+        "region-degraded",
+        "The region's gateway answers its health path 200 but fails a share of its application "
+        "requests. One gtmd serves two names over the same regions: bookinfo.gtm.test judged by "
+        "the http probe and a promql monitor of each gateway's 5xx ratio (combine: all), "
+        "bookinfo-http.gtm.test by the http probe alone; a client of each sends application "
+        "requests at --rate, and a real Prometheus (Debian's) scrapes the gateways every second. "
+        "The report compares the two: when the region left the answers after the errors began, "
+        "when it came back after they stopped, and the errors each client saw.")
+    g.add_argument("--error-rate", type=float, default=0.3,
+                   help="share of the region's application requests answered 503 during the "
+                        "fault (default 0.3)")
+    g.add_argument("--error-threshold", type=float, default=0.1,
+                   help="the promql monitor's fail_if: a 5xx ratio above this fails (default "
+                        "0.1)")
+    g.add_argument("--promql-window", type=parse_duration, default=5.0,
+                   help="the rate() window of the promql query (default 5s; Prometheus scrapes "
+                        "every 1s)")
+    g.add_argument("--region-rate", type=float, default=10.0,
+                   help="requests per second sent straight to each region's gateway, whatever "
+                        "DNS answers: the rest of the region's traffic, which its error ratio "
+                        "is measured on while the clients avoid it (default 10; 0: none — a "
+                        "region without traffic reads 0/0, which passes)")
+    g.add_argument("--prometheus", default=DEFAULT_PROMETHEUS,
+                   help=f"Prometheus binary (default {DEFAULT_PROMETHEUS})")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.add_argument("--no-timeline", action="store_true",
                    help="leave the per-second timeline out of the printed report (JSON keeps it)")
@@ -124,6 +150,16 @@ def parse_args(argv):
         p.error("--nodes must be 1-9")
     if a.scenario == "node-down" and a.nodes < 2:
         p.error("node-down needs --nodes 2 or more")
+    if a.scenario == "region-degraded" and a.nodes > 1:
+        p.error("region-degraded runs one gtmd (no --nodes)")
+    if not 0.0 < a.error_rate <= 1.0:
+        p.error("--error-rate must be in (0, 1]")
+    if not 0.0 <= a.error_threshold < 1.0:
+        p.error("--error-threshold must be in [0, 1)")
+    if not 2.0 <= a.promql_window <= 600.0:
+        p.error("--promql-window must be 2s-10m (Prometheus scrapes every second)")
+    if a.region_rate < 0 or a.region_rate > 500:
+        p.error("--region-rate must be in [0, 500]")
     if a.victim_node is not None and not 1 <= a.victim_node <= a.nodes:
         p.error("--victim-node must name one of the nodes")
     if not 2.0 <= a.lease_ttl <= 300.0:
@@ -154,10 +190,11 @@ def parse_args(argv):
     if a.seed is None:
         a.seed = random.SystemRandom().randrange(1 << 30)
         rng = random.Random(a.seed)
+    returns = a.scenario in ("recover", "region-degraded")
     if a.fault_at is None:
-        base = a.duration / 5 if a.scenario == "recover" else a.duration / 2
+        base = a.duration / 5 if returns else a.duration / 2
         a.fault_at = round(base + rng.uniform(0, max(a.ttl, 1)), 2)
-    if a.scenario == "recover" and a.return_at is None:
+    if returns and a.return_at is None:
         a.return_at = a.duration / 2
     if a.return_at is not None and a.return_at <= a.fault_at:
         p.error("--return-at must come after --fault-at")

@@ -11,11 +11,16 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SCENARIOS = ("region-down", "region-blackhole", "region-hang", "recover", "planned-drain",
-             "node-down")
+             "node-down", "region-degraded")
 ZONE = "gtm.test"
 NAME = "bookinfo.gtm.test"
 PATH = "/productpage"
 BODY_MARK = b"Simple Bookstore App"
+# region-degraded: the clients send application requests (the gateway fails its error share of
+# these while its health path, PATH, answers 200), and a second name serves the same regions
+# judged by the http monitor alone, for comparison with NAME (http + promql, combine all).
+APP_PATH = "/app/productpage"
+HTTP_NAME = "bookinfo-http.gtm.test"
 
 
 class DrillError(Exception):

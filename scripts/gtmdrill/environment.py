@@ -1,5 +1,5 @@
-"""The drill's environment: the regions (gateway processes), gtmd, unbound and the nft table,
-their set-up, and their removal.
+"""The drill's environment: the regions (gateway processes), gtmd, unbound, the nft table and
+(region-degraded) a Prometheus scraping the gateways, their set-up, and their removal.
 
 Every process is started through Resources.spawn: in its own session, and with
 PR_SET_PDEATHSIG so that it dies with the drill even when the drill is SIGKILLed. cleanup()
@@ -20,13 +20,14 @@ import sys
 import time
 
 from . import net
-from .common import BODY_MARK, NAME, PATH, ROOT, ZONE, DrillError, dur_text, log
+from .common import BODY_MARK, HTTP_NAME, NAME, PATH, ROOT, ZONE, DrillError, dur_text, log
 
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from gtmcluster.local import ClusterError, LocalCluster  # noqa: E402
 from .net import dns, dns_query, http_call, pick_port, port_free
 
 DEFAULT_GATEWAY = os.path.join(ROOT, "tests", "gateway", "gtm-test-gateway")
+DEFAULT_PROMETHEUS = "/usr/bin/prometheus"  # Debian's package (scripts/setup installs it)
 # an existing build of gtmd, in this order, when neither --gtmd nor $GTMD_BIN names one
 GTMD_BUILDS = [("dev", os.path.join(ROOT, "build", "dev", "gtmd", "gtmd")),
                ("release", os.path.join(ROOT, "build", "release", "gtmd", "gtmd"))]
@@ -211,6 +212,15 @@ class Region:
         if status != 200:
             raise DrillError(f"gateway {self.name}: mode {mode}: {status} {body[:200]!r}")
 
+    async def set_app_error_rate(self, rate):
+        """The share of application requests (/app/...) answered 503; the health path is left
+        alone."""
+        status, body = await http_call(
+            "127.0.0.1", self.control, "POST",
+            f"/app?error_rate={rate:g}&addr={self.address}&port={self.port}")
+        if status != 200:
+            raise DrillError(f"gateway {self.name}: error_rate {rate:g}: {status} {body[:200]!r}")
+
 
 # ---------------------------------------------------------------------------------------------
 # gtmd
@@ -246,8 +256,27 @@ def find_gtmd(given, log=log):
     return path, f"built now: scripts/build {preset} gtmd"
 
 
-def desired_state(args, regions):
-    """The desired-state document for gtmd (JSON is YAML)."""
+def error_ratio_query(window_s):
+    """region-degraded's promql query: the share of application requests answered 5xx per
+    gateway over the window (configs/traffic.yaml's, with a drill-sized window). A gateway
+    without a 5xx yet has no 5xx series: `or ... * 0` makes its ratio 0 rather than no data; a
+    gateway without any request in the window is 0/0 = NaN, which never fails."""
+    w = dur_text(window_s)
+    return (f'(sum by (gateway) (rate(istio_requests_total{{response_code=~"5.."}}[{w}]))'
+            f' or sum by (gateway) (rate(istio_requests_total[{w}])) * 0)'
+            f' / sum by (gateway) (rate(istio_requests_total[{w}]))')
+
+
+def desired_state(args, regions, prometheus_url=None):
+    """The desired-state document for gtmd (JSON is YAML). region-degraded: see
+    degraded_state."""
+    if args.scenario == "region-degraded":
+        return degraded_state(args, regions, prometheus_url)
+    return base_state(args, regions)
+
+
+def base_state(args, regions):
+    """One http monitor, one pool per region (or --one-pool), one balancer NAME."""
     return {
         "zones": [{
             "name": ZONE,
@@ -294,6 +323,41 @@ def desired_state(args, regions):
     }
 
 
+def degraded_state(args, regions, prometheus_url):
+    """region-degraded: two configurations of the same regions, side by side in one gtmd.
+    NAME's pools judge each gateway by the http probe AND the promql monitor `errors` (the
+    gateway's 5xx ratio from Prometheus, combine: all); HTTP_NAME's pools (`<pool>-http`) by the
+    http probe alone. The http targets are shared: both see the very same probes."""
+    doc = base_state(args, regions)
+    http = doc["monitors"][0]
+    doc["monitors"].append({
+        "name": "errors",
+        "type": "promql",
+        "url": prometheus_url,
+        "query": error_ratio_query(args.promql_window),
+        "match_label": "gateway",
+        "match_value": "{{address}}",
+        "fail_if": f"> {args.error_threshold:g}",
+        "no_data": "unknown",
+        "interval": http["interval"],
+        "timeout": http["timeout"],
+        "fall": args.fall,
+        "rise": args.rise,
+        "hold_down": http["hold_down"],
+    })
+    combined = doc["pools"]
+    alone = [dict(p, name=p["name"] + "-http") for p in combined]
+    for p in combined:
+        del p["monitor"]
+        p["monitors"] = [http["name"], "errors"]
+        p["combine"] = "all"
+    doc["pools"] = combined + alone
+    b = doc["balancers"][0]
+    doc["balancers"].append(dict(b, name=HTTP_NAME, pools=[
+        dict(x, pool=x["pool"] + "-http") for x in b["pools"]]))
+    return doc
+
+
 class Gtmd:
     def __init__(self, env):
         self.env = env
@@ -306,7 +370,8 @@ class Gtmd:
         env = self.env
         doc = os.path.join(env.workdir, "desired.json")
         with open(doc, "w") as f:
-            json.dump(desired_state(env.args, env.regions), f, indent=2)
+            json.dump(desired_state(env.args, env.regions,
+                                    env.prometheus.url if env.prometheus else None), f, indent=2)
         binary = env.args.gtmd
         deadline = time.monotonic() + BINARY_DEADLINE_S
         announced = False
@@ -354,13 +419,13 @@ class Gtmd:
             obj = {"raw": rbody.decode(errors="replace")}
         return status, obj
 
-    async def table(self):
-        """The live answer table: {address: share}, from /api/v1/status."""
+    async def table(self, name=NAME):
+        """The live answer table of a balancer: {address: share}, from /api/v1/status."""
         status, obj = await self.api("GET", "/status", timeout=2.0)
         if status != 200:
             raise DrillError(f"/api/v1/status: {status} {obj}")
         for b in obj.get("balancers", []):
-            if b.get("name", "").rstrip(".") == NAME:
+            if b.get("name", "").rstrip(".") == name:
                 return {m["address"]: m["share"] for m in b["A"]["answers"]}, b["A"].get("mode")
         return {}, None
 
@@ -561,6 +626,93 @@ class Unbound:
 
 
 # ---------------------------------------------------------------------------------------------
+# Prometheus (region-degraded)
+
+PROMETHEUS_CONF = """# Written by scripts/drill: scrapes the regions' gateways (their Istio-like
+# counters) on loopback every second; nothing else, no remote write, no alerting.
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: mesh
+    static_configs:
+      - targets: [{targets}]
+"""
+
+
+class Prometheus:
+    """The mesh's Prometheus for region-degraded: Debian's binary on 127.0.0.1, its data in the
+    workdir, scraping every region gateway's control /metrics (istio_requests_total by gateway
+    and response code) every second. gtmd's promql monitor queries it."""
+
+    def __init__(self, env):
+        self.env = env
+        self.proc = None
+        self.port = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self):
+        env = self.env
+        binary = env.args.prometheus
+        if not os.access(binary, os.X_OK):
+            raise DrillError(f"{binary} is missing: apt-get install -y prometheus (scripts/setup "
+                             "installs it with its service stopped), or --prometheus PATH")
+        workdir = os.path.join(env.workdir, "prometheus")
+        os.makedirs(workdir, exist_ok=True)
+        conf = os.path.join(workdir, "prometheus.yml")
+        with open(conf, "w") as f:
+            f.write(PROMETHEUS_CONF.format(targets=", ".join(
+                f'"127.0.0.1:{r.control}"' for r in env.regions)))
+        log_path = os.path.join(env.workdir, "prometheus.log")
+        for _ in range(5):
+            self.port = pick_port(["127.0.0.1"])
+            self.proc = env.res.spawn("prometheus", [
+                binary, f"--config.file={conf}", f"--storage.tsdb.path={workdir}/data",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                f"--web.external-url=http://127.0.0.1:{self.port}/", "--log.level=warn"],
+                log_path, cwd=workdir)
+            deadline = time.monotonic() + START_DEADLINE_S
+            while self.proc.poll() is None and time.monotonic() < deadline:
+                if await self.answers("/-/ready") is not None:
+                    return await self.wait_scraped()
+                await asyncio.sleep(0.1)
+            if self.proc.poll() is None:
+                raise DrillError(f"Prometheus on 127.0.0.1:{self.port} not ready after "
+                                 f"{START_DEADLINE_S:.0f}s; see {log_path}")
+            log(f"Prometheus exited ({self.proc.returncode}) on port {self.port}; another port")
+        raise DrillError(f"Prometheus did not start; see {log_path}")
+
+    async def answers(self, path):
+        """The body of a 200 answer to GET path, else None."""
+        try:
+            status, body = await http_call("127.0.0.1", self.port, "GET", path, timeout=2.0)
+        except (OSError, asyncio.TimeoutError, ValueError):
+            return None
+        return body if status == 200 else None
+
+    async def wait_scraped(self, deadline_s=20.0):
+        """Every gateway scraped once: their series exist before the load starts."""
+        deadline = time.monotonic() + deadline_s
+        while True:
+            body = await self.answers("/api/v1/targets")
+            try:
+                targets = json.loads(body)["data"]["activeTargets"] if body else []
+            except (ValueError, KeyError, TypeError):
+                targets = []
+            if targets and len(targets) == len(self.env.regions) and all(
+                    t.get("health") == "up" for t in targets):
+                return
+            if time.monotonic() > deadline:
+                raise DrillError(f"Prometheus does not scrape every gateway after "
+                                 f"{deadline_s:.0f}s: {targets}")
+            await asyncio.sleep(0.2)
+
+
+# ---------------------------------------------------------------------------------------------
 # All of it
 
 
@@ -577,6 +729,7 @@ class Environment:
         self.nodes = []  # --nodes N > 1: every node (GtmdNode)
         self.cluster = None
         self.unbound = None
+        self.prometheus = None  # region-degraded only
 
     async def setup(self):
         a = self.args
@@ -595,6 +748,9 @@ class Environment:
                         for i in range(a.regions)]
         for r in self.regions:
             await r.start()
+        if a.scenario == "region-degraded":
+            self.prometheus = Prometheus(self)
+            await self.prometheus.start()
         if a.nodes > 1:
             doc = os.path.join(self.workdir, "desired.json")
             with open(doc, "w") as f:

@@ -3,7 +3,11 @@ for the TTL it was given, connects to the address it got and makes one HTTP requ
 a fixed rate, each bounded by a timeout.
 
 Its records are the drill's raw material: one (t, address, code, latency, t_end) per request
-(LoadClient.results) and one entry per resolution (through the `record` callback)."""
+(LoadClient.results) and one entry per resolution (through the `record` callback).
+
+region-degraded runs two of them, one per name (the two configurations), sending application
+requests, and one per region that sends straight to its gateway (RegionResolver): the traffic the
+region carries whatever this resolver answers, which its error ratio is measured on."""
 
 import asyncio
 
@@ -23,8 +27,9 @@ class ClientResolver:
 
     record(source, addrs or None, ttl, outcome) is called for every resolution."""
 
-    def __init__(self, record, server, port, on_lookup=None):
+    def __init__(self, record, server, port, on_lookup=None, name=NAME):
         self.record = record
+        self.name = name
         self.on_lookup = on_lookup  # (t_start, latency, outcome) of every resolution, if given
         self.server = server
         self.port = port
@@ -47,7 +52,7 @@ class ClientResolver:
     async def _resolve(self, timeout):
         start = asyncio.get_running_loop().time()
         try:
-            rcode, addrs, ttl = await dns_query(self.server, self.port, NAME, timeout)
+            rcode, addrs, ttl = await dns_query(self.server, self.port, self.name, timeout)
         except dns.exception.Timeout:
             self._looked_up(start, "timeout")
             self.record("client", None, None, "timeout")
@@ -69,20 +74,33 @@ class ClientResolver:
         return addrs
 
 
-class LoadClient:
-    """duration × rate requests on a fixed schedule, HTTP/1.1 keep-alive like fortio (or one
-    connection per request with --no-keepalive)."""
+class RegionResolver:
+    """No resolution: always the one region's address (traffic that reaches the region whatever
+    gtmd answers)."""
 
-    def __init__(self, args, port, resolver):
+    def __init__(self, address):
+        self.addrs = [address]
+
+    async def get(self, timeout):
+        return self.addrs
+
+
+class LoadClient:
+    """duration × rate requests on a fixed schedule (`rate` defaults to --rate), HTTP/1.1
+    keep-alive like fortio (or one connection per request with --no-keepalive); GET `path` with
+    Host `name`."""
+
+    def __init__(self, args, port, resolver, rate=None, path=PATH, name=NAME):
         self.args = args
         self.resolver = resolver
         self.port = port
+        self.rate = rate if rate is not None else args.rate
         self.t0 = None
         self.idle = {}  # address -> [(reader, writer)]
         self.sockets_opened = 0
         self.results = []  # (t_sched, address or None, code, latency, t_end)
         self.late_ticks = 0
-        self.request = (f"GET {PATH} HTTP/1.1\r\nHost: {NAME}\r\nUser-Agent: gtm-drill\r\n"
+        self.request = (f"GET {path} HTTP/1.1\r\nHost: {name}\r\nUser-Agent: gtm-drill\r\n"
                         f"Accept: */*\r\n"
                         + ("Connection: close\r\n" if self.args.no_keepalive else "")
                         + "\r\n").encode()
@@ -90,10 +108,10 @@ class LoadClient:
     async def run(self, t0, duration, stop_event):
         loop = asyncio.get_running_loop()
         self.t0 = t0
-        n = int(round(duration * self.args.rate))
+        n = int(round(duration * self.rate))
         tasks = set()
         for i in range(n):
-            due = t0 + i / self.args.rate
+            due = t0 + i / self.rate
             now = loop.time()
             if due > now:
                 await asyncio.sleep(due - now)

@@ -4,9 +4,10 @@ save() can be analysed again offline: `scripts/drill analyse records.json`.
 
 The file is JSON: a header (format, version, the drill's resolved command line as `args`, the
 regions, the victim, ports, workdir, counters; with --nodes N > 1 also the nodes and the node
-killed) and one row per line for the series, with their columns named under `columns` (and
-`cluster_columns`). Times are seconds from the start of the load, floats kept at
-full precision so that the analysis of a loaded file equals the live one."""
+killed; region-degraded also its Prometheus's port) and one row per line for the series, with
+their columns named under `columns` (and `cluster_columns`, `degraded_columns`). Times are
+seconds from the start of the load, floats kept at full precision so that the analysis of a
+loaded file equals the live one."""
 
 import argparse
 import json
@@ -34,6 +35,15 @@ CLUSTER_COLUMNS = {
     "node_queries": ["t", "node", "resolver_queries"],
     "node_vantages": ["t", "node", "vantages"],
     "lookups": ["t", "latency", "outcome"],
+}
+# region-degraded only (absent from the other scenarios' files): the requests of the client that
+# resolves HTTP_NAME (the http monitor alone), that name's answer table when it changed, and the
+# requests sent straight to each region's gateway (the traffic its error ratio is measured on).
+# The main series (requests, tables, resolutions, gtmd_answers) are NAME's: http + promql.
+DEGRADED_COLUMNS = {
+    "http_requests": ["t", "address", "code", "latency", "t_end"],
+    "http_tables": ["t", "shares", "mode"],
+    "region_requests": ["t", "address", "code", "latency", "t_end"],
 }
 
 
@@ -73,10 +83,19 @@ class Records:
     node_queries: list = field(default_factory=list)
     node_vantages: list = field(default_factory=list)
     lookups: list = field(default_factory=list)
+    # region-degraded: the Prometheus the promql monitor queried, and the DEGRADED_COLUMNS series
+    prometheus_port: int = None
+    http_requests: list = field(default_factory=list)
+    http_tables: list = field(default_factory=list)
+    region_requests: list = field(default_factory=list)
 
     @property
     def cluster(self):
         return len(self.nodes) > 1
+
+    @property
+    def degraded(self):
+        return self.args.scenario == "region-degraded"
 
     def victim_region(self):
         """The faulted region (or, if the fault never came, the one it would have hit)."""
@@ -111,6 +130,10 @@ class Records:
             head["victim_node"] = self.victim_node
             head["cluster_columns"] = CLUSTER_COLUMNS
             series.update(CLUSTER_COLUMNS)
+        if self.degraded:
+            head["prometheus_port"] = self.prometheus_port
+            head["degraded_columns"] = DEGRADED_COLUMNS
+            series.update(DEGRADED_COLUMNS)
         parts = [f"{json.dumps(k)}: {json.dumps(v)}" for k, v in head.items()]
         for name in series:
             rows = getattr(self, name)
@@ -143,6 +166,9 @@ class Records:
         series = dict(COLUMNS)
         if rec.nodes:
             series.update(CLUSTER_COLUMNS)
+        if rec.degraded:
+            rec.prometheus_port = obj.get("prometheus_port")
+            series.update(DEGRADED_COLUMNS)
         for name, cols in series.items():
             rows = obj[name]
             if any(len(r) != len(cols) for r in rows):

@@ -3,7 +3,7 @@ addresses, codes), then the per-second timeline with the events marked, then the
 matter. Made from the records' set-up and the analysis (analysis.analyse) alone."""
 
 from .analysis import PERCENTILES
-from .common import NAME, PATH, dur_text
+from .common import APP_PATH, HTTP_NAME, NAME, PATH, dur_text
 
 
 def fmt_s(x, nd=2):
@@ -19,13 +19,20 @@ def report_text(rec, r):
             f"{len(rec.nodes)} gtmd nodes on one etcd: "
             + ", ".join(f"{n['name']} 127.0.0.1:{n['dns']}" for n in rec.nodes))
     L.append(f"gtm-drill {r['scenario']}: {a.rate:g} queries per second, {a.duration:g}s: "
-             f"http://{NAME}:{p['port']}{PATH} resolved through {p['resolver']} "
-             f"({gtmd}, TTL {a.ttl}s)")
+             f"http://{NAME}:{p['port']}{APP_PATH if rec.degraded else PATH} resolved through "
+             f"{p['resolver']} ({gtmd}, TTL {a.ttl}s)")
     L.append("Regions: " + ", ".join(f"{rg.name} {rg.address} (weight {rg.weight})"
                                      for rg in rec.regions)
              + f"; monitor http every {dur_text(a.interval)}, timeout {dur_text(a.probe_timeout)},"
                f" fall {a.fall}, rise {a.rise}, hold_down {dur_text(a.hold_down)}; "
                f"slow_start {dur_text(a.slow_start)}; max_answers {a.max_answers}")
+    if rec.degraded:
+        L.append(f"{NAME}: http + promql `errors` (5xx ratio over {dur_text(a.promql_window)} "
+                 f"> {a.error_threshold:g}, Prometheus 127.0.0.1:{rec.prometheus_port} scraping "
+                 f"every 1s; combine all); {HTTP_NAME}: http alone, its own client at "
+                 f"{a.rate:g} queries per second; {a.region_rate:g} requests per second straight "
+                 f"to each region. The report below is {NAME}'s client's; the comparison at "
+                 f"the end")
     for e in r["events"]:
         L.append(f"  t={e['t']:7.2f}s {e['kind']}: {e['detail']}")
     lat = r["latency"]["all"]
@@ -71,7 +78,8 @@ def report_text(rec, r):
         names = [n["name"] for n in rec.nodes] if rec.cluster else []
         L.append("     t     ok  err  " + "  ".join(f"{x:>15}" for x in addrs)
                  + ("   unbound's queries: " + " ".join(f"{x:>4}" for x in names)
-                    if names else ""))
+                    if names else "")
+                 + ("  err(http alone)" if rec.degraded else ""))
         marks = {}
         for e in r["events"]:
             marks.setdefault(int(e["t"]), []).append(e["kind"])
@@ -93,6 +101,8 @@ def report_text(rec, r):
                 q = row.get("resolver_queries", {})
                 cells.append("                    " + " ".join(f"{q.get(x, 0):>4}"
                                                               for x in names))
+            if rec.degraded:
+                cells.append(f"{row.get('http_errors', 0):>14}")
             note = ("  <- " + ", ".join(marks[row["t"]])) if row["t"] in marks else ""
             L.append(f"{row['t']:6d} {row['ok']:6d} {row['errors']:4d}  " + "  ".join(cells)
                      + note)
@@ -100,6 +110,8 @@ def report_text(rec, r):
     L.append("")
     if r["scenario"] == "node-down":
         return "\n".join(L + node_down_figures(rec, r))
+    if rec.degraded:
+        return "\n".join(L + degraded_lines(rec, r))
     L.append(f"=== {r['scenario']}: the figures that matter")
     if r["errors"]:
         L.append(f"client-visible error window : {r['error_window_s']} s (seconds "
@@ -121,18 +133,7 @@ def report_text(rec, r):
         if r["back_in_answers_at_s"] is not None:
             back = r["back_in_answers_at_s"] - r["return_at_s"]
             L.append(f"back in gtmd's answers      : {back:.2f} s after it returned")
-    rp = r.get("slow_start_ramp")
-    if rp is not None and rp["first_share"] is not None:
-        if rp["first_share"] < rp["full_share"] - 1e-3:
-            L.append(f"slow start                  : gtmd's share for it began at "
-                     f"{100 * rp['first_share']:.1f} % and reached its full "
-                     f"{100 * rp['full_share']:.0f} % after {fmt_s(rp['full_share_after_s'], 1)} s")
-        else:
-            L.append(f"slow start                  : NO RAMP: gtmd gave it its full "
-                     f"{100 * rp['full_share']:.0f} % share at once (slow_start "
-                     f"{dur_text(a.slow_start)})")
-        L.append("its share of requests, per 10 s after it returned: "
-                 + " ".join(f"{b['share']:.0f}%" for b in rp["request_share_per_10s"]))
+    L += slow_start_lines(a, r.get("slow_start_ramp"))
     L.append("share of traffic per region  " + "  ".join(f"{ph:>20}" for ph in r["shares"]))
     for rg in rec.regions:
         cells = []
@@ -149,6 +150,90 @@ def report_text(rec, r):
         L.append(f"problem: {prob}")
     L.append(f"logs and configs: {rec.workdir}")
     return "\n".join(L)
+
+
+def slow_start_lines(a, rp):
+    """How a returning region ramped (recover; region-degraded's http + promql)."""
+    L = []
+    if rp is not None and rp["first_share"] is not None:
+        if rp["first_share"] < rp["full_share"] - 1e-3:
+            L.append(f"slow start                  : gtmd's share for it began at "
+                     f"{100 * rp['first_share']:.1f} % and reached its full "
+                     f"{100 * rp['full_share']:.0f} % after {fmt_s(rp['full_share_after_s'], 1)} s")
+        else:
+            L.append(f"slow start                  : NO RAMP: gtmd gave it its full "
+                     f"{100 * rp['full_share']:.0f} % share at once (slow_start "
+                     f"{dur_text(a.slow_start)})")
+        L.append("its share of requests, per 10 s after it returned: "
+                 + " ".join(f"{b['share']:.0f}%" for b in rp["request_share_per_10s"]))
+    return L
+
+
+def degraded_lines(rec, r):
+    """region-degraded: the two configurations side by side."""
+    a = rec.args
+    L = ["=== region-degraded: the figures that matter"]
+    d = r.get("degraded")
+    if d is None:
+        L.append("the fault never came")
+    else:
+        addr = r["dead_address"]
+        fault, ret = r["fault_at_s"], r["return_at_s"]
+        L.append(f"{rec.victim} {addr} failed {d['error_rate']:.0%} of its application requests "
+                 f"from t={fault:.2f} s" + (f" to t={ret:.2f} s ({ret - fault:.1f} s)"
+                                            if ret is not None else " to the end")
+                 + "; its health path answered 200 throughout")
+        own = d["region_traffic"]
+        if a.region_rate > 0:
+            L.append(f"its own traffic ({d['region_rate']:g} req/s straight to it) answered 5xx: "
+                     + ", ".join(f"{ph} {fmt_s(x['error_pct'], 1)} % of {x['requests']}"
+                                 for ph, x in own.items()))
+        http, both = d["configs"]["http"], d["configs"]["http+promql"]
+
+        def row(label, f):
+            L.append(f"  {label:<40}{f(http):<28}{f(both)}")
+
+        def left(c):
+            return "never" if c["left_s"] is None else f"{c['left_s']:.2f} s"
+
+        def back(c):
+            if c["left_s"] is None:
+                return "-"
+            if c["back_s"] is None:
+                return "already back" if c["returns_during_fault"] else "not back"
+            return f"{c['back_s']:.2f} s"
+
+        L.append(f"  {'':<40}{'http alone':<28}http + promql (combine all)")
+        L.append(f"  {'':<40}{http['name']:<28}{both['name']}")
+        row("left the answers after errors began", left)
+        row("came back while errors lasted", lambda c: "-" if c["left_s"] is None
+            else f"{c['returns_during_fault']} times")
+        row("back after the errors stopped", back)
+        row("client errors", lambda c: f"{c['errors']} of {c['total']} ({c['error_pct']:.2f} %)")
+        row("client-visible error window", lambda c: f"{c['error_window_s']} s")
+        for ph in both["shares"]:
+            row(f"its share of requests {ph}", lambda c: f"{c['shares'][ph]['share'][addr]:.1f} %"
+                f" ({c['shares'][ph]['errors']} failed)")
+        for e in d["verdict_events"]:
+            if e["t"] < fault:
+                since = "before the errors"
+            elif ret is not None and e["t"] >= ret:
+                since = f"{e['t'] - ret:.2f} s after the errors stopped"
+            else:
+                since = f"{e['t'] - fault:.2f} s after the errors began"
+            L.append(f"verdict event t={e['t']:7.2f} s ({since}): monitor "
+                     f"{e.get('monitor') or '?'} {e['from']} -> {e['to']} ({e['reason']}"
+                     + (f": {e['detail']})" if e["detail"] else ")"))
+        L.append(f"degraded address gone       : {fmt_s(r['dead_address_gone_s'])} s after the "
+                 f"errors began, through unbound ({NAME})")
+        if both["back_s"] is not None:
+            L += slow_start_lines(a, r.get("slow_start_ramp"))
+    for k, ok in r["goals"].items():
+        L.append(f"goal: {k:<60} {'met' if ok else 'MISSED'}")
+    for prob in r["problems"]:
+        L.append(f"problem: {prob}")
+    L.append(f"logs and configs: {rec.workdir}")
+    return L
 
 
 def per_node(d):

@@ -1,6 +1,10 @@
 """One drill: the environment set up, then the load, the watchers and the scenario run together
 for the duration; gtmd's health events collected; gtmd stopped (it must exit 0 on SIGTERM).
-records() hands everything measured to the analysis."""
+records() hands everything measured to the analysis.
+
+region-degraded runs three loads at once: the client of NAME (http + promql), the client of
+HTTP_NAME (http alone), both sending application requests at --rate through the same unbound,
+and --region-rate requests a second straight to each region's gateway."""
 
 import asyncio
 import os
@@ -9,9 +13,9 @@ import tempfile
 import time
 
 from . import scenarios, watchers
-from .common import log
+from .common import APP_PATH, HTTP_NAME, NAME, PATH, log
 from .environment import Environment
-from .load import ClientResolver, LoadClient
+from .load import ClientResolver, LoadClient, RegionResolver
 from .records import RegionInfo, Records
 
 
@@ -39,6 +43,10 @@ class Drill:
         self.node_queries = []
         self.node_vantages = []
         self.lookups = []
+        # region-degraded (records.DEGRADED_COLUMNS)
+        self.http_tables = []
+        self.http_client = None
+        self.region_clients = []
 
     # -- bookkeeping -----------------------------------------------------------------------
 
@@ -91,23 +99,41 @@ class Drill:
             log(f"{a.scenario}: {a.rate:g} req/s for {a.duration:g}s, TTL {a.ttl}s, fault on "
                 f"{vname} at t={a.fault_at:g}s"
                 + (f", return at t={a.return_at:g}s" if a.return_at is not None else ""))
-        if (a.return_at is not None and a.scenario in ("recover", "region-down")
+            if env.prometheus is not None:
+                log(f"Prometheus {env.prometheus.url} scrapes the gateways every 1s; {NAME}: http "
+                    f"+ promql (5xx ratio over {a.promql_window:g}s > {a.error_threshold:g}, "
+                    f"combine all), {HTTP_NAME}: http alone; a client of each at {a.rate:g} "
+                    f"req/s, and {a.region_rate:g} req/s straight to each region")
+        if (a.return_at is not None and a.scenario in ("recover", "region-down", "region-degraded")
                 and a.return_at - a.fault_at < a.hold_down + a.interval * a.fall + 2):
             log(f"note: hold_down {a.hold_down:g}s keeps {vname} out until about "
                 f"t={a.fault_at + a.interval * a.fall + a.hold_down:.0f}s")
         loop = asyncio.get_running_loop()
         resolver = ClientResolver(self.record_resolution, "127.0.0.1", env.unbound.port,
                                   self.record_lookup if env.nodes else None)
-        self.client = LoadClient(a, env.regions[0].port, resolver)
+        degraded = a.scenario == "region-degraded"
+        port = env.regions[0].port
+        self.client = LoadClient(a, port, resolver, path=APP_PATH if degraded else PATH)
+        loads = [self.client]
+        if degraded:
+            self.http_client = LoadClient(
+                a, port, ClientResolver(lambda *x: None, "127.0.0.1", env.unbound.port,
+                                        name=HTTP_NAME), path=APP_PATH, name=HTTP_NAME)
+            self.region_clients = [LoadClient(a, port, RegionResolver(r.address),
+                                              rate=a.region_rate, path=APP_PATH)
+                                   for r in env.regions] if a.region_rate > 0 else []
+            loads += [self.http_client] + self.region_clients
         stop = asyncio.Event()
         self.t0 = loop.time() + 0.2
         self.wall_t0 = time.time() + (self.t0 - loop.time())
         watching = [asyncio.ensure_future(w(self, stop)) for w in
-                    (watchers.CLUSTER_WATCHERS if env.nodes else watchers.WATCHERS)]
+                    (watchers.CLUSTER_WATCHERS if env.nodes else
+                     watchers.DEGRADED_WATCHERS if degraded else watchers.WATCHERS)]
         scen = asyncio.ensure_future(scenarios.run(self))
         progress = asyncio.ensure_future(self.progress(stop))
         try:
-            load = asyncio.ensure_future(self.client.run(self.t0, a.duration, stop))
+            load = asyncio.ensure_future(asyncio.gather(
+                *(c.run(self.t0, a.duration, stop) for c in loads)))
             done, _ = await asyncio.wait([load, scen], return_when=asyncio.FIRST_EXCEPTION)
             if scen in done and scen.exception() is not None:
                 stop.set()
@@ -121,7 +147,8 @@ class Drill:
             for w in watching + [progress]:
                 w.cancel()
             await asyncio.gather(*watching, progress, scen, return_exceptions=True)
-            self.client.close()
+            for c in loads:
+                c.close()
         await self.collect_events()
         # gtmd must stop cleanly on SIGTERM (every node the scenario did not kill)
         if env.nodes:
@@ -159,6 +186,7 @@ class Drill:
                 for e in obj.get("events", []):
                     t = e["at_ms"] / 1000.0 - self.wall_t0
                     self.health_events.append({"t": round(t, 3), "address": e["address"],
+                                               "monitor": e.get("monitor"),
                                                "from": e["from"], "to": e["to"],
                                                "reason": e["reason"], "detail": e["detail"]})
         except (OSError, asyncio.TimeoutError, ValueError) as e:
@@ -194,4 +222,9 @@ class Drill:
             node_queries=self.node_queries,
             node_vantages=self.node_vantages,
             lookups=self.lookups,
+            prometheus_port=env.prometheus.port if env.prometheus is not None else None,
+            http_requests=self.http_client.results if self.http_client is not None else [],
+            http_tables=self.http_tables,
+            region_requests=sorted((r for c in self.region_clients for r in c.results),
+                                   key=lambda r: r[0]),
         )

@@ -104,6 +104,24 @@ class PlannedDrain(Scenario):
         drill.event("return", f"gateway of {v.name} started and the member undrained")
 
 
+class RegionDegraded(Scenario):
+    """The region's gateway answers its health path 200 but fails --error-rate of its
+    application requests (503), until --return-at. Two configurations judge it in the same run:
+    NAME by the http probe and the promql error ratio (combine: all), HTTP_NAME by the http
+    probe alone, which cannot see it."""
+    name = "region-degraded"
+
+    async def fault(self, drill, v):
+        rate = drill.args.error_rate
+        await v.set_app_error_rate(rate)
+        return drill.event("fault", f"gateway of {v.name} ({v.address}) fails {rate:.0%} of its "
+                                    f"application requests; its health path answers 200")
+
+    async def back(self, drill, v):
+        await v.set_app_error_rate(0.0)
+        drill.event("return", f"gateway of {v.name} answers every application request again")
+
+
 class NodeDown(Scenario):
     """--nodes N > 1: one gtmd node is killed (SIGKILL) under load. Every region stays up; the
     resolver's query to the dead nameserver fails and it asks another: no client error is
@@ -123,7 +141,7 @@ class NodeDown(Scenario):
 
 
 SCENARIOS = {s.name: s for s in (RegionDown, RegionBlackhole, RegionHang, Recover, PlannedDrain,
-                                 NodeDown)}
+                                 NodeDown, RegionDegraded)}
 
 
 def node_in_use(drill):

@@ -2,11 +2,12 @@
 (5 a second), what gtmd itself answers (10 a second) and gtmd's live answer table (4 a second,
 kept when it changes), and stop the drill when gtmd or unbound exits. Their records are the
 "dead address gone" and "gtmd stopped answering it" figures' raw material. With --nodes N > 1
-the CLUSTER_WATCHERS watch every node instead (records.CLUSTER_COLUMNS)."""
+the CLUSTER_WATCHERS watch every node instead (records.CLUSTER_COLUMNS); region-degraded adds
+the table of the second name (HTTP_NAME, the http monitor alone)."""
 
 import asyncio
 
-from .common import NAME, DrillError
+from .common import HTTP_NAME, NAME, DrillError
 from .net import dns, dns_query
 
 
@@ -38,20 +39,27 @@ async def watch_gtmd_dns(drill, stop):
         await asyncio.sleep(0.1)
 
 
-async def watch_gtmd_table(drill, stop):
-    """gtmd's live answer table (members and shares) four times a second."""
+async def watch_gtmd_table(drill, stop, name=NAME, into=None):
+    """gtmd's live answer table (members and shares) of `name` four times a second, appended to
+    `into` (drill.tables) when it changed."""
+    into = drill.tables if into is None else into
     last = None
     while not stop.is_set():
         try:
-            table, mode = await drill.env.gtmd.table()
+            table, mode = await drill.env.gtmd.table(name)
             t = drill.now()
             key = (tuple(sorted((k, round(v, 4)) for k, v in table.items())), mode)
             if key != last:
-                drill.tables.append((t, table, mode))
+                into.append((t, table, mode))
                 last = key
         except (OSError, asyncio.TimeoutError, DrillError, ValueError):
             drill.watch_errors["gtmd_api"] += 1
         await asyncio.sleep(0.25)
+
+
+async def watch_http_table(drill, stop):
+    """region-degraded: the answer table of HTTP_NAME (the same regions, http monitor alone)."""
+    await watch_gtmd_table(drill, stop, HTTP_NAME, drill.http_tables)
 
 
 async def watch_processes(drill, stop):
@@ -60,6 +68,8 @@ async def watch_processes(drill, stop):
     env = drill.env
     while not stop.is_set():
         procs = [("gtmd", env.gtmd.proc), ("unbound", env.unbound.proc)]
+        if env.prometheus is not None:
+            procs.append(("prometheus", env.prometheus.proc))
         if env.nodes:
             procs = ([(f"gtmd {g.name}", g.proc) for g in env.nodes if not g.expected_dead]
                      + env.cluster.etcd_procs() + [("unbound", env.unbound.proc)])
@@ -142,4 +152,5 @@ async def watch_nodes_state(drill, stop):
 
 
 WATCHERS = (watch_unbound, watch_gtmd_dns, watch_gtmd_table, watch_processes)
+DEGRADED_WATCHERS = WATCHERS + (watch_http_table,)
 CLUSTER_WATCHERS = (watch_unbound, watch_nodes_dns, watch_nodes_state, watch_processes)
