@@ -1,9 +1,10 @@
 """The drill's analysis (scripts/gtmdrill) on saved records: no sockets, no processes started
 except `scripts/drill analyse` itself, well under a second.
 
-tests/data/drill/ holds four short drills as they were run (see its README.md), two of them on a
-cluster of gtmd nodes (--nodes): each one's raw records (records.json), the report it printed
-(report.txt) and the JSON it wrote (report.json).
+tests/data/drill/ holds five short drills as they were run (see its README.md), two of them on a
+cluster of gtmd nodes (--nodes) and one region-degraded (http alone against http + promql):
+each one's raw records (records.json), the report it printed (report.txt) and the JSON it wrote
+(report.json).
 Analysing the records again must give that report exactly, and its figures — errors, the error
 window, each region's share before, during and after the fault, when the dead address left
 gtmd's answers and the resolver's — are checked against values worked out from the raw rows
@@ -26,12 +27,12 @@ DRILL = ROOT / "scripts" / "drill"
 
 sys.dont_write_bytecode = True  # no __pycache__ under scripts/
 sys.path.insert(0, str(ROOT / "scripts"))
-from gtmdrill.analysis import analyse  # noqa: E402
+from gtmdrill.analysis import analyse, presence  # noqa: E402
 from gtmdrill.cli import parse_args  # noqa: E402
 from gtmdrill.records import RegionInfo, Records  # noqa: E402
 from gtmdrill.report import report_text  # noqa: E402
 
-SAMPLES = ["region-down", "recover", "node-down", "region-down-2nodes"]
+SAMPLES = ["region-down", "recover", "node-down", "region-down-2nodes", "region-degraded"]
 
 
 def sample(name):
@@ -322,6 +323,97 @@ def test_region_down_on_two_nodes_figures():
     assert sum(row["resolver_queries"]["ns1"] for row in r["timeline"]) == (
         counter(rec, "ns1", rec.args.duration) - counter(rec, "ns1", 0))
     assert r["cluster"]["node_answer_failures"] == {"ns1": 0, "ns2": 0}
+
+
+# -- region-degraded ---------------------------------------------------------------------------
+
+
+def test_region_degraded_figures():
+    rec, r = sample("region-degraded")
+    addr = "127.0.0.101"
+    fault = next(t for t, k, _ in rec.events if k == "fault")
+    ret = next(t for t, k, _ in rec.events if k == "return")
+    assert rec.degraded and rec.victim == "region1" and r["dead_address"] == addr
+    assert (r["fault_at_s"], r["return_at_s"]) == (6.003, 14.01)
+    d = r["degraded"]
+    http, both = d["configs"]["http"], d["configs"]["http+promql"]
+
+    # http alone: its table never went without the region
+    assert all(addr in table for _, table, _ in rec.http_tables)
+    assert (http["left_s"], http["back_s"], http["returns_during_fault"]) == (None, None, 0)
+    # http + promql: the first table after the fault without it, the first after the return
+    # with it again (at a tenth of its share: slow start)
+    left = next(t for t, table, _ in rec.tables if t >= fault and addr not in table)
+    back = next(t for t, table, _ in rec.tables if t >= ret and addr in table)
+    assert both["left_at_s"] == round(left, 3) == 9.706 and both["left_s"] == 3.7
+    assert both["back_at_s"] == round(back, 3) == 18.586 and both["back_s"] == 4.58
+    assert both["returns_during_fault"] == 0
+    assert not [t for t, table, _ in rec.tables if left <= t < ret and addr in table]
+
+    # each client's errors, from its own rows: all 503s of the degraded region
+    for c, rows in ((both, rec.requests), (http, rec.http_requests)):
+        fails = [q for q in rows if q[2] != "200"]
+        assert c["errors"] == len(fails) and c["total"] == len(rows) == 480
+        assert {q[1] for q in fails} == {addr} and {q[2] for q in fails} == {"503"}
+        secs = sorted({int(q[0]) for q in fails})
+        assert c["error_window_s"] == secs[-1] - secs[0] + 1
+    assert (both["errors"], http["errors"]) == (31, 21)
+    # per second, the http-alone client's errors beside the main client's
+    assert [row["http_errors"] for row in r["timeline"]] == [
+        sum(1 for q in rec.http_requests if int(q[0]) == s and q[2] != "200") for s in range(24)]
+
+    # the region's own traffic met the error rate during the fault only
+    own = [q for q in rec.region_requests if q[1] == addr and fault <= q[0] < ret]
+    assert d["region_traffic"]["during"] == {
+        "requests": len(own), "errors": sum(1 for q in own if q[2] != "200"),
+        "error_pct": 25.0}
+    assert d["region_traffic"]["before"]["errors"] == d["region_traffic"]["after"]["errors"] == 0
+
+    # the promql monitor's verdict events; the http monitor never went down
+    assert [(e["monitor"], e["from"], e["to"], e["reason"]) for e in d["verdict_events"]] == [
+        ("gateway", "unknown", "up", "ok"), ("errors", "unknown", "up", "ok"),
+        ("errors", "up", "down", "threshold"), ("errors", "down", "up", "ok")]
+
+    # in this short run the main client was on the region when it failed and the other mostly
+    # not: the comparison's last goal is missed, and said so
+    assert r["goals"] == {
+        "the http probe alone kept it in the answers (its blind spot)": True,
+        "http + promql took it out": True,
+        "http + promql kept it out while the errors lasted": True,
+        "http + promql put it back once the errors stopped": True,
+        "fewer client errors with http + promql": False,
+        "dead address never handed out after removal": True,
+        "every failure went to the faulty region": True}
+    text = (DATA / "region-degraded" / "report.txt").read_text()
+    assert "left the answers after errors began     never                       3.70 s" in text
+
+
+def test_region_degraded_presence():
+    a, b = "127.0.0.101", "127.0.0.102"
+    both, one = {a: 0.5, b: 0.5}, {b: 1.0}
+    # left at 2, back at 7 (the return at 5)
+    assert presence([(0, both, "normal"), (2, one, "normal"), (7, both, "normal")],
+                    a, 1.0, 5.0) == (2, 0, 7)
+    # never left: no time to leave, none to come back
+    assert presence([(0, both, "normal"), (3, both, "normal")], a, 1.0, 5.0) == (None, 0, None)
+    # left, came back twice while the fault lasted (0/0 reads as passing), in at the return:
+    # the first departure counts, and it is not "back" after the return
+    tables = [(0, both, "n"), (2, one, "n"), (3, both, "n"), (3.5, one, "n"), (4, both, "n"),
+              (6, both, "n")]
+    assert presence(tables, a, 1.0, 5.0) == (2, 2, None)
+    # out at the end, never back
+    assert presence([(0, both, "n"), (2, one, "n")], a, 1.0, 5.0) == (2, 0, None)
+
+
+def test_region_degraded_arguments():
+    a = parse_args(["region-degraded", "--duration", "100", "--seed", "1"])
+    assert (a.error_rate, a.error_threshold, a.promql_window, a.region_rate) == (0.3, 0.1, 5.0,
+                                                                                 10.0)
+    assert 20 <= a.fault_at <= 25 and a.return_at == 50  # as recover: a fifth, and half
+    for bad in (["--nodes", "2"], ["--error-rate", "0"], ["--error-rate", "1.5"],
+                ["--promql-window", "1s"], ["--region-rate", "-1"]):
+        with pytest.raises(SystemExit):
+            parse_args(["region-degraded", *bad])
 
 
 def test_node_down_needs_nodes():

@@ -1,5 +1,6 @@
 """The region failover drill (scripts/drill), short versions: region-down and recover, about a
-minute each at 50 requests per second, through a real unbound on loopback.
+minute each at 50 requests per second, and region-degraded (40 s, with a real Prometheus),
+through a real unbound on loopback.
 
 They assert behaviour, not speed:
   * every failed request went to the dead region's address, and none was sent later than one TTL
@@ -7,7 +8,11 @@ They assert behaviour, not speed:
     the address out of its answers: only clients still holding the cached address fail;
   * once out, the dead address is never handed out again while the region is down, neither by
     gtmd nor through unbound;
-  * after the region returns, no request fails and both regions carry traffic.
+  * after the region returns, no request fails and both regions carry traffic;
+  * region-degraded: a region whose health path answers 200 while 30 % of its application
+    requests fail stays in the answers of the http monitor alone, and leaves those of http +
+    promql (combine: all) — and comes back once the errors stop; every failure is the degraded
+    region's, and none comes later than one TTL after http + promql let it go.
 """
 
 import json
@@ -124,3 +129,56 @@ def test_recover(tmp_path):
     survivor = next(a for a in r["params"]["addresses"].values() if a != dead)
     assert after["share"][dead] > 0, after
     assert after["share"][survivor] > 0, after
+
+
+def test_region_degraded(tmp_path):
+    # The errors last 16 s; hold_down 5 s so that the region can return within the run; TTL 2 s.
+    r, text = run_drill(tmp_path, "region-degraded", "--duration", "40", "--ttl", "2",
+                        "--fault-at", "8", "--return-at", "24", "--hold-down", "5s")
+    p = r["params"]
+    d = r["degraded"]
+    http, both = d["configs"]["http"], d["configs"]["http+promql"]
+    addr, fault, ret = r["dead_address"], r["fault_at_s"], r["return_at_s"]
+    ttl, timeout = p["ttl_s"], p["request_timeout_s"]
+    assert r["total"] == both["total"] == http["total"] == int(p["duration_s"] * p["rate"])
+
+    # the fault is what the scenario says: the region's own traffic met its error rate during
+    # it and none before or after, while its health path kept passing (no http verdict moved)
+    own = d["region_traffic"]
+    assert own["during"]["requests"] >= 100, own
+    assert 15.0 <= own["during"]["error_pct"] <= 45.0, own
+    assert own["before"]["errors"] == 0 and own["after"]["errors"] == 0, own
+    assert not [e for e in d["verdict_events"] if e["monitor"] == "gateway" and e["to"] != "up"]
+
+    # http alone: never left the answers (the blind spot)
+    assert http["left_s"] is None, http
+    # http + promql: left once, within the rate window plus a few queries, stayed out while the
+    # errors lasted, and came back once the errors had left the window (rise, hold_down)
+    bound = p["promql_window_s"] + p["interval_s"] * p["fall"] + 5
+    assert both["left_s"] is not None and both["left_s"] < bound, both
+    assert both["returns_during_fault"] == 0, both
+    assert both["back_s"] is not None, both
+    assert both["back_s"] < p["promql_window_s"] + p["interval_s"] * p["rise"] + 5, both
+    downs = [e for e in d["verdict_events"] if e["monitor"] == "errors" and e["to"] == "down"]
+    assert downs and all(e["reason"] == "threshold" for e in downs), d["verdict_events"]
+
+    # every failure of either client is the degraded region's, within the errors (a request
+    # due just before the fault may be answered after it); http + promql's clients stop failing
+    # once their cached answer has expired after it let the region go
+    assert both["errors_not_to_region"] == 0 and http["errors_not_to_region"] == 0
+    left_at = both["left_at_s"]
+    for f in r["failures"]:
+        assert f["address"] == addr, f
+        assert fault - timeout <= f["t"] <= left_at + ttl + CACHE_MARGIN_S, (left_at, f)
+    for row in r["timeline"]:
+        if row["http_errors"]:
+            assert fault - 1 <= row["t"] <= ret + 1, row
+    assert both["error_window_s"] <= left_at - fault + ttl + CACHE_MARGIN_S + 2, both
+
+    # the comparison is printed
+    assert "=== region-degraded: the figures that matter" in text
+    assert "left the answers after errors began" in text
+    assert "back after the errors stopped" in text
+    assert r["goals"]["the http probe alone kept it in the answers (its blind spot)"]
+    assert r["goals"]["http + promql took it out"]
+    assert r["goals"]["http + promql put it back once the errors stopped"]
