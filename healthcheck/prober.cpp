@@ -330,6 +330,10 @@ struct Prober::Engine {
             if (o.ok) {
                 ps.last_success_unix_ms = unix_ms();
             } else {
+                if (ps.last_success_unix_ms == 0) {
+                    // Never answered: "no answer since its first query", not since 1970.
+                    ps.last_success_unix_ms = unix_ms() - (now - r.started_ms);
+                }
                 ++ps.errors;
                 ++stats.monitors[name].results[static_cast<size_t>(Reason::QueryError)];
             }

@@ -50,7 +50,7 @@ struct MonitorProbeStats {
 struct PromqlStats {
     uint64_t queries = 0;
     uint64_t errors = 0;               // failed queries: no verdict moved
-    int64_t last_success_unix_ms = 0;  // 0: none yet
+    int64_t last_success_unix_ms = 0;  // before the first answer: when the first failed query started
 };
 struct ProbeStats {
     std::map<std::string, MonitorProbeStats> monitors;  // monitors seen since start

@@ -112,7 +112,7 @@ QueryOutcome parse_query_response(const std::string& body, long http_status,
 
 bool fails(store::Comparison op, double threshold, double value) {
     if (std::isnan(value)) {
-        return false;  // 0/0 (no traffic at all): not an error ratio; no_data handles absence
+        return false;  // promql_result() never asks: NaN is no data
     }
     switch (op) {
         case store::Comparison::Gt:
@@ -135,17 +135,22 @@ std::optional<ProbeResult> promql_result(const store::Monitor& m, const std::str
                                          const QueryOutcome& outcome) {
     ProbeResult r;
     auto it = outcome.values.find(match_value);
-    if (it == outcome.values.end()) {
+    // NaN is no data too: an error ratio over a window without requests is 0/0. Read as a
+    // pass, a region taken out for its errors would lose its traffic and come back failing.
+    if (it == outcome.values.end() || std::isnan(it->second)) {
+        const std::string what =
+            it == outcome.values.end()
+                ? "no series with " + m.match_label + "=\"" + match_value + "\""
+                : "NaN for " + m.match_label + "=\"" + match_value + "\" (0/0: no traffic)";
         switch (m.no_data) {
             case store::NoData::Unknown:
                 return std::nullopt;
             case store::NoData::Up:
-                r.detail =
-                    "no series with " + m.match_label + "=\"" + match_value + "\" (no_data: up)";
+                r.detail = what + " (no_data: up)";
                 return r;
             case store::NoData::Down:
                 r.reason = Reason::NoData;
-                r.detail = "no series with " + m.match_label + "=\"" + match_value + "\"";
+                r.detail = what;
                 return r;
         }
     }

@@ -359,7 +359,8 @@ class Metrics::State : public prometheus::Collectable {
             "Queries of a promql monitor that failed (no verdict moved)", MetricType::Counter);
         MetricFamily query_ok =
             family("gtm_promql_last_success_timestamp_seconds",
-                   "When a promql monitor's query last answered (unix time)", MetricType::Gauge);
+                   "When a promql monitor's query last answered (unix time; never answered: when its "
+                   "first query started)", MetricType::Gauge);
         for (const auto& [monitor, q] : ps.promql) {
             add(queries, {{"monitor", monitor}}, static_cast<double>(q.queries));
             add(query_errors, {{"monitor", monitor}}, static_cast<double>(q.errors));

@@ -202,7 +202,7 @@ TEST_CASE("an unknown key names file, line, path and the keys expected") {
           "alertmanager)");
     CHECK(error_of("health:\n  isolation: 5s\n") ==
           "gtmd.yaml:2: health.isolation: unknown key (expected one of: isolation_hold, "
-          "source_address)");
+          "source_address, max_probes_in_flight)");
 }
 
 TEST_CASE("a bad duration names file, line, path and what was written") {

@@ -78,7 +78,13 @@ TEST_CASE("threshold, pass and no data, as fail_if and no_data say") {
     r = promql_result(m, "127.0.0.21", o);
     REQUIRE(r);
     CHECK(r->ok());
-    r = promql_result(m, "127.0.0.31", o);  // NaN (0/0, no traffic): not failing
+    // NaN (0/0, no traffic) is no data: no result under no_data: unknown, as no_data says else.
+    CHECK_FALSE(promql_result(m, "127.0.0.31", o).has_value());
+    r = promql_result(promql(Comparison::Gt, 0.05, NoData::Down), "127.0.0.31", o);
+    REQUIRE(r);
+    CHECK(r->reason == Reason::NoData);
+    CHECK(r->detail == "NaN for gateway=\"127.0.0.31\" (0/0: no traffic)");
+    r = promql_result(promql(Comparison::Gt, 0.05, NoData::Up), "127.0.0.31", o);
     REQUIRE(r);
     CHECK(r->ok());
     CHECK_FALSE(promql_result(m, "127.0.0.99", o).has_value());  // no_data: unknown
