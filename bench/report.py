@@ -13,6 +13,8 @@ and the final table (markdown on stdout, JSON to a file).
                                              With --ready: writes that file once started, and
                                              waits for SIGUSR1 before the first GET
     report.py http-status URL                the HTTP status of one GET (0: no answer)
+    report.py metric-sum URL NAME            the sum of metric NAME's samples in a /metrics page
+                                             (exit 1 when it has none)
     report.py table RESULTS.jsonl [--json OUT] [--meta META.json]
 """
 import argparse
@@ -28,8 +30,9 @@ import urllib.request
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PEERS = ["knot", "nsd", "gdnsd"]
-ORDER = ["gtmd", "gtmd-nometrics", "knot", "nsd", "gdnsd", "null"]
+ORDER = ["gtmd", "gtmd-nometrics", "gtmd-rrl", "knot", "nsd", "gdnsd", "null"]
 METRICS_COST_GOAL = 0.03  # issue 11: metrics on (scraped) cost under 3 % CPU per query
+RRL_COST_GOAL = 0.03  # issue 14: RRL on, nothing limited: CPU per query within 3 % of off
 
 
 # ---------------------------------------------------------------------------------------- cpu
@@ -194,6 +197,19 @@ def scrape(args):
             f.write("\n")
 
 
+def metric_sum(url, name):
+    """The sum of every sample of metric `name` (any labels) in the Prometheus text at `url`;
+    None when the page has no sample of it."""
+    with urllib.request.urlopen(url, timeout=10) as r:
+        text = r.read().decode()
+    total, found = 0.0, False
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            total += float(line.rsplit(" ", 1)[1])
+            found = True
+    return total if found else None
+
+
 def load_scrape(path):
     if not path:
         return None
@@ -291,6 +307,48 @@ def metrics_cost(summary):
                      f"({cg_scrapes[0]} / {cg_scrapes[1]}): its instructions/query include the "
                      "difference")
     res["notes"] = notes
+    return res
+
+
+def rrl_cost(summary):
+    """Issue 14: gtmd with response rate limiting on and nothing limited (gtmd-rrl) vs gtmd, from
+    the same run. None unless both ran."""
+    g, r = summary.get("gtmd"), summary.get("gtmd-rrl")
+    if not g or not r:
+        return None
+    cpu_ratio = ratio(r["cpu_us_per_q"], g["cpu_us_per_q"])
+    # Each round runs the two back to back: the ratio within a round shares the machine's load.
+    per_round = []
+    for x in r["runs"]:
+        m = [y for y in g["runs"] if y["round"] == x["round"]]
+        if m and x["cpu_us_per_q"] and m[0]["cpu_us_per_q"]:
+            per_round.append(x["cpu_us_per_q"] / m[0]["cpu_us_per_q"])
+    ir_ratio = ratio(r["ir_per_q"], g["ir_per_q"])
+    loads = [x for y in g["runs"] + r["runs"] for x in (y.get("loadavg"), y.get("loadavg_end"))
+             if x is not None]
+    res = {
+        "cpu_us_per_q_off": g["cpu_us_per_q"], "cpu_us_per_q_on": r["cpu_us_per_q"],
+        "cpu_ratio": cpu_ratio, "cpu_ratio_per_round": per_round,
+        "cpu_ratio_per_round_median": med(per_round),
+        "ir_per_q_off": g["ir_per_q"], "ir_per_q_on": r["ir_per_q"], "ir_ratio": ir_ratio,
+        "loadavg_min_max": [min(loads), max(loads)] if loads else None,
+        # A cost, so one-sided (like metrics_cost): on measured cheaper than off is noise.
+        "goal_under_3pct": None if cpu_ratio is None else cpu_ratio - 1 < RRL_COST_GOAL,
+    }
+    pr = ", ".join(f"{x:.3f}" for x in per_round) or "—"
+    verdict = "n/a" if res["goal_under_3pct"] is None else (
+        "met" if res["goal_under_3pct"] else "NOT met")
+    res["notes"] = [
+        "RRL cost (issue 14): gtmd-rrl (RRL on, nothing limited) vs gtmd (RRL off): CPU/query "
+        "%s / %s µs = %s× (per round: %s; their median %s×); instructions/query %s / %s = %s×; "
+        "load average %s. Goal: cost < %d %% of CPU/query: %s." % (
+            fmt(r["cpu_us_per_q"], 3), fmt(g["cpu_us_per_q"], 3),
+            "—" if cpu_ratio is None else f"{cpu_ratio:.3f}", pr,
+            fmt(res["cpu_ratio_per_round_median"], 3),
+            fmt(r["ir_per_q"]), fmt(g["ir_per_q"]), "—" if ir_ratio is None else f"{ir_ratio:.3f}",
+            "—" if not loads else f"{min(loads):.2f}–{max(loads):.2f}",
+            round(RRL_COST_GOAL * 100), verdict),
+    ]
     return res
 
 
@@ -397,6 +455,9 @@ def table(args):
     cost = metrics_cost(summary)
     if cost:
         notes.extend(cost.pop("notes"))
+    rrl = rrl_cost(summary)
+    if rrl:
+        notes.extend(rrl.pop("notes"))
     for s in servers:
         if any(not r.get("post_load_answer_ok", True) for r in summary[s]["runs"]):
             notes.append(f"WARNING: {summary[s]['label']} did not answer app.bench.test A "
@@ -411,6 +472,8 @@ def table(args):
                "table_markdown": text}
         if cost:
             doc["metrics_cost"] = cost
+        if rrl:
+            doc["rrl_cost"] = rrl
         with open(args.json, "w") as f:
             json.dump(doc, f, indent=2)
             f.write("\n")
@@ -448,6 +511,9 @@ def main():
     p.add_argument("--ready", help="write this file once ready, then wait for SIGUSR1")
     p = sub.add_parser("http-status")
     p.add_argument("url")
+    p = sub.add_parser("metric-sum")
+    p.add_argument("url")
+    p.add_argument("name")
     p = sub.add_parser("table")
     p.add_argument("results")
     p.add_argument("--json")
@@ -487,6 +553,11 @@ def main():
         scrape(a)
     elif a.cmd == "http-status":
         print(http_get(a.url, 5)[0])
+    elif a.cmd == "metric-sum":
+        total = metric_sum(a.url, a.name)
+        if total is None:
+            sys.exit(f"report.py: no {a.name} in {a.url}")
+        print(f"{total:g}")
     elif a.cmd == "table":
         table(a)
 
