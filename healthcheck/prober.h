@@ -49,18 +49,19 @@ struct MonitorProbeStats {
 // A promql monitor's queries (one per interval for all its members).
 struct PromqlStats {
     uint64_t queries = 0;
-    uint64_t errors = 0;               // failed queries: no verdict moved
-    int64_t last_success_unix_ms = 0;  // before the first answer: when the first failed query started
+    uint64_t errors = 0;  // failed queries: no verdict moved
+    int64_t last_success_unix_ms =
+        0;  // before the first answer: when the first failed query started
 };
 struct ProbeStats {
     std::map<std::string, MonitorProbeStats> monitors;  // monitors seen since start
     std::map<std::string, PromqlStats> promql;          // promql monitors seen since start
     int64_t last_probe_unix_ms = 0;                     // 0: none yet
     size_t targets = 0;
-    size_t in_flight = 0;         // probes started and not yet finished
-    size_t waiting = 0;           // due probes waiting for a slot under max_in_flight
-    uint64_t deferred = 0;        // probes that had to wait for a slot, since start
-    uint32_t max_in_flight = 0;   // the limit in force
+    size_t in_flight = 0;        // probes started and not yet finished
+    size_t waiting = 0;          // due probes waiting for a slot under max_in_flight
+    uint64_t deferred = 0;       // probes that had to wait for a slot, since start
+    uint32_t max_in_flight = 0;  // the limit in force
 };
 
 inline constexpr uint32_t kDefaultMaxProbesInFlight = 4096;

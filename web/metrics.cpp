@@ -357,10 +357,11 @@ class Metrics::State : public prometheus::Collectable {
         MetricFamily query_errors = family(
             "gtm_promql_query_errors_total",
             "Queries of a promql monitor that failed (no verdict moved)", MetricType::Counter);
-        MetricFamily query_ok =
-            family("gtm_promql_last_success_timestamp_seconds",
-                   "When a promql monitor's query last answered (unix time; never answered: when its "
-                   "first query started)", MetricType::Gauge);
+        MetricFamily query_ok = family(
+            "gtm_promql_last_success_timestamp_seconds",
+            "When a promql monitor's query last answered (unix time; never answered: when its "
+            "first query started)",
+            MetricType::Gauge);
         for (const auto& [monitor, q] : ps.promql) {
             add(queries, {{"monitor", monitor}}, static_cast<double>(q.queries));
             add(query_errors, {{"monitor", monitor}}, static_cast<double>(q.errors));
@@ -380,22 +381,22 @@ class Metrics::State : public prometheus::Collectable {
         MetricFamily last = family("gtm_prober_last_probe_timestamp_seconds",
                                    "When the last probe completed (unix time)", MetricType::Gauge);
         add(last, {}, static_cast<double>(ps.last_probe_unix_ms) / 1000.0);
-        MetricFamily in_flight = family("gtm_prober_in_flight",
-                                        "Probes started and not finished (as of the last result)",
-                                        MetricType::Gauge);
+        MetricFamily in_flight =
+            family("gtm_prober_in_flight",
+                   "Probes started and not finished (as of the last result)", MetricType::Gauge);
         add(in_flight, {}, static_cast<double>(ps.in_flight));
         MetricFamily max_in_flight =
             family("gtm_prober_max_in_flight",
                    "Probes in flight at most (health.max_probes_in_flight, after the fd limit)",
                    MetricType::Gauge);
         add(max_in_flight, {}, static_cast<double>(ps.max_in_flight));
-        MetricFamily deferred = family(
-            "gtm_prober_deferred_total",
-            "Due probes that waited for a slot under health.max_probes_in_flight",
-            MetricType::Counter);
+        MetricFamily deferred =
+            family("gtm_prober_deferred_total",
+                   "Due probes that waited for a slot under health.max_probes_in_flight",
+                   MetricType::Counter);
         add(deferred, {}, static_cast<double>(ps.deferred));
-        for (auto* f : {&results, &duration, &isolated, &targets, &last, &in_flight,
-                        &max_in_flight, &deferred}) {
+        for (auto* f : {&results, &duration, &isolated, &targets, &last, &in_flight, &max_in_flight,
+                        &deferred}) {
             out.push_back(std::move(*f));
         }
     }
