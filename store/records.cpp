@@ -265,23 +265,34 @@ size_t type_index(const std::vector<std::string_view>& tokens) {
 
 // ldns 1.8.3 leaks the field it has just parsed when a CERT record's type is 0 (reserved, RFC
 // 4398 section 2.1; ldns_str2rdf_cert_alg returns an error without freeing it): found by
-// fuzz_record. Refused here first, as ldns reads the number (strtol, then 16 bits).
-void refuse_cert_type_zero(const std::vector<std::string_view>& tokens) {
-    const size_t t = type_index(tokens);
-    if (t + 1 >= tokens.size() || tokens[t].size() != 4) {
-        return;
+// fuzz_record. Refused here first, the line split as ldns reads a record's head (whitespace
+// only: a '"' owner is a name to it) and the number read as ldns reads it (strtol, 16 bits).
+void refuse_cert_type_zero(std::string_view line) {
+    std::vector<std::string_view> words;
+    size_t i = 0;
+    while (i < line.size() && words.size() < 5) {
+        const size_t start = line.find_first_not_of(" \t()", i);
+        if (start == std::string_view::npos) {
+            break;
+        }
+        const size_t stop = std::min(line.find_first_of(" \t()", start), line.size());
+        words.push_back(line.substr(start, stop - start));
+        i = stop;
     }
-    std::string type(tokens[t]);
-    std::transform(type.begin(), type.end(), type.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-    if (type != "CERT") {
+    for (size_t t = 1; t + 1 < words.size() && t <= 3; ++t) {
+        std::string type(words[t]);
+        std::transform(type.begin(), type.end(), type.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+        if (type != "CERT") {
+            continue;
+        }
+        const std::string field(words[t + 1]);
+        char* end = nullptr;
+        const long v = std::strtol(field.c_str(), &end, 10);
+        if (end != field.c_str() && (static_cast<unsigned long>(v) & 0xffff) == 0) {
+            throw std::invalid_argument("CERT type 0 is reserved (RFC 4398)");
+        }
         return;
-    }
-    const std::string field(tokens[t + 1]);
-    char* end = nullptr;
-    const long v = std::strtol(field.c_str(), &end, 10);
-    if (end != field.c_str() && (static_cast<unsigned long>(v) & 0xffff) == 0) {
-        throw std::invalid_argument("CERT type 0 is reserved (RFC 4398)");
     }
 }
 
@@ -396,8 +407,7 @@ RecordData RecordParser::parse(std::string_view text, uint32_t default_ttl_s) co
     if (first != 0) {
         throw std::invalid_argument("record must start with its owner name ('@' for the apex)");
     }
-    const std::vector<std::string_view> tokens = tokens_of(line);
-    refuse_cert_type_zero(tokens);
+    refuse_cert_type_zero(line);
     ldns_rr* raw = nullptr;
     ldns_status st = ldns_rr_new_frm_str(&raw, line.c_str(), default_ttl_s, origin_.get(), nullptr);
     std::unique_ptr<ldns_rr, RrDeleter> rr(raw);
@@ -412,6 +422,7 @@ RecordData RecordParser::parse(std::string_view text, uint32_t default_ttl_s) co
     if (refused_type(static_cast<uint16_t>(ldns_rr_get_type(rr.get())), &why)) {
         throw std::invalid_argument(why);
     }
+    const std::vector<std::string_view> tokens = tokens_of(line);
     check_ttl(tokens, ldns_rr_ttl(rr.get()));
     if (ldns_rr_ttl(rr.get()) > kMaxTtl) {
         throw std::invalid_argument("TTL over 2^31-1");
