@@ -395,6 +395,16 @@ balancers:
 """
 
 
+def explained_member(explain, address, pool=None):
+    """A member's entry in a GET /api/v1/explain answer (in `pool`, if given)."""
+    for tier in explain["tiers"]:
+        for p in tier["pools"]:
+            for m in p["members"]:
+                if m["address"] == address and (pool is None or p["pool"] == pool):
+                    return m
+    raise AssertionError(f"{address} not in {explain}")
+
+
 def verdicts(api):
     """{address: verdict} from GET /api/v1/health."""
     return {t["address"]: t["verdict"] for t in api.ok("GET", "/api/v1/health")["targets"]}

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import yaml
 
-from apihelp import ApiGtmd
+from apihelp import ApiGtmd, explained_member as member
 from harness import wait_for
 from promhelp import ALERTMANAGER_BIN, CONFIGS, Server, http_json
 
@@ -90,15 +90,6 @@ def alert_events(g, name):
 
 def answers(g):
     return set(g.a(NAME))
-
-
-def member(explain, address, pool=None):
-    for tier in explain["tiers"]:
-        for p in tier["pools"]:
-            for m in p["members"]:
-                if m["address"] == address and (pool is None or p["pool"] == pool):
-                    return m
-    raise AssertionError(f"{address} not in {explain}")
 
 
 @pytest.fixture

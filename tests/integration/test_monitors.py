@@ -6,7 +6,7 @@ on another; each pool lists both. Breaking one monitor's listener takes a member
 combinations through the API are 422 naming the field, nothing applied. Only 127.0.0.0/8 is used.
 """
 
-from apihelp import ApiGtmd
+from apihelp import ApiGtmd, explained_member as member
 from harness import wait_for
 
 ZONE = "gtm.example.com"
@@ -50,15 +50,6 @@ balancers:
     pools: [{{pool: strict, priority: 1}}, {{pool: lenient, priority: 1}},
             {{pool: steady, priority: 2}}]
 """
-
-
-def member(explain, address):
-    for tier in explain["tiers"]:
-        for p in tier["pools"]:
-            for m in p["members"]:
-                if m["address"] == address:
-                    return m
-    raise AssertionError(f"{address} not in {explain}")
 
 
 def verdicts(m):

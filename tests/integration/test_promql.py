@@ -37,7 +37,7 @@ import urllib.request
 import pytest
 import yaml
 
-from apihelp import ApiGtmd
+from apihelp import ApiGtmd, explained_member as member
 from harness import GtmdError, wait_for
 from promhelp import PROMETHEUS_BIN, Server, http_json, shipped_rules
 
@@ -105,15 +105,6 @@ class Traffic:
     def stop(self):
         self.stop_event.set()
         self.thread.join(timeout=5)
-
-
-def member(explain, address):
-    for tier in explain["tiers"]:
-        for p in tier["pools"]:
-            for m in p["members"]:
-                if m["address"] == address:
-                    return m
-    raise AssertionError(f"{address} not in {explain}")
 
 
 def monitors_of(m):
